@@ -1,0 +1,202 @@
+"""JSON hub protocol codec: hub messages to and from 0x1E-separated records. No I/O.
+
+The hot path decodes every complete record of a frame with ONE msgspec call: the
+records are joined into a JSON array (separators become commas) and typed as a list,
+invocation arguments included, through tagged unions. Anything unusual in a frame (an unknown
+``type``, an argument the typed pass rejects, pretty-printed JSON, an empty record) makes
+that pass fail, and the frame is decoded again record by record, which applies the full
+rules. Both paths give the same messages in the same order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Final, Generic, TypeVar, Union
+
+import msgspec
+
+from voxta_proto.errors import RemoteProtocolError
+from voxta_proto.framing import RECORD_SEPARATOR
+from voxta_proto.hub.messages import (
+    Ack,
+    CancelInvocation,
+    Close,
+    Completion,
+    HandshakeAccepted,
+    HandshakeRefused,
+    HandshakeRequest,
+    HandshakeResponse,
+    HubMessage,
+    Invocation,
+    Ping,
+    RawHubMessage,
+    Sequence,
+    StreamInvocation,
+    StreamItem,
+)
+
+__all__ = ["HUB_MESSAGE_TYPES", "JsonHubCodec", "decode_handshake_request",
+           "decode_handshake_response", "encode_handshake"]
+
+ArgT = TypeVar("ArgT")
+
+HUB_MESSAGE_TYPES: Final[dict[int, type[HubMessage]]] = {
+    1: Invocation,
+    2: StreamItem,
+    3: Completion,
+    4: StreamInvocation,
+    5: CancelInvocation,
+    6: Ping,
+    7: Close,
+    8: Ack,
+    9: Sequence,
+}
+"""The hub message class for each wire ``type`` number."""
+
+_RAW_DECODER: Final[msgspec.json.Decoder[RawHubMessage]] = msgspec.json.Decoder(RawHubMessage)
+_ANY_DECODER: Final = msgspec.json.Decoder()
+_ENCODER: Final = msgspec.json.Encoder()
+
+
+def _protocol_error(text: str) -> RemoteProtocolError:
+    return RemoteProtocolError(text, close_hint=Close(error=text))
+
+
+class JsonHubCodec(Generic[ArgT]):
+    """Encodes hub messages and decodes whole frames of them.
+
+    Args:
+        argument_type: what invocation arguments become in the single-pass decode, e.g.
+            ``msgspec.Raw`` or a tagged union of Voxta messages.
+        fallback: turns one argument the typed pass rejected into an ``ArgT``; it must
+            not raise (return an "unknown" or "invalid" value instead).
+    """
+
+    __slots__ = ("_batch", "_fallback", "_one", "_typed_args")
+
+    def __init__(self, argument_type: Any, fallback: Callable[[msgspec.Raw], ArgT]) -> None:
+        self._typed_args = argument_type is not msgspec.Raw
+        self._fallback = fallback
+        union: Any = Union[
+            Invocation[argument_type],
+            StreamItem,
+            Completion,
+            StreamInvocation,
+            CancelInvocation,
+            Ping,
+            Close,
+            Ack,
+            Sequence,
+        ]
+        self._one: msgspec.json.Decoder[Any] = msgspec.json.Decoder(union)
+        self._batch: msgspec.json.Decoder[list[Any]] = msgspec.json.Decoder(list[union])
+
+    @staticmethod
+    def encode(message: HubMessage) -> bytes:
+        """Serialize one hub message as a record (JSON plus 0x1E)."""
+        return _ENCODER.encode(message) + RECORD_SEPARATOR
+
+    def decode_records(self, chunk: bytes) -> list[HubMessage]:
+        """Decode complete records, each ending in 0x1E, into hub messages.
+
+        Unknown ``type`` numbers and empty records are skipped.
+
+        Raises:
+            RemoteProtocolError: a record is not JSON, not an object, has no numeric
+                ``type``, or breaks its message's schema (e.g. a Completion with both
+                ``result`` and ``error``).
+        """
+        try:
+            # An empty record or two JSON values in one record make the array invalid,
+            # so this pass accepts exactly what the record-by-record pass accepts.
+            return self._batch.decode(b"[" + chunk[:-1].replace(RECORD_SEPARATOR, b",") + b"]")
+        except msgspec.DecodeError:
+            pass
+        messages: list[HubMessage] = []
+        for record in chunk.split(RECORD_SEPARATOR)[:-1]:
+            message = self._decode_one(record)
+            if message is not None:
+                messages.append(message)
+        return messages
+
+    def _decode_one(self, record: bytes) -> HubMessage | None:
+        if not record.strip():
+            return None
+        try:
+            message: HubMessage = self._one.decode(record)
+            return message
+        except msgspec.DecodeError:
+            pass
+        try:
+            raw_message = _RAW_DECODER.decode(record)
+        except msgspec.DecodeError as exc:
+            return self._explain(record, exc)
+        if self._typed_args and isinstance(raw_message, Invocation):
+            fallback = self._fallback
+            return msgspec.structs.replace(
+                raw_message, arguments=tuple(fallback(arg) for arg in raw_message.arguments)
+            )
+        return raw_message
+
+    @staticmethod
+    def _explain(record: bytes, exc: msgspec.DecodeError) -> None:
+        """Skip a record of unknown type, or raise the right protocol error for it."""
+        try:
+            obj = _ANY_DECODER.decode(record)
+        except msgspec.DecodeError:
+            raise _protocol_error(f"record is not valid JSON: {exc}") from None
+        if not isinstance(obj, dict):
+            raise _protocol_error("record is not a JSON object")
+        if "type" not in obj:
+            raise _protocol_error("hub message has no 'type'")
+        kind = obj["type"]
+        if not isinstance(kind, int) or isinstance(kind, bool):
+            raise _protocol_error(f"hub message 'type' is not an integer: {kind!r}")
+        if kind not in HUB_MESSAGE_TYPES:
+            return
+        name = HUB_MESSAGE_TYPES[kind].__name__
+        raise _protocol_error(f"invalid {name} message: {exc}")
+
+
+def encode_handshake(message: HandshakeRequest | HandshakeResponse) -> bytes:
+    """Serialize a handshake request or response as a record."""
+    return _ENCODER.encode(message) + RECORD_SEPARATOR
+
+
+class _HandshakeResponseProbe(msgspec.Struct, frozen=True):
+    error: str | None = None
+    type: Any = msgspec.UNSET
+
+
+_REQUEST_DECODER: Final = msgspec.json.Decoder(HandshakeRequest)
+_RESPONSE_DECODER: Final = msgspec.json.Decoder(_HandshakeResponseProbe)
+
+
+def decode_handshake_request(record: bytes) -> HandshakeRequest:
+    """Parse the client's first record (without its separator).
+
+    Raises:
+        RemoteProtocolError: it is not ``{"protocol": str, "version": int}``.
+    """
+    try:
+        return _REQUEST_DECODER.decode(record)
+    except msgspec.DecodeError as exc:
+        raise RemoteProtocolError(f"invalid handshake request: {exc}") from None
+
+
+def decode_handshake_response(record: bytes) -> HandshakeResponse:
+    """Parse the server's first record (without its separator).
+
+    Raises:
+        RemoteProtocolError: it is not a JSON object, has a non-string ``error``, or has a
+            ``type`` member (a hub message where the handshake response belongs).
+    """
+    try:
+        probe = _RESPONSE_DECODER.decode(record)
+    except msgspec.DecodeError as exc:
+        raise RemoteProtocolError(f"invalid handshake response: {exc}") from None
+    if probe.type is not msgspec.UNSET:
+        raise RemoteProtocolError("expected a handshake response, got a hub message")
+    if probe.error is not None:
+        return HandshakeRefused(error=probe.error)
+    return HandshakeAccepted()

@@ -1,0 +1,487 @@
+"""HubConnection: the sans-IO SignalR connection for both roles. No I/O, no clock reads.
+
+Bytes and ``now`` go in, events and bytes come out::
+
+    conn = HubConnection(Role.CLIENT, now=t)
+    wire = conn.send(HandshakeRequest(protocol="json", version=1), now=t)
+    events = conn.receive_data(data_from_peer, now=t)
+    deadline = conn.next_deadline()            # absolute, on the caller's clock
+    timer_events = conn.handle_timer(now=t)    # KeepAliveDue → send a Ping, ...
+
+Every state change is a lookup in :data:`voxta_proto.hub.state.TRANSITIONS`. A
+protocol error moves the connection to ``HubState.ERROR`` for good.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+from typing import Final, Generic, TypeVar, Union, overload
+
+import msgspec
+
+from voxta_proto.errors import LocalProtocolError, ProtocolError, RemoteProtocolError
+from voxta_proto.framing import DEFAULT_MAX_RECORD_SIZE, RECORD_SEPARATOR, RecordBuffer
+from voxta_proto.hub.codec import (
+    JsonHubCodec,
+    decode_handshake_request,
+    decode_handshake_response,
+    encode_handshake,
+)
+from voxta_proto.hub.events import (
+    AckDue,
+    ConnectionLost,
+    HandshakeTimedOut,
+    KeepAliveDue,
+    PeerTimedOut,
+    Reattached,
+    ReattachTimedOut,
+)
+from voxta_proto.hub.messages import (
+    TRACKABLE_TYPES,
+    Ack,
+    CancelInvocation,
+    Close,
+    Completion,
+    HandshakeAccepted,
+    HandshakeRefused,
+    HandshakeRequest,
+    HubMessage,
+    Invocation,
+    Ping,
+    Sequence,
+    StreamInvocation,
+    StreamItem,
+)
+from voxta_proto.hub.state import (
+    TRANSITIONS,
+    EndOfStream,
+    HubState,
+    Reattach,
+    Role,
+    TimedOut,
+    TransportLost,
+)
+
+__all__ = ["HubConfig", "HubConnection", "HubEvent", "Outgoing", "TimerEvent", "raw_codec"]
+
+ArgT = TypeVar("ArgT")
+
+HubEvent = Union[
+    Invocation[ArgT],
+    StreamItem,
+    Completion,
+    StreamInvocation,
+    CancelInvocation,
+    Ping,
+    Close,
+    HandshakeRequest,
+    HandshakeAccepted,
+    HandshakeRefused,
+    ConnectionLost,
+    Reattached,
+]
+"""What ``receive_data`` and ``receive_eof`` return. Ack and Sequence are handled inside."""
+
+TimerEvent = Union[KeepAliveDue, AckDue, PeerTimedOut, HandshakeTimedOut, ReattachTimedOut]
+"""What ``handle_timer`` returns."""
+
+Outgoing = Union[HubMessage, HandshakeRequest, HandshakeAccepted, HandshakeRefused]
+"""What ``send`` accepts."""
+
+_PLAIN_TRAFFIC: Final = frozenset(
+    {Invocation, StreamItem, StreamInvocation, CancelInvocation, Ping}
+)
+"""Messages that, outside stateful reconnect, need no bookkeeping on receipt."""
+
+
+def raw_codec() -> JsonHubCodec[msgspec.Raw]:
+    """A codec that leaves invocation arguments as undecoded JSON."""
+    return JsonHubCodec(msgspec.Raw, lambda raw: raw)
+
+
+@dataclass(frozen=True)
+class HubConfig:
+    """Tunables of one hub connection; the defaults are ASP.NET Core's."""
+
+    keepalive_interval: float = 15.0
+    """Seconds of us sending nothing before a Ping is due."""
+    peer_timeout: float | None = 30.0
+    """Seconds of the peer sending nothing before it has timed out (None: never)."""
+    handshake_timeout: float | None = 15.0
+    """Seconds the handshake may take (None: no limit)."""
+    max_record_size: int = DEFAULT_MAX_RECORD_SIZE
+    """Largest record accepted from the peer, in bytes."""
+    stateful_reconnect: bool = False
+    """Allow stateful reconnect; a server activates it when the client asks (version 2),
+    a client when it asks (by sending handshake version 2)."""
+    max_buffered_bytes: int = 100_000
+    """Stateful reconnect: unacknowledged bytes kept for replay before sends must wait."""
+    ack_interval: float = 1.0
+    """Stateful reconnect: seconds between receiving something and acknowledging it."""
+    reattach_timeout: float = 15.0
+    """Stateful reconnect: seconds a DETACHED connection waits for a new transport."""
+
+
+class HubConnection(Generic[ArgT]):
+    """One SignalR hub connection, client or server side, without any I/O.
+
+    Args:
+        role: which end we are.
+        now: the current time on the caller's clock; starts the handshake timer.
+        config: intervals, timeouts and limits.
+        codec: how invocation arguments are typed; by default they stay ``msgspec.Raw``.
+    """
+
+    @overload
+    def __init__(
+        self: HubConnection[msgspec.Raw],
+        role: Role,
+        *,
+        now: float,
+        config: HubConfig = ...,
+        codec: None = None,
+    ) -> None: ...
+    @overload
+    def __init__(
+        self,
+        role: Role,
+        *,
+        now: float,
+        config: HubConfig = ...,
+        codec: JsonHubCodec[ArgT],
+    ) -> None: ...
+    def __init__(
+        self,
+        role: Role,
+        *,
+        now: float,
+        config: HubConfig = HubConfig(),
+        codec: JsonHubCodec[ArgT] | JsonHubCodec[msgspec.Raw] | None = None,
+    ) -> None:
+        self.role: Final = role
+        self.config: Final = config
+        self._codec = codec if codec is not None else raw_codec()
+        self._records = RecordBuffer(config.max_record_size)
+        self._state = HubState.NEW
+        self._started = now
+        self._last_sent = now
+        self._last_received = now
+        self._next_id = 0
+        self._pending: dict[str, str] = {}
+        self._requested_version = 0
+        # Stateful reconnect, sender side: (sequence id, record) not yet acknowledged.
+        self._stateful = False
+        self._replay: deque[tuple[int, bytes]] = deque()
+        self._replay_bytes = 0
+        self._next_send_seq = 1
+        # Stateful reconnect, receiver side.
+        self._next_expected = 1
+        self._latest_processed = 0
+        self._ack_deadline: float | None = None
+        self._detached_at = now
+
+    # -- read-only views -------------------------------------------------------------
+
+    @property
+    def state(self) -> HubState:
+        """The current state."""
+        return self._state
+
+    @property
+    def stateful_reconnect(self) -> bool:
+        """Whether stateful reconnect was agreed in the handshake."""
+        return self._stateful
+
+    @property
+    def pending_invocations(self) -> frozenset[str]:
+        """Ids of our invocations still waiting for their Completion."""
+        return frozenset(self._pending)
+
+    @property
+    def buffered_bytes(self) -> int:
+        """Stateful reconnect: bytes kept for replay until the peer acknowledges them."""
+        return self._replay_bytes
+
+    @property
+    def send_would_block(self) -> bool:
+        """Stateful reconnect: the replay buffer is full; wait for an Ack before sending
+        another invocation, stream item or completion."""
+        return self._stateful and self._replay_bytes >= self.config.max_buffered_bytes
+
+    # -- sending ---------------------------------------------------------------------
+
+    def next_invocation_id(self) -> str:
+        """A fresh invocation id from this connection's counter ("0", "1", ...)."""
+        value = str(self._next_id)
+        self._next_id += 1
+        return value
+
+    def send(self, message: Outgoing, *, now: float) -> bytes:
+        """Serialize ``message`` and advance the state; returns the bytes to write.
+
+        While DETACHED, replayable messages are kept for the reattach and ``b""`` is
+        returned. Sending an Invocation with an ``invocation_id`` registers it as pending.
+
+        Raises:
+            LocalProtocolError: the message is not allowed in this state (for example hub
+                traffic before the handshake finished), a Sequence (``reattach`` sends
+                those), or the replay buffer is full.
+        """
+        if self._state is HubState.ERROR:
+            raise LocalProtocolError("the connection is in the ERROR state")
+        try:
+            return self._send(message, now)
+        except ProtocolError:
+            self._state = HubState.ERROR
+            raise
+
+    def _send(self, message: Outgoing, now: float) -> bytes:
+        kind = type(message)
+        if kind is Sequence:
+            raise LocalProtocolError("Sequence is sent by reattach(), not send()")
+        new_state = self._next_state(self.role, kind, LocalProtocolError)
+        if isinstance(message, HandshakeRequest):
+            self._stateful = self.config.stateful_reconnect and message.version >= 2
+            data = encode_handshake(message)
+        elif isinstance(message, (HandshakeAccepted, HandshakeRefused)):
+            self._stateful = (self.config.stateful_reconnect and self._requested_version >= 2
+                              and isinstance(message, HandshakeAccepted))
+            data = encode_handshake(message)
+        else:
+            data = self._codec.encode(message)
+            if isinstance(message, Invocation) and message.invocation_id is not None:
+                self._pending[message.invocation_id] = message.target
+            if self._stateful and kind in TRACKABLE_TYPES:
+                if self.send_would_block:
+                    raise LocalProtocolError("the stateful reconnect buffer is full")
+                self._replay.append((self._next_send_seq, data))
+                self._replay_bytes += len(data)
+                self._next_send_seq += 1
+        detached = self._state is HubState.DETACHED
+        self._state = new_state
+        self._last_sent = now
+        return b"" if detached else data
+
+    # -- receiving -------------------------------------------------------------------
+
+    def receive_data(self, data: bytes, *, now: float) -> list[HubEvent[ArgT]]:
+        """Feed bytes from the transport; returns the events they complete.
+
+        A partial record is kept for the next call. Hub messages that arrive together
+        with the handshake response are returned after it. Once CLOSED, data is ignored.
+
+        Raises:
+            RemoteProtocolError: the peer broke the protocol (malformed or oversized
+                record, a message not allowed in this state, a bad handshake).
+            LocalProtocolError: called while DETACHED (reattach first) or in ERROR.
+        """
+        state = self._state
+        if state is HubState.ERROR:
+            raise RemoteProtocolError("the connection is in the ERROR state")
+        if state is HubState.CLOSED:
+            return []
+        if state is HubState.DETACHED:
+            self._state = HubState.ERROR
+            raise LocalProtocolError("no transport is attached; call reattach() first")
+        self._last_received = now
+        try:
+            return self._receive(data, now)
+        except ProtocolError:
+            self._state = HubState.ERROR
+            raise
+
+    def _receive(self, data: bytes, now: float) -> list[HubEvent[ArgT]]:
+        chunk = self._records.feed_and_pop(data)
+        if not chunk:
+            return []
+        events: list[HubEvent[ArgT]] = []
+        if self._awaiting_handshake_record():
+            end = chunk.find(RECORD_SEPARATOR)
+            events.append(self._receive_handshake(chunk[:end]))
+            chunk = chunk[end + 1:]
+            if self._state is not HubState.OPEN or not chunk:
+                return events
+        messages = self._codec.decode_records(chunk)
+        if (self._state is HubState.OPEN and not self._stateful
+                and set(map(type, messages)) <= _PLAIN_TRAFFIC):
+            events.extend(messages)  # type: ignore[arg-type]
+            return events
+        for message in messages:
+            event = self._receive_message(message, now)
+            if event is not None:
+                events.append(event)
+            if self._state is HubState.CLOSED:
+                break
+        return events
+
+    def _awaiting_handshake_record(self) -> bool:
+        if self.role is Role.SERVER:
+            return self._state is HubState.NEW
+        return self._state in (HubState.NEW, HubState.HANDSHAKING)
+
+    def _receive_handshake(
+        self, record: bytes
+    ) -> HandshakeRequest | HandshakeAccepted | HandshakeRefused:
+        handshake: HandshakeRequest | HandshakeAccepted | HandshakeRefused
+        if self.role is Role.SERVER:
+            handshake = decode_handshake_request(record)
+            self._requested_version = handshake.version
+        else:
+            handshake = decode_handshake_response(record)
+        self._state = self._next_state(self.role.peer, type(handshake), RemoteProtocolError)
+        return handshake
+
+    def _receive_message(self, message: HubMessage, now: float) -> HubEvent[ArgT] | None:
+        kind = type(message)
+        if self._state is HubState.REATTACHING and kind is not Sequence:
+            return None  # everything before the peer's Sequence is stale
+        new_state = self._next_state(self.role.peer, kind, RemoteProtocolError)
+        event: HubEvent[ArgT] | None = message  # type: ignore[assignment]
+        if self._stateful and kind in TRACKABLE_TYPES:
+            sequence_id = self._next_expected
+            self._next_expected += 1
+            if sequence_id <= self._latest_processed:
+                return None  # a replayed duplicate
+            self._latest_processed = sequence_id
+            if self._ack_deadline is None:
+                self._ack_deadline = now + self.config.ack_interval
+        if isinstance(message, Completion):
+            if self._pending.pop(message.invocation_id, None) is None:
+                event = None  # a Completion for nothing we asked: ignore it
+        elif isinstance(message, Ack):
+            event = None
+            if self._stateful:
+                self._release(message.sequence_id)
+        elif isinstance(message, Sequence):
+            event = None
+            if self._stateful:
+                if message.sequence_id > self._next_expected:
+                    raise RemoteProtocolError(
+                        f"Sequence {message.sequence_id} skips messages; expected at most "
+                        f"{self._next_expected}",
+                        close_hint=Close(error="Sequence id is too high"),
+                    )
+                self._next_expected = message.sequence_id
+                if self._state is HubState.REATTACHING:
+                    event = Reattached()
+        self._state = new_state
+        return event
+
+    def receive_eof(self, *, now: float | None = None) -> list[HubEvent[ArgT]]:
+        """The transport ended. Returns ``[ConnectionLost(...)]`` unless a Close came first.
+
+        With stateful reconnect active the connection becomes DETACHED and waits
+        ``reattach_timeout`` (from ``now``, or from the last activity) for ``reattach``.
+
+        Raises:
+            RemoteProtocolError: the stream ended inside a record (without stateful
+                reconnect, which replays it instead).
+        """
+        state = self._state
+        if state in (HubState.CLOSED, HubState.ERROR, HubState.DETACHED):
+            return []
+        if self._stateful and state in (HubState.OPEN, HubState.REATTACHING):
+            self._records.clear()
+            self._state = self._next_state(self.role.peer, TransportLost, RemoteProtocolError)
+            self._detached_at = now if now is not None else max(self._last_sent,
+                                                                 self._last_received)
+            return [ConnectionLost(reattachable=True)]
+        if len(self._records):
+            self._state = HubState.ERROR
+            raise RemoteProtocolError("connection closed with an incomplete record")
+        self._state = self._next_state(self.role.peer, EndOfStream, RemoteProtocolError)
+        return [ConnectionLost(reattachable=False)]
+
+    # -- stateful reconnect ------------------------------------------------------------
+
+    def reattach(self, *, now: float) -> bytes:
+        """Resume a DETACHED connection on a new transport (no new handshake).
+
+        Returns our Sequence followed by every unacknowledged message, to write first on
+        the new transport. Until the peer's Sequence arrives, what it sends is ignored;
+        then ``receive_data`` yields ``Reattached()``.
+
+        Raises:
+            LocalProtocolError: the connection is not DETACHED.
+        """
+        self._state = self._next_state(self.role, Reattach, LocalProtocolError)
+        self._records.clear()
+        first = self._replay[0][0] if self._replay else self._next_send_seq
+        self._detached_at = self._last_sent = self._last_received = now
+        return self._codec.encode(Sequence(sequence_id=first)) + b"".join(
+            record for _, record in self._replay
+        )
+
+    def _release(self, sequence_id: int) -> None:
+        replay = self._replay
+        while replay and replay[0][0] <= sequence_id:
+            self._replay_bytes -= len(replay.popleft()[1])
+
+    # -- timers ----------------------------------------------------------------------
+
+    def next_deadline(self) -> float | None:
+        """When ``handle_timer`` next has something to do (absolute; None: never)."""
+        state = self._state
+        cfg = self.config
+        if state in (HubState.NEW, HubState.HANDSHAKING):
+            if cfg.handshake_timeout is None:
+                return None
+            return self._started + cfg.handshake_timeout
+        if state is HubState.OPEN:
+            deadline = self._last_sent + cfg.keepalive_interval
+            if cfg.peer_timeout is not None:
+                deadline = min(deadline, self._last_received + cfg.peer_timeout)
+            if self._ack_deadline is not None:
+                deadline = min(deadline, self._ack_deadline)
+            return deadline
+        if state in (HubState.DETACHED, HubState.REATTACHING):
+            return self._detached_at + cfg.reattach_timeout
+        return None
+
+    def handle_timer(self, *, now: float) -> list[TimerEvent]:
+        """Report what is due at ``now``: a keep-alive, an Ack, or a timeout.
+
+        The core sends nothing itself: answer ``KeepAliveDue`` with ``send(Ping())`` and
+        ``AckDue`` with ``send(Ack(sequence_id=...))``. After a ``*TimedOut`` event the
+        connection is CLOSED.
+        """
+        state = self._state
+        cfg = self.config
+        deadline = self.next_deadline()
+        if deadline is None or now < deadline:
+            return []
+        if state in (HubState.NEW, HubState.HANDSHAKING):
+            self._state = self._next_state(self.role.peer, TimedOut, LocalProtocolError)
+            return [HandshakeTimedOut()]
+        if state in (HubState.DETACHED, HubState.REATTACHING):
+            self._state = self._next_state(self.role.peer, TimedOut, LocalProtocolError)
+            return [ReattachTimedOut()]
+        silent_for = now - self._last_received
+        if cfg.peer_timeout is not None and silent_for >= cfg.peer_timeout:
+            self._state = self._next_state(self.role.peer, TimedOut, LocalProtocolError)
+            return [PeerTimedOut(silent_for=silent_for)]
+        events: list[TimerEvent] = []
+        if self._ack_deadline is not None and now >= self._ack_deadline:
+            self._ack_deadline = None
+            events.append(AckDue(sequence_id=self._latest_processed))
+        if now >= self._last_sent + cfg.keepalive_interval:
+            events.append(KeepAliveDue())
+        return events
+
+    # -- the table -------------------------------------------------------------------
+
+    def _next_state(
+        self,
+        sender: Role,
+        kind: type[object],
+        error: type[LocalProtocolError] | type[RemoteProtocolError],
+    ) -> HubState:
+        try:
+            return TRANSITIONS[(self._state, sender, kind)]
+        except KeyError:
+            text = (f"{kind.__name__} from the {sender.value} is not allowed in state "
+                    f"{self._state.name}")
+            if error is RemoteProtocolError:
+                raise RemoteProtocolError(text, close_hint=Close(error=text)) from None
+            raise error(text) from None
