@@ -154,29 +154,38 @@ class NegotiateRedirect:
 # ---------------------------------------------------------------------------- URL helpers
 
 
+def _shown(url: str) -> str:
+    """``url`` for an error message: without its query (tokens live there), bounded."""
+    shown = url.partition("?")[0].partition("#")[0]
+    return shown if len(shown) <= _EXCERPT_LEN else shown[:_EXCERPT_LEN] + "…"
+
+
 def _split_url(url: str, schemes: dict[str, str]) -> SplitResult:
     """Split ``url`` and check it has an allowed scheme, a host and a valid port."""
+    shown = _shown(url)
     try:
         url.encode("utf-8")
         parts = urlsplit(url)
         port_ok = parts.port is None or parts.port > 0
     except UnicodeEncodeError:  # lone surrogates
-        raise NegotiationError(f"URL {url!r} is not valid Unicode text") from None
+        raise NegotiationError(f"URL {shown!r} is not valid Unicode text") from None
     except ValueError as exc:  # bad IPv6 literal, non-numeric or out-of-range port
-        raise NegotiationError(f"invalid URL {url!r}: {exc}") from None
+        raise NegotiationError(f"invalid URL {shown!r}: {exc}") from None
     if parts.scheme not in schemes:
         allowed = ", ".join(sorted(schemes))
         raise NegotiationError(
-            f"unsupported URL scheme {parts.scheme!r} in {url!r} (expected one of {allowed})"
+            f"unsupported URL scheme {parts.scheme!r} in {shown!r} (expected one of {allowed})"
         )
     if not parts.hostname:
-        raise NegotiationError(f"URL {url!r} has no host")
+        raise NegotiationError(f"URL {shown!r} has no host")
     if not port_ok:
-        raise NegotiationError(f"URL {url!r} has an invalid port")
+        raise NegotiationError(f"URL {shown!r} has an invalid port")
     if not parts.netloc.isascii():
-        raise NegotiationError(f"URL {url!r} has a non-ASCII host; IDNA-encode (punycode) it first")
+        raise NegotiationError(
+            f"URL {shown!r} has a non-ASCII host; IDNA-encode (punycode) it first"
+        )
     if not all(33 <= ord(ch) < 127 for ch in parts.netloc):
-        raise NegotiationError(f"URL {url!r} has spaces or control characters in its host")
+        raise NegotiationError(f"URL {shown!r} has spaces or control characters in its host")
     return parts
 
 
