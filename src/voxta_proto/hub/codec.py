@@ -56,6 +56,8 @@ HUB_MESSAGE_TYPES: Final[dict[int, type[HubMessage]]] = {
 _RAW_DECODER: Final[msgspec.json.Decoder[RawHubMessage]] = msgspec.json.Decoder(RawHubMessage)
 _ANY_DECODER: Final = msgspec.json.Decoder()
 _ENCODER: Final = msgspec.json.Encoder()
+_DECODE_ERRORS: Final = (msgspec.DecodeError, RecursionError)
+"""What msgspec raises on bad input; RecursionError comes from deeply nested arrays."""
 
 
 def _protocol_error(text: str) -> RemoteProtocolError:
@@ -110,7 +112,7 @@ class JsonHubCodec(Generic[ArgT]):
             # An empty record or two JSON values in one record make the array invalid,
             # so this pass accepts exactly what the record-by-record pass accepts.
             return self._batch.decode(b"[" + chunk[:-1].replace(RECORD_SEPARATOR, b",") + b"]")
-        except msgspec.DecodeError:
+        except _DECODE_ERRORS:
             pass
         messages: list[HubMessage] = []
         for record in chunk.split(RECORD_SEPARATOR)[:-1]:
@@ -125,11 +127,11 @@ class JsonHubCodec(Generic[ArgT]):
         try:
             message: HubMessage = self._one.decode(record)
             return message
-        except msgspec.DecodeError:
+        except _DECODE_ERRORS:
             pass
         try:
             raw_message = _RAW_DECODER.decode(record)
-        except msgspec.DecodeError as exc:
+        except _DECODE_ERRORS as exc:
             return self._explain(record, exc)
         if self._typed_args and isinstance(raw_message, Invocation):
             fallback = self._fallback
@@ -139,11 +141,11 @@ class JsonHubCodec(Generic[ArgT]):
         return raw_message
 
     @staticmethod
-    def _explain(record: bytes, exc: msgspec.DecodeError) -> None:
+    def _explain(record: bytes, exc: Exception) -> None:
         """Skip a record of unknown type, or raise the right protocol error for it."""
         try:
             obj = _ANY_DECODER.decode(record)
-        except msgspec.DecodeError:
+        except _DECODE_ERRORS:
             raise _protocol_error(f"record is not valid JSON: {exc}") from None
         if not isinstance(obj, dict):
             raise _protocol_error("record is not a JSON object")
@@ -180,7 +182,7 @@ def decode_handshake_request(record: bytes) -> HandshakeRequest:
     """
     try:
         return _REQUEST_DECODER.decode(record)
-    except msgspec.DecodeError as exc:
+    except _DECODE_ERRORS as exc:
         raise RemoteProtocolError(f"invalid handshake request: {exc}") from None
 
 
@@ -193,7 +195,7 @@ def decode_handshake_response(record: bytes) -> HandshakeResponse:
     """
     try:
         probe = _RESPONSE_DECODER.decode(record)
-    except msgspec.DecodeError as exc:
+    except _DECODE_ERRORS as exc:
         raise RemoteProtocolError(f"invalid handshake response: {exc}") from None
     if probe.type is not msgspec.UNSET:
         raise RemoteProtocolError("expected a handshake response, got a hub message")
