@@ -1,0 +1,39 @@
+"""Developer and CI entry points: ``nox -s tests``, ``nox -s lint``, ``nox -s fuzz``.
+
+Every session builds its own virtualenv with the interpreter that runs nox, installs the
+project in editable mode with the extra it needs, and runs the tools from there. Extra
+arguments after ``--`` go to pytest, e.g. ``nox -s tests -- -k framing -x``.
+"""
+
+from __future__ import annotations
+
+import nox
+
+nox.needs_version = ">=2024.3.2"
+nox.options.default_venv_backend = "venv"
+nox.options.reuse_existing_virtualenvs = False
+nox.options.sessions = ["tests", "lint"]
+
+
+@nox.session
+def tests(session: nox.Session) -> None:
+    """The whole test suite; async tests run once on asyncio and once on trio."""
+    session.install("-e", ".[test]")
+    session.run("pytest", *session.posargs)
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """Static checks: ruff, mypy --strict (config in pyproject) and the import-linter layers."""
+    session.install("-e", ".[lint]")
+    session.run("ruff", "check", ".")
+    # No `ruff format --check` yet: not every file in the tree is ruff-formatted.
+    session.run("mypy")
+    session.run("lint-imports")
+
+
+@nox.session
+def fuzz(session: nox.Session) -> None:
+    """The property tests with the long-running hypothesis profile (20k examples each)."""
+    session.install("-e", ".[test]")
+    session.run("pytest", "tests/property", *session.posargs, env={"HYPOTHESIS_PROFILE": "fuzz"})
