@@ -1,0 +1,310 @@
+"""Sans-IO Voxta session, server role: one client connection's handshake, checks and auth.
+
+What a Voxta server must do for every connection before its own logic runs lives here,
+not in a server's I/O code: accept or refuse the SignalR handshake, answer every
+invocation that carries an id with exactly one Completion, reject what the real server
+rejects (a message before ``authenticate``, unknown scopes, a session-scoped message
+without ``sessionId``, arguments that fail binding) with the real server's error texts,
+and keep the keep-alive and client timeout going. What is left for the server is
+:class:`ClientRequest` events, answered with ``complete`` and ``send``. No I/O.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Final, Union
+
+import msgspec
+
+from voxta_proto.errors import LocalProtocolError
+from voxta_proto.hub import (
+    AckDue,
+    Close,
+    Completion,
+    ConnectionLost,
+    HandshakeAccepted,
+    HandshakeRefused,
+    HandshakeRequest,
+    HandshakeTimedOut,
+    HubConfig,
+    HubConnection,
+    HubState,
+    Invocation,
+    KeepAliveDue,
+    PeerTimedOut,
+    Ping,
+    ReattachTimedOut,
+    Role,
+)
+from voxta_proto.hub.messages import Ack
+from voxta_proto.voxta.client_messages import AnyClientMessage, Authenticate, ClientMessage
+from voxta_proto.voxta.codec import (
+    SEND_MESSAGE,
+    ClientEvent,
+    InvalidClientMessage,
+    client_codec,
+    wrap_server_message,
+)
+from voxta_proto.voxta.outbox import Outbox
+from voxta_proto.voxta.server_messages import ServerMessage
+from voxta_proto.voxta.session import Disconnected
+
+__all__ = [
+    "KNOWN_SCOPES",
+    "MAX_HANDSHAKE_VERSION",
+    "SERVER_TRANSITIONS",
+    "ClientRequest",
+    "ServerEvent",
+    "ServerState",
+    "VoxtaServerSession",
+    "session_scoped",
+]
+
+MAX_HANDSHAKE_VERSION: Final = 2
+KNOWN_SCOPES: Final = frozenset(
+    {"role:app", "role:provider", "role:inspector", "role:user", "role:admin"}
+)
+
+
+class ServerState(enum.Enum):
+    """Where one client connection is, from the server's side."""
+
+    NEW = "new"
+    """Waiting for the handshake request."""
+    CONNECTED = "connected"
+    """Handshake accepted; only ``authenticate`` is allowed."""
+    AUTHENTICATED = "authenticated"
+    """Every message is allowed."""
+    CLOSED = "closed"
+
+
+SERVER_TRANSITIONS: Final[Mapping[tuple[ServerState, type[object]], ServerState]] = {
+    (ServerState.NEW, HandshakeAccepted): ServerState.CONNECTED,
+    (ServerState.NEW, HandshakeRefused): ServerState.CLOSED,
+    (ServerState.CONNECTED, Authenticate): ServerState.AUTHENTICATED,
+    (ServerState.AUTHENTICATED, Authenticate): ServerState.AUTHENTICATED,
+    **{(state, Disconnected): ServerState.CLOSED
+       for state in (ServerState.NEW, ServerState.CONNECTED, ServerState.AUTHENTICATED)},
+}
+"""(state, what happened) → next state."""
+
+
+@dataclass(frozen=True)
+class ClientRequest:
+    """A valid Voxta message from an authenticated client (or its ``authenticate``).
+
+    When ``invocation_id`` is set the client waits for a Completion: call
+    ``complete(invocation_id)`` (or with ``error=``) exactly once.
+    """
+
+    invocation_id: str | None
+    message: AnyClientMessage
+
+
+ServerEvent = Union[ClientRequest, Disconnected]
+"""What the server session reports to the server's logic."""
+
+
+def session_scoped(kind: type[ClientMessage]) -> bool:
+    """Whether a client message type must carry a ``sessionId`` (marked **S** in the spec)."""
+    return _SESSION_SCOPED.setdefault(kind, _requires_session_id(kind))
+
+
+def _requires_session_id(kind: type[ClientMessage]) -> bool:
+    return any(f.name == "session_id" and f.required for f in msgspec.structs.fields(kind))
+
+
+_SESSION_SCOPED: dict[type[ClientMessage], bool] = {}
+
+
+class VoxtaServerSession:
+    """The server side of one Voxta client connection, without I/O.
+
+    Args:
+        now: the current time on the caller's clock.
+        hub_config: keep-alive, client timeout (``peer_timeout``), limits, and whether
+            stateful reconnect may be offered.
+        refuse_handshake: answer the handshake with this error instead of accepting it
+            (a fault to test clients with).
+    """
+
+    def __init__(
+        self,
+        *,
+        now: float,
+        hub_config: HubConfig | None = None,
+        refuse_handshake: str | None = None,
+    ) -> None:
+        self.hub: Final = HubConnection(
+            Role.SERVER, now=now, config=hub_config or HubConfig(), codec=client_codec()
+        )
+        self.authenticate: Authenticate | None = None
+        """The client's ``authenticate`` message, once it arrived."""
+        self._state = ServerState.NEW
+        self._refuse_handshake = refuse_handshake
+        self._outbox = Outbox()
+        self._owed: set[str] = set()
+
+    @property
+    def state(self) -> ServerState:
+        """The connection's state."""
+        return self._state
+
+    @property
+    def owed_completions(self) -> frozenset[str]:
+        """Invocation ids the client still waits a Completion for."""
+        return frozenset(self._owed)
+
+    def data_to_send(self) -> list[bytes]:
+        """Take what waits to be written: one item per WebSocket message."""
+        return self._outbox.take()
+
+    # -- answering ---------------------------------------------------------------------
+
+    def send(self, message: ServerMessage, *, now: float) -> None:
+        """Queue a Voxta message (a ``ReceiveMessage`` invocation without id)."""
+        self._outbox.add(self.hub.send(wrap_server_message(message), now=now))
+
+    def complete(self, invocation_id: str, *, now: float, error: str | None = None) -> None:
+        """Queue the Completion of a client invocation: void, or with ``error``.
+
+        Raises:
+            LocalProtocolError: nothing is owed for that id (never answered or answered
+                already).
+        """
+        if invocation_id not in self._owed:
+            raise LocalProtocolError(f"no Completion is owed for invocation {invocation_id!r}")
+        self._owed.discard(invocation_id)
+        self._outbox.add(self.hub.send(Completion(invocation_id=invocation_id, error=error),
+                                       now=now))
+
+    def close(self, *, now: float, error: str | None = None,
+              allow_reconnect: bool = False) -> None:
+        """Queue a SignalR Close (then close the transport)."""
+        if self.hub.state in (HubState.OPEN, HubState.DETACHED, HubState.REATTACHING):
+            self._outbox.add(self.hub.send(Close(error=error, allow_reconnect=allow_reconnect),
+                                           now=now))
+        self._state = ServerState.CLOSED
+
+    # -- inputs ------------------------------------------------------------------------
+
+    def receive_data(self, data: bytes, *, now: float) -> list[ServerEvent]:
+        """Feed bytes from the client; returns the requests the server must act on.
+
+        Raises:
+            RemoteProtocolError: the client broke the SignalR protocol; send
+                ``exc.close_hint`` if there is one, then drop the connection.
+        """
+        out: list[ServerEvent] = []
+        for event in self.hub.receive_data(data, now=now):
+            if isinstance(event, Invocation):
+                self._on_invocation(event, now, out)
+            elif isinstance(event, HandshakeRequest):
+                self._on_handshake(event, now)
+            elif isinstance(event, Close):
+                self._disconnect(event.error, event.allow_reconnect, out)
+            elif isinstance(event, ConnectionLost):
+                self._disconnect("connection lost", False, out)
+            # Pings and stray Completions need no answer.
+        return out
+
+    def receive_eof(self, *, now: float | None = None) -> list[ServerEvent]:
+        """The transport ended."""
+        out: list[ServerEvent] = []
+        for event in self.hub.receive_eof(now=now):
+            if isinstance(event, ConnectionLost):
+                if event.reattachable:
+                    out.append(Disconnected("connection lost", True, reattachable=True))
+                else:
+                    self._disconnect("connection lost", False, out)
+        return out
+
+    def next_deadline(self) -> float | None:
+        """When ``handle_timer`` next has work (absolute, caller's clock)."""
+        return self.hub.next_deadline()
+
+    def handle_timer(self, *, now: float) -> list[ServerEvent]:
+        """Queue keep-alive pings and acks; report a silent client as disconnected."""
+        out: list[ServerEvent] = []
+        for tick in self.hub.handle_timer(now=now):
+            if isinstance(tick, KeepAliveDue):
+                self._outbox.add(self.hub.send(Ping(), now=now))
+            elif isinstance(tick, AckDue):
+                self._outbox.add(self.hub.send(Ack(sequence_id=tick.sequence_id), now=now))
+            elif isinstance(tick, PeerTimedOut):
+                self._disconnect(f"client sent nothing for {tick.silent_for:.1f} s", True, out)
+            elif isinstance(tick, (HandshakeTimedOut, ReattachTimedOut)):
+                self._disconnect(type(tick).__name__, False, out)
+        return out
+
+    # -- internals ---------------------------------------------------------------------
+
+    def _move(self, what: type[object]) -> None:
+        self._state = SERVER_TRANSITIONS.get((self._state, what), self._state)
+
+    def _on_handshake(self, request: HandshakeRequest, now: float) -> None:
+        error = self._refuse_handshake
+        if error is None and request.protocol != "json":
+            error = f"The protocol '{request.protocol}' is not supported."
+        if error is None and not 0 <= request.version <= MAX_HANDSHAKE_VERSION:
+            error = f"The server does not support version {request.version} of the 'json' protocol."
+        reply: HandshakeAccepted | HandshakeRefused = (
+            HandshakeAccepted() if error is None else HandshakeRefused(error=error)
+        )
+        self._outbox.add_alone(self.hub.send(reply, now=now))
+        self._move(type(reply))
+
+    def _on_invocation(
+        self, invocation: Invocation[ClientEvent], now: float, out: list[ServerEvent]
+    ) -> None:
+        invocation_id = invocation.invocation_id
+        if invocation_id is not None:
+            self._owed.add(invocation_id)
+        error = self._check(invocation)
+        if error is not None:
+            if invocation_id is not None:
+                self.complete(invocation_id, now=now, error=error)
+            return
+        message = invocation.arguments[0]
+        assert not isinstance(message, InvalidClientMessage)  # _check rejected those
+        if isinstance(message, Authenticate):
+            self.authenticate = message
+            self._move(Authenticate)
+        out.append(ClientRequest(invocation_id, message))
+
+    def _check(self, invocation: Invocation[ClientEvent]) -> str | None:
+        """The real server's error text for an invocation it would refuse, else None."""
+        if invocation.target != SEND_MESSAGE:
+            return f"Unknown hub method '{invocation.target}'"
+        if len(invocation.arguments) != 1:
+            return (f"Invocation provides {len(invocation.arguments)} argument(s) but target "
+                    "expects 1.")
+        message = invocation.arguments[0]
+        if isinstance(message, InvalidClientMessage):
+            return ("Failed to invoke 'SendMessage' due to an error on the server. "
+                    f"InvalidDataException: Error binding arguments. {message.error}")
+        name = _type_name(message)
+        if self._state is not ServerState.AUTHENTICATED and not isinstance(message, Authenticate):
+            return "Call authenticate first"
+        if isinstance(message, Authenticate):
+            unknown = sorted(set(message.scope) - KNOWN_SCOPES)
+            if unknown:
+                return f"Unknown scopes '{', '.join(unknown)}'"
+        elif session_scoped(type(message)) and not getattr(message, "session_id", None):
+            return f"Missing SessionId on message {name}"
+        return None
+
+    def _disconnect(self, error: str | None, allow_reconnect: bool,
+                    out: list[ServerEvent]) -> None:
+        if self._state is not ServerState.CLOSED:
+            self._move(Disconnected)
+            self._state = ServerState.CLOSED
+            self._owed.clear()
+            out.append(Disconnected(error, allow_reconnect))
+
+
+def _type_name(message: ClientMessage) -> str:
+    tag = type(message).__struct_config__.tag
+    return tag if isinstance(tag, str) else type(message).__name__

@@ -1,0 +1,602 @@
+"""Sans-IO Voxta session, client role: handshake, authenticate, chat state, request matching.
+
+A second sans-IO layer over :class:`~voxta_proto.hub.HubConnection`: bytes and ``now``
+in, typed Voxta messages and session events out. Bytes to write collect in an outbox:
+after any call, write each item of ``data_to_send()`` to the transport. No I/O, no clock reads.
+
+What it adds over the hub layer:
+
+* ``authenticate`` goes out as soon as the handshake is accepted; ``welcome`` makes the
+  session READY (the states and their transitions are the table ``CLIENT_TRANSITIONS``).
+* The chat state the server reports: active ``session_id``/``chat_id``, open sessions,
+  participants, context and flags, ``is_thinking``/``is_speaking``, ``last_message_id``.
+* Request matching: every request sent as an invocation ends in exactly one
+  :class:`RequestCompleted` or :class:`RequestFailed`, carrying the reply message the
+  protocol pairs with it (``startChat`` → ``chatStarted``, list requests → their
+  ``*Loaded`` message, ...), see ``REPLIES``.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Final, Union
+
+from voxta_proto._version import __version__
+from voxta_proto.errors import LocalProtocolError
+from voxta_proto.hub import (
+    AckDue,
+    Close,
+    Completion,
+    ConnectionLost,
+    HandshakeAccepted,
+    HandshakeRefused,
+    HandshakeRequest,
+    HandshakeTimedOut,
+    HubConfig,
+    HubConnection,
+    HubState,
+    Invocation,
+    KeepAliveDue,
+    PeerTimedOut,
+    Ping,
+    Reattached,
+    ReattachTimedOut,
+    Role,
+)
+from voxta_proto.hub.messages import Ack
+from voxta_proto.voxta.client_messages import (
+    Authenticate,
+    ClientMessage,
+    DeployResource,
+    ListResources,
+    LoadCharactersList,
+    LoadChatsList,
+    LoadScenariosList,
+    PauseChat,
+    RequestSuggestions,
+    ResumeChat,
+    StartChat,
+    SubscribeToChat,
+    UpdateChat,
+)
+from voxta_proto.voxta.codec import (
+    RECEIVE_MESSAGE,
+    ServerEvent,
+    server_codec,
+    wrap_client_message,
+)
+from voxta_proto.voxta.enums import (
+    AudioInputCapability,
+    AudioOutputCapability,
+    ChatFlowStates,
+    VisionCaptureCapability,
+)
+from voxta_proto.voxta.outbox import Outbox
+from voxta_proto.voxta.server_messages import (
+    AuthenticationRequired,
+    CharactersListLoaded,
+    ChatClosed,
+    ChatFlow,
+    ChatParticipantsUpdated,
+    ChatPaused,
+    ChatsListLoaded,
+    ChatsSessionsUpdated,
+    ChatStarted,
+    ChatUpdated,
+    ContextUpdated,
+    DeployResourceResult,
+    ErrorMessage,
+    InterruptSpeech,
+    ListResourcesResult,
+    MissingResourcesError,
+    ReplyCancelled,
+    ReplyEnd,
+    ReplyGenerating,
+    ReplyStart,
+    ScenariosListLoaded,
+    ServerMessage,
+    SpeechPlaybackComplete,
+    SpeechPlaybackStart,
+    Suggestions,
+    Update,
+    Welcome,
+)
+from voxta_proto.voxta.shapes import (
+    ChatParticipantInfo,
+    ChatSessionInfo,
+    ClientCapabilities,
+    FlagInfo,
+)
+
+__all__ = [
+    "CLIENT_TRANSITIONS",
+    "FAILURES",
+    "REPLIES",
+    "ChatState",
+    "ClientState",
+    "Disconnected",
+    "RequestCompleted",
+    "RequestFailed",
+    "SessionEvent",
+    "VoxtaClientSession",
+    "default_capabilities",
+]
+
+NO_CLIENT_RESULT: Final = "Client didn't provide a result."
+
+
+class ClientState(enum.Enum):
+    """Where a client session is; one row of ``CLIENT_TRANSITIONS`` moves it."""
+
+    NEW = "new"
+    HANDSHAKING = "handshaking"
+    AUTHENTICATING = "authenticating"
+    """Handshake accepted, ``authenticate`` sent, waiting for ``welcome``."""
+    READY = "ready"
+    """``welcome`` received: every request may be sent."""
+    DETACHED = "detached"
+    """Stateful reconnect: the transport dropped; waiting for a new one."""
+    CLOSED = "closed"
+
+
+CLIENT_TRANSITIONS: Final[Mapping[tuple[ClientState, type[object]], ClientState]] = {
+    (ClientState.NEW, HandshakeRequest): ClientState.HANDSHAKING,
+    (ClientState.HANDSHAKING, HandshakeAccepted): ClientState.AUTHENTICATING,
+    (ClientState.HANDSHAKING, HandshakeRefused): ClientState.CLOSED,
+    (ClientState.AUTHENTICATING, Welcome): ClientState.READY,
+    (ClientState.AUTHENTICATING, AuthenticationRequired): ClientState.CLOSED,
+    (ClientState.READY, Welcome): ClientState.READY,
+    **{(state, ConnectionLost): ClientState.CLOSED
+       for state in (ClientState.NEW, ClientState.HANDSHAKING, ClientState.AUTHENTICATING,
+                     ClientState.READY, ClientState.DETACHED)},
+    **{(state, Close): ClientState.CLOSED
+       for state in (ClientState.HANDSHAKING, ClientState.AUTHENTICATING, ClientState.READY)},
+    (ClientState.READY, Reattached): ClientState.READY,
+    (ClientState.DETACHED, Reattached): ClientState.READY,
+}
+"""(state, what happened) → next state. ``ConnectionLost`` here means "not reattachable";
+a reattachable loss moves READY to DETACHED (see ``_on_connection_lost``)."""
+
+REPLIES: Final[Mapping[type[ClientMessage], tuple[type[ServerMessage], ...]]] = {
+    Authenticate: (Welcome,),
+    LoadCharactersList: (CharactersListLoaded,),
+    LoadScenariosList: (ScenariosListLoaded,),
+    LoadChatsList: (ChatsListLoaded,),
+    StartChat: (ChatStarted,),
+    ResumeChat: (ChatStarted,),
+    SubscribeToChat: (ChatStarted,),
+    RequestSuggestions: (Suggestions,),
+    ListResources: (ListResourcesResult,),
+    DeployResource: (DeployResourceResult,),
+    UpdateChat: (ChatUpdated,),
+    PauseChat: (ChatPaused,),
+}
+"""The server message that answers a request. Requests not listed are answered by their
+Completion alone."""
+
+FAILURES: Final[Mapping[type[ClientMessage], tuple[type[ServerMessage], ...]]] = {
+    Authenticate: (AuthenticationRequired,),
+    StartChat: (ErrorMessage, MissingResourcesError),
+    ResumeChat: (ErrorMessage, MissingResourcesError),
+    SubscribeToChat: (ChatClosed,),
+}
+"""Server messages that mean a pending request of this type failed."""
+
+
+@dataclass(frozen=True)
+class RequestCompleted:
+    """A request succeeded; ``reply`` is its paired server message, if it has one."""
+
+    invocation_id: str
+    request: ClientMessage
+    reply: ServerMessage | None
+
+
+@dataclass(frozen=True)
+class RequestFailed:
+    """A request failed: a Completion error, a failure message, or the connection ended."""
+
+    invocation_id: str
+    request: ClientMessage
+    error: str
+    reply: ServerMessage | None = None
+    """The server message that reported the failure, when there was one."""
+
+
+@dataclass(frozen=True)
+class Disconnected:
+    """The connection ended or stalled; no more events follow unless it reattaches.
+
+    ``reattachable`` is True when stateful reconnect keeps the session alive: attach a
+    new transport and call ``reattach``.
+    """
+
+    error: str | None
+    allow_reconnect: bool
+    reattachable: bool = False
+
+
+SessionEvent = Union[ServerEvent, RequestCompleted, RequestFailed, Disconnected]
+"""What ``receive_data``, ``receive_eof`` and ``handle_timer`` return."""
+
+
+def default_capabilities() -> ClientCapabilities:
+    """Text only: no microphone, no audio playback, no vision."""
+    return ClientCapabilities(
+        audio_input=AudioInputCapability.NONE,
+        audio_output=AudioOutputCapability.NONE,
+        vision_capture=VisionCaptureCapability.NONE,
+    )
+
+
+@dataclass
+class _Pending:
+    request: ClientMessage
+    completed: bool = False
+    """The Completion arrived (successfully) but the paired reply did not yet."""
+
+
+@dataclass
+class ChatState:
+    """What the server told us about the chat we are in (mutable, read it, don't set it)."""
+
+    session_id: str | None = None
+    chat_id: str | None = None
+    participants: tuple[ChatParticipantInfo, ...] = ()
+    context: ContextUpdated | None = None
+    flags: tuple[FlagInfo, ...] = ()
+    flow: ChatFlowStates | None = None
+    paused: bool = False
+    is_thinking: bool = False
+    is_speaking: bool = False
+    last_message_id: str | None = None
+    sessions: tuple[ChatSessionInfo, ...] = field(default_factory=tuple)
+    """Every running session of this user (``chatsSessionsUpdated``)."""
+
+
+class VoxtaClientSession:
+    """The client side of a Voxta connection, without I/O.
+
+    Args:
+        now: the current time on the caller's clock.
+        client: the app name sent in ``authenticate``.
+        client_version: the app version sent in ``authenticate``.
+        scope: the roles asked for.
+        capabilities: audio and vision abilities; text only by default.
+        hub_config: SignalR intervals and limits.
+        handshake_version: 1, or 2 to ask for stateful reconnect (only when negotiate
+            said the server allows it).
+    """
+
+    def __init__(
+        self,
+        *,
+        now: float,
+        client: str = "voxta-proto",
+        client_version: str = __version__,
+        scope: tuple[str, ...] = ("role:app",),
+        capabilities: ClientCapabilities | None = None,
+        hub_config: HubConfig | None = None,
+        handshake_version: int = 1,
+    ) -> None:
+        config = hub_config or HubConfig(stateful_reconnect=handshake_version >= 2)
+        self.hub: Final = HubConnection(Role.CLIENT, now=now, config=config, codec=server_codec())
+        self.authenticate_message = Authenticate(
+            client=client,
+            client_version=client_version,
+            scope=scope,
+            capabilities=capabilities or default_capabilities(),
+        )
+        self.chat = ChatState()
+        self.welcome: Welcome | None = None
+        self._state = ClientState.NEW
+        self._handshake_version = handshake_version
+        self._outbox = Outbox()
+        self._pending: dict[str, _Pending] = {}
+        self._on_message: Mapping[type[object], Callable[[VoxtaClientSession, object], None]] = (
+            _STATE_UPDATES
+        )
+
+    # -- views ---------------------------------------------------------------------
+
+    @property
+    def state(self) -> ClientState:
+        """The session's state."""
+        return self._state
+
+    @property
+    def pending_requests(self) -> Mapping[str, ClientMessage]:
+        """Requests still waiting for their answer, by invocation id."""
+        return {key: pending.request for key, pending in self._pending.items()}
+
+    def data_to_send(self) -> list[bytes]:
+        """Take what waits to be written: one item per transport message."""
+        return self._outbox.take()
+
+    # -- inputs ------------------------------------------------------------------------
+
+    def start(self, *, now: float) -> None:
+        """Queue the SignalR handshake; call it once the transport is open."""
+        request = HandshakeRequest(protocol="json", version=self._handshake_version)
+        self._outbox.add(self.hub.send(request, now=now))
+        self._move(HandshakeRequest)
+
+    def send(self, message: ClientMessage, *, now: float, expect_reply: bool = True) -> str | None:
+        """Queue a Voxta message; returns its invocation id (None for fire-and-forget).
+
+        With ``expect_reply`` the message goes out as an invocation and its outcome comes
+        back later as :class:`RequestCompleted` or :class:`RequestFailed`.
+
+        Raises:
+            LocalProtocolError: the session is not READY (only ``authenticate`` may go
+                before ``welcome``) or the connection is closed.
+        """
+        allowed = self._state in (ClientState.READY, ClientState.DETACHED) or (
+            self._state is ClientState.AUTHENTICATING and isinstance(message, Authenticate)
+        )
+        if not allowed:
+            raise LocalProtocolError(
+                f"cannot send {type(message).__name__} while the session is {self._state.name}"
+            )
+        invocation_id = self.hub.next_invocation_id() if expect_reply else None
+        self._outbox.add(
+            self.hub.send(wrap_client_message(message, invocation_id=invocation_id), now=now)
+        )
+        if invocation_id is not None:
+            self._pending[invocation_id] = _Pending(message)
+        return invocation_id
+
+    def receive_data(self, data: bytes, *, now: float) -> list[SessionEvent]:
+        """Feed bytes from the transport; returns typed Voxta messages and session events.
+
+        Raises:
+            RemoteProtocolError: the server broke the SignalR protocol.
+        """
+        out: list[SessionEvent] = []
+        updates = self._on_message
+        for event in self.hub.receive_data(data, now=now):
+            if (type(event) is Invocation and event.target == RECEIVE_MESSAGE
+                    and event.invocation_id is None and len(event.arguments) == 1):
+                message = event.arguments[0]
+                update = updates.get(type(message))
+                if update is not None:
+                    update(self, message)
+                out.append(message)
+                if self._pending and isinstance(message, ServerMessage):
+                    self._match_reply(message, out)
+            else:
+                self._on_hub_event(event, now, out)
+        return out
+
+    def receive_eof(self, *, now: float | None = None) -> list[SessionEvent]:
+        """The transport ended; returns what that means for the session."""
+        out: list[SessionEvent] = []
+        for event in self.hub.receive_eof(now=now):
+            self._on_hub_event(event, now or 0.0, out)
+        return out
+
+    def reattach(self, *, now: float) -> None:
+        """Stateful reconnect: queue our Sequence and replay on a new transport."""
+        self._outbox.add(self.hub.reattach(now=now))
+
+    def next_deadline(self) -> float | None:
+        """When ``handle_timer`` next has work (absolute, caller's clock)."""
+        return self.hub.next_deadline()
+
+    def handle_timer(self, *, now: float) -> list[SessionEvent]:
+        """Send what is due (keep-alive pings, acks); report timeouts."""
+        out: list[SessionEvent] = []
+        for tick in self.hub.handle_timer(now=now):
+            if isinstance(tick, KeepAliveDue):
+                self._outbox.add(self.hub.send(Ping(), now=now))
+            elif isinstance(tick, AckDue):
+                self._outbox.add(self.hub.send(Ack(sequence_id=tick.sequence_id), now=now))
+            elif isinstance(tick, PeerTimedOut):
+                self._end(f"server sent nothing for {tick.silent_for:.1f} s", True, out)
+            elif isinstance(tick, (HandshakeTimedOut, ReattachTimedOut)):
+                self._end(f"{type(tick).__name__}", True, out)
+        return out
+
+    def close(self, *, now: float, error: str | None = None) -> None:
+        """Queue a SignalR Close; pending requests fail."""
+        if self.hub.state in (HubState.OPEN, HubState.DETACHED, HubState.REATTACHING):
+            self._outbox.add(self.hub.send(Close(error=error), now=now))
+        self._fail_pending("the connection was closed", [])
+        self._state = ClientState.CLOSED
+
+    # -- internals ---------------------------------------------------------------------
+
+    def _move(self, what: type[object]) -> None:
+        next_state = CLIENT_TRANSITIONS.get((self._state, what))
+        if next_state is not None:
+            self._state = next_state
+
+    def _on_hub_event(self, event: object, now: float, out: list[SessionEvent]) -> None:
+        if isinstance(event, HandshakeAccepted):
+            self._move(HandshakeAccepted)
+            self.send(self.authenticate_message, now=now)
+        elif isinstance(event, HandshakeRefused):
+            self._move(HandshakeRefused)
+            self._end(f"handshake refused: {event.error}", False, out)
+        elif isinstance(event, Completion):
+            self._on_completion(event, out)
+        elif isinstance(event, Invocation) and event.invocation_id is not None:
+            # The server wants a client result; we register no client methods.
+            reply = Completion(invocation_id=event.invocation_id, error=NO_CLIENT_RESULT)
+            self._outbox.add(self.hub.send(reply, now=now))
+        elif isinstance(event, Close):
+            self._end(event.error, event.allow_reconnect, out)
+        elif isinstance(event, ConnectionLost):
+            if event.reattachable:
+                self._state = ClientState.DETACHED
+                out.append(Disconnected(error="connection lost", allow_reconnect=True,
+                                        reattachable=True))
+            else:
+                self._end("connection lost", True, out)
+        elif isinstance(event, Reattached):
+            self._move(Reattached)
+
+    def _on_completion(self, completion: Completion, out: list[SessionEvent]) -> None:
+        pending = self._pending.get(completion.invocation_id)
+        if pending is None:
+            return
+        if completion.error is not None:
+            del self._pending[completion.invocation_id]
+            out.append(RequestFailed(completion.invocation_id, pending.request, completion.error))
+        elif type(pending.request) in REPLIES:
+            pending.completed = True
+        else:
+            del self._pending[completion.invocation_id]
+            out.append(RequestCompleted(completion.invocation_id, pending.request, None))
+
+    def _match_reply(self, message: ServerMessage, out: list[SessionEvent]) -> None:
+        kind = type(message)
+        for invocation_id, pending in self._pending.items():
+            request_kind = type(pending.request)
+            if not _same_session(pending.request, message):
+                continue
+            if kind in REPLIES.get(request_kind, ()):
+                del self._pending[invocation_id]
+                out.append(RequestCompleted(invocation_id, pending.request, message))
+                return
+            if kind in FAILURES.get(request_kind, ()):
+                del self._pending[invocation_id]
+                out.append(RequestFailed(invocation_id, pending.request,
+                                         _failure_text(message), message))
+                return
+
+    def _end(self, error: str | None, allow_reconnect: bool, out: list[SessionEvent]) -> None:
+        self._fail_pending(error or "the connection was closed", out)
+        self._state = ClientState.CLOSED
+        out.append(Disconnected(error=error, allow_reconnect=allow_reconnect))
+
+    def _fail_pending(self, error: str, out: list[SessionEvent]) -> None:
+        for invocation_id, pending in self._pending.items():
+            out.append(RequestFailed(invocation_id, pending.request, error))
+        self._pending.clear()
+
+
+def _same_session(request: ClientMessage, reply: ServerMessage) -> bool:
+    """A reply belongs to a request unless both name different sessions."""
+    asked = getattr(request, "session_id", None)
+    answered = getattr(reply, "session_id", None)
+    return asked is None or answered is None or asked == answered
+
+
+def _failure_text(message: ServerMessage) -> str:
+    if isinstance(message, ErrorMessage):
+        return message.message
+    if isinstance(message, ChatClosed):
+        return f"chat session {message.session_id} does not exist"
+    return f"the server answered {type(message).__name__}"
+
+
+# -- chat state updates, one small function per server message that changes state ----
+
+def _welcome(session: VoxtaClientSession, message: object) -> None:
+    assert isinstance(message, Welcome)
+    session.welcome = message
+    session._move(Welcome)
+
+
+def _authentication_required(session: VoxtaClientSession, message: object) -> None:
+    session._move(AuthenticationRequired)
+
+
+def _sessions_updated(session: VoxtaClientSession, message: object) -> None:
+    assert isinstance(message, ChatsSessionsUpdated)
+    session.chat.sessions = tuple(message.sessions)
+
+
+def _chat_started(session: VoxtaClientSession, message: object) -> None:
+    assert isinstance(message, ChatStarted)
+    chat = session.chat
+    chat.session_id = message.session_id
+    chat.chat_id = message.chat_id
+    chat.participants = tuple(message.characters)
+    chat.is_thinking = chat.is_speaking = chat.paused = False
+
+
+def _chat_closed(session: VoxtaClientSession, message: object) -> None:
+    assert isinstance(message, ChatClosed)
+    chat = session.chat
+    if message.session_id == chat.session_id:
+        chat.session_id = chat.chat_id = None
+        chat.participants = ()
+        chat.is_thinking = chat.is_speaking = False
+
+
+def _participants(session: VoxtaClientSession, message: object) -> None:
+    assert isinstance(message, ChatParticipantsUpdated)
+    if message.session_id == session.chat.session_id:
+        session.chat.participants = tuple(message.characters)
+
+
+def _context(session: VoxtaClientSession, message: object) -> None:
+    assert isinstance(message, ContextUpdated)
+    if message.session_id == session.chat.session_id:
+        session.chat.context = message
+        session.chat.flags = tuple(message.flags)
+
+
+def _flow(session: VoxtaClientSession, message: object) -> None:
+    assert isinstance(message, ChatFlow)
+    if message.session_id == session.chat.session_id:
+        session.chat.flow = message.state
+
+
+def _paused(session: VoxtaClientSession, message: object) -> None:
+    assert isinstance(message, ChatPaused)
+    session.chat.paused = message.paused
+
+
+def _thinking(session: VoxtaClientSession, message: object) -> None:
+    session.chat.is_thinking = True
+    if isinstance(message, ReplyStart):
+        session.chat.last_message_id = message.message_id
+
+
+def _reply_over(session: VoxtaClientSession, message: object) -> None:
+    session.chat.is_thinking = False
+
+
+def _speaking(session: VoxtaClientSession, message: object) -> None:
+    assert isinstance(message, SpeechPlaybackStart)
+    session.chat.is_speaking = True
+    session.chat.last_message_id = message.message_id
+
+
+def _speech_over(session: VoxtaClientSession, message: object) -> None:
+    session.chat.is_speaking = False
+    if isinstance(message, InterruptSpeech):
+        session.chat.is_thinking = False
+
+
+def _message_updated(session: VoxtaClientSession, message: object) -> None:
+    assert isinstance(message, Update)
+    session.chat.last_message_id = message.message_id
+
+
+_STATE_UPDATES: Final[Mapping[type[object], Callable[[VoxtaClientSession, object], None]]] = {
+    Welcome: _welcome,
+    AuthenticationRequired: _authentication_required,
+    ChatsSessionsUpdated: _sessions_updated,
+    ChatStarted: _chat_started,
+    ChatClosed: _chat_closed,
+    ChatParticipantsUpdated: _participants,
+    ContextUpdated: _context,
+    ChatFlow: _flow,
+    ChatPaused: _paused,
+    ReplyGenerating: _thinking,
+    ReplyStart: _thinking,
+    ReplyEnd: _reply_over,
+    ReplyCancelled: _reply_over,
+    SpeechPlaybackStart: _speaking,
+    SpeechPlaybackComplete: _speech_over,
+    InterruptSpeech: _speech_over,
+    Update: _message_updated,
+}
+"""Server messages that change ``ChatState``; all others pass through untouched."""
+
