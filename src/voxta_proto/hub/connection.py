@@ -221,7 +221,8 @@ class HubConnection(Generic[ArgT]):
         """Serialize ``message`` and advance the state; returns the bytes to write.
 
         While DETACHED, replayable messages are kept for the reattach and ``b""`` is
-        returned. Sending an Invocation with an ``invocation_id`` registers it as pending.
+        returned. Sending an Invocation with an ``invocation_id``, or a StreamInvocation,
+        registers it as pending.
 
         Raises:
             LocalProtocolError: the message is not allowed in this state (for example hub
@@ -250,7 +251,8 @@ class HubConnection(Generic[ArgT]):
             data = encode_handshake(message)
         else:
             data = self._codec.encode(message)
-            if isinstance(message, Invocation) and message.invocation_id is not None:
+            if (isinstance(message, (Invocation, StreamInvocation))
+                    and message.invocation_id is not None):
                 self._pending[message.invocation_id] = message.target
             if self._stateful and kind in TRACKABLE_TYPES:
                 if self.send_would_block:
@@ -300,7 +302,9 @@ class HubConnection(Generic[ArgT]):
             end = chunk.find(RECORD_SEPARATOR)
             events.append(self._receive_handshake(chunk[:end]))
             chunk = chunk[end + 1:]
-            if self._state is not HubState.OPEN or not chunk:
+            # A server stays HANDSHAKING until it answers: records after the request
+            # go through the table (and are refused), as they would in a later chunk.
+            if self._state is HubState.CLOSED or not chunk:
                 return events
         messages = self._codec.decode_records(chunk)
         if (self._state is HubState.OPEN and not self._stateful
@@ -405,7 +409,11 @@ class HubConnection(Generic[ArgT]):
         Raises:
             LocalProtocolError: the connection is not DETACHED.
         """
-        self._state = self._next_state(self.role, Reattach, LocalProtocolError)
+        try:
+            self._state = self._next_state(self.role, Reattach, LocalProtocolError)
+        except ProtocolError:
+            self._state = HubState.ERROR
+            raise
         self._records.clear()
         first = self._replay[0][0] if self._replay else self._next_send_seq
         self._detached_at = self._last_sent = self._last_received = now
