@@ -232,10 +232,11 @@ def _translate(
     if isinstance(exc, TimeoutError):
         return TransportTimeout(f"{context or 'operation'} timed out")
     if isinstance(exc, ssl.SSLCertVerificationError):
-        detail = exc.verify_message or exc.reason or str(exc)
+        # The attributes are only set when OpenSSL raised the error.
+        detail = getattr(exc, "verify_message", None) or getattr(exc, "reason", None) or exc
         return ConnectError(f"{prefix}TLS certificate verification failed: {detail}")
     if isinstance(exc, ssl.SSLError):
-        return default(f"{prefix}TLS error: {exc.reason or exc}")
+        return default(f"{prefix}TLS error: {getattr(exc, 'reason', None) or exc}")
     if isinstance(exc, socket.gaierror):
         return ConnectError(
             f"{prefix}could not resolve the host name ({exc.strerror or exc}); "

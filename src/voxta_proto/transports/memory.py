@@ -55,6 +55,12 @@ class MemoryTransport:
     def __repr__(self) -> str:
         return f"<MemoryTransport {self._name} sent={len(self.sent)} closed={self.close_code}>"
 
+    async def __aenter__(self) -> MemoryTransport:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
     @property
     def close_code(self) -> int | None:
         info = self._close_info()

@@ -172,6 +172,12 @@ class WebSocketTransport:
         state = f"closed {self._closed.code}" if self._closed else self._ws.state.name.lower()
         return f"<WebSocketTransport {self._description} {state}>"
 
+    async def __aenter__(self) -> WebSocketTransport:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
     @property
     def close_code(self) -> int | None:
         """The close code (ours or the peer's, whichever came first), ``None`` while open."""
