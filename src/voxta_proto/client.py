@@ -1,0 +1,1129 @@
+"""``VoxtaClient``: the async facade over the sans-IO session and the anyio transports.
+
+Keeps the method names, parameters and defaults of the ``voxta-client`` package, and
+adds what it lacked: typed events, awaitable results, keep-alive and server timeout,
+automatic (and stateful) reconnect, and errors instead of silent no-ops. It runs on
+asyncio and trio (anyio); all protocol logic stays in :class:`VoxtaClientSession`.
+
+Two ways to use it::
+
+    async with VoxtaClient("http://localhost:5384") as client:   # negotiate, connect, welcome
+        started = await client.start_chat(character_id)
+
+    client = VoxtaClient("http://localhost:5384")                # the voxta-client way
+    token, cookies = await client.negotiate()
+    task = asyncio.create_task(client.connect(token, cookies))   # runs until close()
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import logging
+import math
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from contextlib import AsyncExitStack, suppress
+from dataclasses import dataclass, replace
+from types import TracebackType
+from typing import Any, Final, TypeVar, Union, cast, overload
+
+import anyio
+import msgspec
+from anyio.abc import TaskGroup
+from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
+
+from voxta_proto._version import __version__
+from voxta_proto.errors import (
+    ConnectionClosed,
+    HandshakeRejected,
+    InvocationError,
+    LocalProtocolError,
+    NegotiationError,
+    ProtocolError,
+    TransportError,
+    VoxtaProtoError,
+)
+from voxta_proto.hub import HubConfig
+from voxta_proto.hub.negotiate import build_websocket_url
+from voxta_proto.transports import (
+    DEFAULT_CONNECT_TIMEOUT,
+    ConnectOptions,
+    Connector,
+    HeaderInput,
+    MessageTransport,
+    NegotiateOutcome,
+    connect_websocket,
+    negotiate,
+)
+from voxta_proto.voxta.client_messages import (
+    AddChatParticipant,
+    CharacterSpeechRequest,
+    ClientMessage,
+    ClientSpeechPlaybackComplete,
+    ClientSpeechPlaybackStart,
+    ClientUpdate,
+    DeleteMessage,
+    Inspect,
+    InspectAudioInput,
+    Interrupt,
+    LoadCharactersList,
+    LoadChatsList,
+    LoadScenariosList,
+    PauseChat,
+    RegisterApp,
+    RemoveChatParticipant,
+    RequestSuggestions,
+    ResumeChat,
+    Retry,
+    Revert,
+    Send,
+    StartChat,
+    StopChat,
+    SubscribeToChat,
+    TriggerAction,
+    TypingEnd,
+    TypingStart,
+    UpdateContext,
+)
+from voxta_proto.voxta.server_messages import (
+    CharactersListLoaded,
+    ChatPaused,
+    ChatsListLoaded,
+    ChatsSessionsUpdated,
+    ChatStarted,
+    ScenariosListLoaded,
+    ServerMessage,
+    Suggestions,
+    Welcome,
+)
+from voxta_proto.voxta.session import (
+    ClientState,
+    Disconnected,
+    RequestCompleted,
+    RequestFailed,
+    SessionEvent,
+    VoxtaClientSession,
+)
+from voxta_proto.voxta.shapes import (
+    ActionInvocationArgument,
+    CharactersListItem,
+    ChatListItem,
+    ClientCapabilities,
+    ContextDefinition,
+    ScenarioActionDefinition,
+    ScenarioEventDefinition,
+    ScenarioInfo,
+)
+
+__all__ = [
+    "DEFAULT_RECONNECT_DELAYS",
+    "AudioInputStream",
+    "ClientEvent",
+    "Closed",
+    "Ready",
+    "Reconnected",
+    "Reconnecting",
+    "ReconnectPolicy",
+    "VoxtaClient",
+    "event_name",
+]
+
+logger = logging.getLogger("voxta_proto.client")
+
+DEFAULT_RECONNECT_DELAYS: Final = (0.0, 2.0, 10.0, 30.0)
+"""Seconds to wait before each reconnect attempt (as SignalR's JS client does)."""
+
+DEFAULT_REQUEST_TIMEOUT: Final = 30.0
+DEFAULT_EVENT_BUFFER: Final = 256
+HUB_PATH: Final = "/hub"
+AUDIO_INPUT_PATH: Final = "/ws/audio/input/stream"
+
+T = TypeVar("T")
+M = TypeVar("M", bound=ServerMessage)
+
+
+# ------------------------------------------------------------------------ client events
+
+
+@dataclass(frozen=True)
+class Ready:
+    """A chat session is pinned (``chatStarted`` or auto-subscribe); ``on("ready")`` gets
+    the session id, like voxta-client, while ``events()`` yields this object."""
+
+    session_id: str
+
+
+@dataclass(frozen=True)
+class Reconnecting:
+    """The connection dropped; attempt ``attempt`` starts after ``delay`` seconds."""
+
+    attempt: int
+    delay: float
+    error: str | None
+
+
+@dataclass(frozen=True)
+class Reconnected:
+    """We are back: ``stateful`` means the same session resumed with nothing lost."""
+
+    stateful: bool
+
+
+@dataclass(frozen=True)
+class Closed:
+    """The connection is over for good (``close()``, refusal, or reconnect gave up)."""
+
+    error: str | None
+
+
+ClientEvent = Union[Ready, Reconnecting, Reconnected, Closed]
+"""Events the client itself makes, next to the server's messages."""
+
+_CLIENT_EVENT_NAMES: Final[Mapping[type[object], str]] = {
+    Ready: "ready",
+    Reconnecting: "reconnecting",
+    Reconnected: "reconnected",
+    Closed: "close",
+}
+
+
+def event_name(event: ServerMessage | ClientEvent) -> str:
+    """The name ``on()`` uses for an event: a message's ``$type`` or ``ready``/``close``/..."""
+    if isinstance(event, ServerMessage):
+        tag = type(event).__struct_config__.tag
+        return tag if isinstance(tag, str) else type(event).__name__
+    return _CLIENT_EVENT_NAMES[type(event)]
+
+
+@dataclass(frozen=True)
+class ReconnectPolicy:
+    """When to retry after an unexpected disconnect; ``delays=()`` never reconnects."""
+
+    delays: Sequence[float] = DEFAULT_RECONNECT_DELAYS
+
+    def delay(self, attempt: int) -> float | None:
+        """Seconds before attempt ``attempt`` (1-based), or None to give up."""
+        return self.delays[attempt - 1] if attempt <= len(self.delays) else None
+
+
+Negotiator = Callable[[str, ConnectOptions, bool], Awaitable[NegotiateOutcome]]
+"""``(hub_url, options, use_stateful_reconnect) -> NegotiateOutcome``; swap it in tests."""
+
+
+async def _default_negotiator(url: str, options: ConnectOptions,
+                              stateful: bool) -> NegotiateOutcome:
+    return await negotiate(url, options=options, use_stateful_reconnect=stateful,
+                           timeout=options.connect_timeout)
+
+
+Callback = Callable[[Any], Any]
+
+
+# ------------------------------------------------------------------------------ helpers
+
+
+class _Waiter:
+    """One awaited outcome, resolved by the reader without blocking it."""
+
+    def __init__(self, match: Callable[[object], bool] | None = None) -> None:
+        self.match = match
+        self.event = anyio.Event()
+        self.value: object = None
+        self.error: BaseException | None = None
+
+    def resolve(self, value: object = None, error: BaseException | None = None) -> None:
+        if not self.event.is_set():
+            self.value, self.error = value, error
+            self.event.set()
+
+    async def wait(self, timeout: float | None, what: str) -> object:  # noqa: ASYNC109
+        with anyio.move_on_after(math.inf if timeout is None else timeout):
+            await self.event.wait()
+        if not self.event.is_set():
+            raise TimeoutError(f"no answer to {what} within {timeout} s")
+        if self.error is not None:
+            raise self.error
+        return self.value
+
+
+def _convert(value: object, kind: type[T]) -> T:
+    """Accept our shapes or the plain dicts voxta-client users pass."""
+    if isinstance(value, kind):
+        return value
+    return msgspec.convert(value, kind, from_attributes=True)
+
+
+def _tuple_of(values: Sequence[object] | None, kind: type[T]) -> tuple[T, ...] | None:
+    return None if values is None else tuple(_convert(v, kind) for v in values)
+
+
+def _state(session: VoxtaClientSession) -> ClientState:
+    """Re-read the state after calls that change it (defeats mypy's narrowing)."""
+    return session.state
+
+
+class _Connection:
+    """One transport plus the session it carries; replaced on every reconnect."""
+
+    def __init__(self, transport: MessageTransport, session: VoxtaClientSession) -> None:
+        self.transport: MessageTransport | None = transport
+        self.session = session
+
+
+# ------------------------------------------------------------------------------- client
+
+
+class VoxtaClient:
+    """An async Voxta client (asyncio or trio).
+
+    Args:
+        url: the server's base URL, e.g. ``"http://localhost:5384"``; the hub is at
+            ``{url}/hub``.
+        headers: extra HTTP headers for negotiate and the WebSocket upgrades.
+        api_key: sent as a bearer token (alias of ``token``).
+        token: a bearer token.
+        ssl_context: TLS settings for ``https``/``wss``.
+        connect_timeout: seconds for negotiate, connect and welcome each.
+        request_timeout: default seconds a request method waits for its answer.
+        reconnect: a :class:`ReconnectPolicy`, a sequence of delays, or None for never.
+        client_name: the app name sent in ``authenticate``.
+        client_version: the app version sent in ``authenticate``.
+        capabilities: audio/vision abilities; text only by default.
+        connector: opens the WebSocket; default :func:`connect_websocket` (pass an
+            in-memory one in tests).
+        negotiator: runs negotiate; default the h11 HTTP client.
+        hub_config: SignalR keep-alive, server timeout and limits.
+        stateful_reconnect: ask for stateful reconnect (used when the server offers it).
+        event_buffer: events ``events()`` and callbacks may lag behind before reading waits.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        headers: HeaderInput | None = None,
+        api_key: str | None = None,
+        token: str | None = None,
+        ssl_context: Any = None,
+        connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
+        request_timeout: float | None = DEFAULT_REQUEST_TIMEOUT,
+        reconnect: ReconnectPolicy | Sequence[float] | None = None,
+        client_name: str = "voxta-proto",
+        client_version: str = __version__,
+        capabilities: ClientCapabilities | None = None,
+        connector: Connector | None = None,
+        negotiator: Negotiator | None = None,
+        hub_config: HubConfig | None = None,
+        stateful_reconnect: bool = True,
+        event_buffer: int = DEFAULT_EVENT_BUFFER,
+    ) -> None:
+        self.url = url.rstrip("/")
+        self.options = ConnectOptions(
+            headers=headers or (), access_token=token or api_key, ssl_context=ssl_context,
+            connect_timeout=connect_timeout,
+        )
+        self.connect_timeout = connect_timeout
+        self.request_timeout = request_timeout
+        if reconnect is None:
+            reconnect = ReconnectPolicy()
+        elif not isinstance(reconnect, ReconnectPolicy):
+            reconnect = ReconnectPolicy(tuple(reconnect))
+        self.reconnect_policy = reconnect
+        self.client_name = client_name
+        self.client_version = client_version
+        self.capabilities = capabilities
+        self.hub_config = hub_config
+        self.stateful_reconnect = stateful_reconnect
+        self.logger = logger
+        self._connector: Connector = connector or connect_websocket
+        self._negotiator: Negotiator = negotiator or _default_negotiator
+        self.callbacks: dict[str, list[Callback]] = {}
+        self._conn: _Connection | None = None
+        self._outcome: NegotiateOutcome | None = None
+        self._send_lock = anyio.Lock()
+        self._requests: dict[str, tuple[_Waiter, bool]] = {}
+        self._waiters: list[_Waiter] = []
+        self._subscribers: list[MemoryObjectSendStream[ServerMessage | ClientEvent]] = []
+        self._welcomed = anyio.Event()
+        self._finished = anyio.Event()
+        self._closing = False
+        self._running = False
+        self._close_error: BaseException | None = None
+        self._ready_session: str | None = None
+        self._active_chat_id: str | None = None
+        self._pinned_session: str | None = None
+        self._event_buffer = event_buffer
+        self._dispatch_send: MemoryObjectSendStream[ServerMessage | ClientEvent] | None = None
+        self._tg: TaskGroup | None = None
+        self._stack: AsyncExitStack | None = None
+
+    # -- state -------------------------------------------------------------------------
+
+    @property
+    def running(self) -> bool:
+        """True from ``connect()`` until the connection is over for good."""
+        return self._running
+
+    @property
+    def session(self) -> VoxtaClientSession | None:
+        """The sans-IO session of the current connection (chat state, welcome)."""
+        return self._conn.session if self._conn else None
+
+    @property
+    def welcome(self) -> Welcome | None:
+        return self._conn.session.welcome if self._conn else None
+
+    @property
+    def session_id(self) -> str | None:
+        """The chat session calls default to (from ``chatStarted`` or auto-subscribe)."""
+        chat = self._conn.session.chat if self._conn else None
+        return (chat.session_id if chat else None) or self._pinned_session
+
+    @property
+    def chat_id(self) -> str | None:
+        return self._active_chat_id
+
+    @property
+    def is_speaking(self) -> bool:
+        return bool(self._conn and self._conn.session.chat.is_speaking)
+
+    @property
+    def is_thinking(self) -> bool:
+        return bool(self._conn and self._conn.session.chat.is_thinking)
+
+    @property
+    def last_message_id(self) -> str | None:
+        return self._conn.session.chat.last_message_id if self._conn else None
+
+    # -- callbacks and events ----------------------------------------------------------
+
+    @overload
+    def on(self, event_name: str, callback: None = None) -> Callable[[Callback], Callback]: ...
+
+    @overload
+    def on(self, event_name: str, callback: Callback) -> Callback: ...
+
+    def on(self, event_name: str, callback: Callback | None = None) -> Any:
+        """Call ``callback`` (sync or async) with each typed event named ``event_name``
+        (a ``$type`` like ``"replyChunk"``, or ``ready``/``reconnecting``/``reconnected``/
+        ``close``); usable as a decorator. Callbacks run in the dispatch task, in order,
+        never in the reader; an exception is logged and does not end the connection."""
+        if callback is not None:
+            self.callbacks.setdefault(event_name, []).append(callback)
+            return callback
+
+        def decorator(inner: Callback) -> Callback:
+            self.callbacks.setdefault(event_name, []).append(inner)
+            return inner
+
+        return decorator
+
+    async def events(self) -> AsyncIterator[ServerMessage | ClientEvent]:
+        """Every server message and client event, in order, from now on.
+
+        Bounded: when this consumer falls ``event_buffer`` behind, dispatch (and then
+        reading) waits, so a slow consumer applies backpressure instead of using memory.
+        """
+        send, receive = anyio.create_memory_object_stream[Union[ServerMessage, ClientEvent]](
+            self._event_buffer
+        )
+        self._subscribers.append(send)
+        try:
+            async with receive:
+                async for event in receive:
+                    yield event
+        finally:
+            if send in self._subscribers:
+                self._subscribers.remove(send)
+            send.close()
+
+    @overload
+    async def wait_for(self, event_type: type[M], predicate: Callable[[M], bool] | None = None,
+                       timeout: float | None = DEFAULT_REQUEST_TIMEOUT,  # noqa: ASYNC109
+                       ) -> M: ...
+
+    @overload
+    async def wait_for(self, event_type: str, predicate: Callable[[Any], bool] | None = None,
+                       timeout: float | None = DEFAULT_REQUEST_TIMEOUT,  # noqa: ASYNC109
+                       ) -> Any: ...
+
+    async def wait_for(self, event_type: type[Any] | str,
+                       predicate: Callable[[Any], bool] | None = None,
+                       timeout: float | None = DEFAULT_REQUEST_TIMEOUT,  # noqa: ASYNC109
+                       ) -> Any:
+        """The next event of ``event_type`` (a class or a ``$type`` name) that passes
+        ``predicate``, counted from this call.
+
+        Raises:
+            TimeoutError: none came within ``timeout`` seconds.
+            ConnectionClosed: the connection ended for good first.
+        """
+        def match(event: object) -> bool:
+            if isinstance(event_type, str):
+                ok = isinstance(event, (ServerMessage, *_CLIENT_EVENT_NAMES)) and event_name(
+                    cast("Union[ServerMessage, ClientEvent]", event)) == event_type
+            else:
+                ok = isinstance(event, event_type)
+            return ok and (predicate is None or bool(predicate(event)))
+
+        waiter = _Waiter(match)
+        self._waiters.append(waiter)
+        try:
+            return await waiter.wait(timeout, f"wait_for({event_type!r})")
+        finally:
+            if waiter in self._waiters:
+                self._waiters.remove(waiter)
+
+    # -- lifecycle ---------------------------------------------------------------------
+
+    async def negotiate(self) -> tuple[str, dict[str, str]]:
+        """Run SignalR negotiate; returns ``(connection_token, cookies)`` for ``connect``.
+
+        Raises:
+            NegotiationError, ConnectError, TransportTimeout: negotiate failed.
+        """
+        outcome = await self._negotiator(self.url + HUB_PATH, self.options,
+                                         self.stateful_reconnect)
+        self._outcome = outcome
+        return outcome.result.connection_token, dict(outcome.cookies)
+
+    async def connect(self, connection_token: str,
+                      cookies: Mapping[str, str] | None = None) -> None:
+        """Connect, authenticate, and run the connection (reconnecting as the policy
+        says) until ``close()``; run it as a task, or use ``async with``.
+
+        Raises:
+            HandshakeRejected, ConnectError, ConnectionClosed, PeerTimeout: the first
+                connect failed, or the connection ended and could not be restored.
+        """
+        if self._running:
+            raise LocalProtocolError("this client is already connected")
+        self._running = True
+        self._closing = False
+        self._finished = anyio.Event()
+        self._welcomed = anyio.Event()
+        self._close_error = None
+        dispatch_send, dispatch_receive = anyio.create_memory_object_stream[
+            Union[ServerMessage, ClientEvent]](self._event_buffer)
+        self._dispatch_send = dispatch_send
+        error: BaseException | None = None
+        try:
+            async with anyio.create_task_group() as tg:
+                self._tg = tg
+                tg.start_soon(self._dispatch_loop, dispatch_receive)
+                try:
+                    await self._run(connection_token, cookies)
+                except BaseException as exc:
+                    error = exc
+                    raise
+                finally:
+                    self._close_error = error
+                    self._fail_all(ConnectionClosed(str(error) if error else None))
+                    await self._emit(Closed(None if error is None else str(error)))
+                    dispatch_send.close()
+        finally:
+            self._running = False
+            self._tg = None
+            self._conn = None
+            self._finished.set()
+            self._welcomed.set()
+
+    async def close(self) -> None:
+        """Close gracefully: a SignalR Close, then WebSocket close 1000; ``connect()``
+        then returns. Safe to call twice."""
+        self._closing = True
+        conn = self._conn
+        if conn is not None and conn.transport is not None:
+            transport = conn.transport
+            try:
+                async with self._send_lock:
+                    conn.session.close(now=anyio.current_time())
+                    await self._flush(conn)
+            except VoxtaProtoError:
+                pass
+            conn.transport = None
+            with anyio.CancelScope(shield=True):
+                await transport.aclose(1000)
+        if self._running:
+            await self._finished.wait()
+
+    async def __aenter__(self) -> VoxtaClient:
+        """Negotiate, connect, authenticate and wait for ``welcome``."""
+        stack = AsyncExitStack()
+        await stack.__aenter__()
+        try:
+            tg = await stack.enter_async_context(anyio.create_task_group())
+            token, cookies = await self.negotiate()
+            tg.start_soon(self._connect_quietly, token, cookies)
+            await self.wait_until_welcome()
+        except BaseException:
+            tg.cancel_scope.cancel()
+            await stack.__aexit__(None, None, None)
+            raise
+        self._stack = stack
+        return self
+
+    async def __aexit__(self, exc_type: type[BaseException] | None,
+                        exc: BaseException | None, tb: TracebackType | None) -> None:
+        await self.close()
+        stack, self._stack = self._stack, None
+        if stack is not None:
+            await stack.__aexit__(exc_type, exc, tb)
+
+    async def _connect_quietly(self, token: str, cookies: Mapping[str, str]) -> None:
+        """``connect`` for ``async with``: its error is re-raised by the waiting caller."""
+        try:
+            await self.connect(token, cookies)
+        except Exception as exc:
+            self.logger.debug("connection ended: %r", exc)
+
+    async def wait_until_welcome(self, timeout: float | None = None  # noqa: ASYNC109
+                                 ) -> Welcome:
+        """Wait until the server's ``welcome`` (the client may then send anything).
+
+        Raises:
+            TimeoutError, and whatever ended the connection first.
+        """
+        with anyio.fail_after(self.connect_timeout if timeout is None else timeout):
+            await self._welcomed.wait()
+        welcome = self.welcome
+        if welcome is None:
+            if isinstance(self._close_error, Exception):
+                raise self._close_error
+            raise ConnectionClosed("the connection ended before welcome")
+        return welcome
+
+    # -- connection loop ---------------------------------------------------------------
+
+    def _ws_url(self, connection_token: str) -> str:
+        base = self._outcome.base_url if self._outcome else self.url + HUB_PATH
+        return build_websocket_url(base, connection_token=connection_token)
+
+    def _options(self, cookies: Mapping[str, str] | None) -> ConnectOptions:
+        options = self.options
+        if self._outcome is not None:
+            options = self._outcome.connect_options(options)
+        if cookies:
+            options = replace(options, cookies={**dict(options.cookie_items()), **cookies})
+        return options
+
+    def _new_session(self, stateful: bool) -> VoxtaClientSession:
+        config = self.hub_config or HubConfig()
+        config = replace(config, stateful_reconnect=stateful)
+        return VoxtaClientSession(
+            now=anyio.current_time(), client=self.client_name,
+            client_version=self.client_version, capabilities=self.capabilities,
+            hub_config=config, handshake_version=2 if stateful else 1,
+        )
+
+    async def _open(self, connection_token: str, cookies: Mapping[str, str] | None,
+                    session: VoxtaClientSession | None = None) -> _Connection:
+        """Open a transport; with ``session`` reattach it (stateful), else handshake."""
+        transport = await self._connector(self._ws_url(connection_token),
+                                          options=self._options(cookies))
+        now = anyio.current_time()
+        if session is None:
+            stateful = bool(self.stateful_reconnect and self._outcome
+                            and self._outcome.result.use_stateful_reconnect)
+            session = self._new_session(stateful)
+            session.start(now=now)
+        else:
+            session.reattach(now=now)
+        conn = _Connection(transport, session)
+        self._conn = conn
+        async with self._send_lock:
+            await self._flush(conn)
+        return conn
+
+    async def _run(self, connection_token: str, cookies: Mapping[str, str] | None) -> None:
+        conn = await self._open(connection_token, cookies)
+        attempt = 0
+        while True:
+            lost = await self._serve(conn)
+            if self._closing:
+                return
+            if lost is None:
+                raise ConnectionClosed("the connection ended")
+            if not lost.allow_reconnect and not lost.reattachable:
+                if not self._welcomed.is_set() and lost.error and "handshake" in lost.error:
+                    raise HandshakeRejected(lost.error)
+                raise ConnectionClosed(lost.error, allow_reconnect=False)
+            # Reconnect under the policy.
+            old = conn
+            while True:
+                attempt += 1
+                delay = self.reconnect_policy.delay(attempt)
+                if delay is None:
+                    raise ConnectionClosed(
+                        f"gave up reconnecting after {attempt - 1} attempts: {lost.error}",
+                        allow_reconnect=lost.allow_reconnect)
+                await self._emit(Reconnecting(attempt, delay, lost.error))
+                await anyio.sleep(delay)
+                if self._is_closing():
+                    return
+                try:
+                    conn = await self._reconnect(old, lost, connection_token, cookies)
+                except (TransportError, NegotiationError, HandshakeRejected, ProtocolError,
+                        TimeoutError) as exc:
+                    self.logger.warning("reconnect attempt %d failed: %s", attempt, exc)
+                    lost = Disconnected(error=str(exc), allow_reconnect=True)
+                    continue
+                attempt = 0
+                break
+
+    async def _reconnect(self, old: _Connection, lost: Disconnected, connection_token: str,
+                         cookies: Mapping[str, str] | None) -> _Connection:
+        """Reattach the old session when it is reattachable, else start a new one, then
+        re-authenticate (the session does) and re-subscribe to our chat."""
+        if lost.reattachable and old.session.state is ClientState.DETACHED:
+            conn = await self._open(connection_token, cookies, session=old.session)
+            await self._emit(Reconnected(stateful=True))
+            return conn
+        await self.negotiate()
+        assert self._outcome is not None
+        self._welcomed = anyio.Event()
+        conn = await self._open(self._outcome.result.connection_token, cookies)
+        assert self._tg is not None
+        self._tg.start_soon(self._resubscribe, conn, old.session.chat.session_id
+                            or self._pinned_session)
+        return conn
+
+    async def _resubscribe(self, conn: _Connection, session_id: str | None) -> None:
+        """After a fresh reconnect: wait for welcome, subscribe again, say reconnected."""
+        try:
+            await self.wait_until_welcome()
+            if session_id is not None and conn is self._conn:
+                await self.subscribe_to_chat(session_id, self._active_chat_id or "")
+        except (VoxtaProtoError, TimeoutError) as exc:
+            self.logger.warning("re-subscribing after reconnect failed: %s", exc)
+            return
+        await self._emit(Reconnected(stateful=False))
+
+    async def _serve(self, conn: _Connection) -> Disconnected | None:
+        """The read/timer loop (STYLE §3.4) for one transport; returns how it ended."""
+        session = conn.session
+        transport = conn.transport
+        assert transport is not None
+        while session.state is not ClientState.CLOSED and not self._closing:
+            deadline = session.next_deadline()
+            data: str | bytes | None = None
+            eof = False
+            with anyio.CancelScope(deadline=math.inf if deadline is None else deadline):
+                try:
+                    data = await transport.receive()
+                except TransportError as exc:
+                    self.logger.debug("transport ended: %s", exc)
+                    eof = True
+            now = anyio.current_time()
+            try:
+                if eof:
+                    events = session.receive_eof(now=now)
+                elif data is not None:
+                    events = session.receive_data(
+                        data.encode() if isinstance(data, str) else data, now=now)
+                else:
+                    events = session.handle_timer(now=now)
+            except ProtocolError as exc:
+                hint = getattr(exc, "close_hint", None)
+                self.logger.error("server broke the protocol: %s", exc)
+                if hint is not None:
+                    with anyio.move_on_after(1):
+                        with suppress(VoxtaProtoError):
+                            await transport.send(session.hub.send(hint, now=now).decode())
+                await self._drop(conn)
+                raise
+            lost: Disconnected | None = None
+            for event in events:
+                if isinstance(event, Disconnected):
+                    lost = event
+                else:
+                    await self._on_event(conn, event)
+            if _state(session) is not ClientState.CLOSED or lost is not None:
+                try:
+                    async with self._send_lock:
+                        await self._flush(conn)
+                except TransportError:
+                    eof = True
+            if lost is not None:
+                self.logger.warning("disconnected: %s", lost.error)
+                await self._drop(conn)
+                return lost
+            if eof:
+                # receive_eof without Disconnected: treat as a plain loss.
+                await self._drop(conn)
+                return Disconnected(error="connection lost", allow_reconnect=True)
+        await self._drop(conn)
+        return None
+
+    def _is_closing(self) -> bool:
+        """``close()`` was called (a method, so awaits don't fool mypy's narrowing)."""
+        return self._closing
+
+    async def _drop(self, conn: _Connection) -> None:
+        transport, conn.transport = conn.transport, None
+        if transport is not None:
+            with anyio.CancelScope(shield=True), anyio.move_on_after(1):
+                await transport.aclose(1000)
+
+    async def _flush(self, conn: _Connection) -> None:
+        """Write what the session queued; call with the send lock held."""
+        for item in conn.session.data_to_send():
+            if conn.transport is None:
+                continue  # detached: stateful reconnect replays it
+            await conn.transport.send(item.decode())
+
+    # -- event handling ----------------------------------------------------------------
+
+    async def _on_event(self, conn: _Connection, event: SessionEvent) -> None:
+        """In the reader: resolve requests and waiters at once, queue the rest for the
+        dispatch task (which runs callbacks)."""
+        if isinstance(event, RequestCompleted):
+            entry = self._requests.pop(event.invocation_id, None)
+            if entry is not None:
+                entry[0].resolve(event.reply)
+            return
+        if isinstance(event, RequestFailed):
+            entry = self._requests.pop(event.invocation_id, None)
+            if entry is not None:
+                entry[0].resolve(error=InvocationError(event.invocation_id, event.error))
+            elif event.error:
+                self.logger.warning("%s failed: %s", type(event.request).__name__, event.error)
+            return
+        if not isinstance(event, ServerMessage):
+            self.logger.debug("ignoring %r", event)
+            return
+        if isinstance(event, Welcome):
+            self._welcomed.set()
+        elif isinstance(event, ChatStarted):
+            self._active_chat_id = event.chat_id
+            self._pinned_session = event.session_id
+        elif isinstance(event, ChatsSessionsUpdated):
+            self._maybe_pin(conn, event)
+        await self._emit(event)
+        if isinstance(event, ChatStarted) and self._ready_session != event.session_id:
+            self._ready_session = event.session_id
+            await self._emit(Ready(event.session_id))
+
+    def _maybe_pin(self, conn: _Connection, event: ChatsSessionsUpdated) -> None:
+        """voxta-client's auto-pin: the first sessions update with sessions subscribes us
+        to our chat (or the first one) when we have none."""
+        if not event.sessions or self.session_id is not None:
+            return
+        target = next((s for s in event.sessions if s.chat_id == self._active_chat_id),
+                      event.sessions[0])
+        self._active_chat_id = target.chat_id
+        self._pinned_session = target.session_id
+        conn.session.send(SubscribeToChat(session_id=target.session_id),
+                          now=anyio.current_time(), expect_reply=False)
+
+    async def _emit(self, event: ServerMessage | ClientEvent) -> None:
+        for waiter in list(self._waiters):
+            if waiter.match is not None and waiter.match(event):
+                waiter.resolve(event)
+        send = self._dispatch_send
+        if send is not None:
+            with suppress(anyio.ClosedResourceError, anyio.BrokenResourceError):
+                await send.send(event)
+
+    async def _dispatch_loop(self, receive: MemoryObjectReceiveStream[
+            ServerMessage | ClientEvent]) -> None:
+        """Runs callbacks and feeds ``events()``, so neither stalls the reader."""
+        async with receive:
+            async for event in receive:
+                name = event_name(event)
+                for callback in list(self.callbacks.get(name, ())):
+                    arg: object = event.session_id if isinstance(event, Ready) else event
+                    try:
+                        result = callback(arg)
+                        if inspect.isawaitable(result):
+                            await result
+                    except Exception:
+                        self.logger.exception("callback %r for %r failed", callback, name)
+                for subscriber in list(self._subscribers):
+                    try:
+                        await subscriber.send(event)
+                    except (anyio.ClosedResourceError, anyio.BrokenResourceError):
+                        if subscriber in self._subscribers:
+                            self._subscribers.remove(subscriber)
+        for subscriber in list(self._subscribers):
+            subscriber.close()
+        self._subscribers.clear()
+
+    def _fail_all(self, error: BaseException) -> None:
+        for waiter, _ in self._requests.values():
+            waiter.resolve(error=error)
+        self._requests.clear()
+        for waiter in self._waiters:
+            waiter.resolve(error=error)
+
+    # -- sending -----------------------------------------------------------------------
+
+    async def send(self, message: ClientMessage, *, wait: bool = True,
+                   timeout: float | None = None,  # noqa: ASYNC109
+                   ) -> ServerMessage | None:
+        """Send any client message (§4); with ``wait``, return the server's answer (its
+        paired reply message, or None when only the Completion answers).
+
+        Raises:
+            ConnectionClosed: not connected.
+            InvocationError: the server failed the request.
+            TimeoutError: no answer within ``timeout`` (default ``request_timeout``).
+        """
+        conn = self._conn
+        if conn is None or conn.session.state is ClientState.CLOSED:
+            raise ConnectionClosed("not connected: call connect() or use `async with`")
+        waiter = _Waiter()
+        async with self._send_lock:
+            invocation_id = conn.session.send(message, now=anyio.current_time(),
+                                              expect_reply=wait)
+            if invocation_id is not None:
+                self._requests[invocation_id] = (waiter, True)
+            await self._flush(conn)
+        if invocation_id is None:
+            return None
+        try:
+            result = await waiter.wait(self.request_timeout if timeout is None else timeout,
+                                       type(message).__name__)
+        finally:
+            self._requests.pop(invocation_id, None)
+        return cast("Union[ServerMessage, None]", result)
+
+    async def _request(self, message: ClientMessage, kind: type[M]) -> M:
+        reply = await self.send(message)
+        if not isinstance(reply, kind):
+            raise ProtocolError(f"{type(message).__name__} was answered with {reply!r}")
+        return reply
+
+    def _session(self, session_id: str | None) -> str:
+        """The session a call targets; raising instead of voxta-client's silent no-op."""
+        target = session_id or self.session_id
+        if not target:
+            raise LocalProtocolError(
+                "no active chat session: start_chat()/resume_chat()/subscribe_to_chat() "
+                "first, or pass session_id")
+        return target
+
+    # -- connection and discovery ------------------------------------------------------
+
+    async def authenticate(self, _token: str | None = None) -> Welcome:
+        """Send ``authenticate`` again and return the new ``welcome`` (the client already
+        authenticates on every connect)."""
+        conn = self._conn
+        if conn is None:
+            raise ConnectionClosed("not connected")
+        return await self._request(conn.session.authenticate_message, Welcome)
+
+    async def register_app(self, label: str = "Voxta Python Client") -> None:
+        """Describe the app to the Voxta UI."""
+        await self.send(RegisterApp(client_version=self.client_version, label=label))
+
+    async def load_characters_list(self) -> tuple[CharactersListItem, ...]:
+        return (await self._request(LoadCharactersList(), CharactersListLoaded)).characters
+
+    async def load_scenarios_list(self) -> tuple[ScenarioInfo, ...]:
+        return (await self._request(LoadScenariosList(), ScenariosListLoaded)).scenarios
+
+    async def load_chats_list(self, character_id: str | None = None,
+                              scenario_id: str | None = None) -> tuple[ChatListItem, ...]:
+        """The chats of a character (the server requires ``character_id``)."""
+        if character_id is None:
+            raise ValueError("load_chats_list needs a character_id (the server requires it)")
+        message = LoadChatsList(character_id=character_id, scenario_id=scenario_id)
+        return (await self._request(message, ChatsListLoaded)).chats
+
+    # -- session management ------------------------------------------------------------
+
+    async def start_chat(self, character_id: str,
+                         contexts: Sequence[ContextDefinition | Mapping[str, Any]] | None = None
+                         ) -> ChatStarted:
+        """Start a chat with a character; returns its ``chatStarted``."""
+        message = StartChat(character_id=character_id,
+                            contexts=_tuple_of(contexts, ContextDefinition))
+        return await self._request(message, ChatStarted)
+
+    async def resume_chat(self, chat_id: str) -> ChatStarted:
+        return await self._request(ResumeChat(chat_id=chat_id), ChatStarted)
+
+    async def stop_chat(self, chat_id: str) -> None:
+        """Stop our own session (the protocol stops by session; ``chat_id`` picks it)."""
+        session_id: str | None = None
+        if self._conn is not None:
+            chat = self._conn.session.chat
+            if chat.chat_id == chat_id:
+                session_id = chat.session_id
+            else:
+                session_id = next((s.session_id for s in chat.sessions if s.chat_id == chat_id),
+                                  None)
+        await self.send(StopChat(session_id=session_id))
+
+    async def subscribe_to_chat(self, session_id: str, chat_id: str) -> ChatStarted:
+        """Join a running session; it becomes the default session."""
+        self._pinned_session = session_id
+        if chat_id:
+            self._active_chat_id = chat_id
+        return await self._request(SubscribeToChat(session_id=session_id), ChatStarted)
+
+    async def add_chat_participant(self, character_id: str, session_id: str | None = None) -> None:
+        await self.send(AddChatParticipant(session_id=self._session(session_id),
+                                           character_id=character_id))
+
+    async def remove_chat_participant(self, character_id: str,
+                                      session_id: str | None = None) -> None:
+        await self.send(RemoveChatParticipant(session_id=self._session(session_id),
+                                              character_id=character_id))
+
+    # -- interaction -------------------------------------------------------------------
+
+    async def send_message(self, text: str, session_id: str | None = None, do_reply: bool = True,
+                           do_user_inference: bool = True,
+                           do_character_inference: bool = True) -> None:
+        """Send a user message; the reply streams as ``replyStart``/``replyChunk``/...."""
+        await self.send(Send(session_id=self._session(session_id), text=text, do_reply=do_reply,
+                             do_user_action_inference=do_user_inference,
+                             do_character_action_inference=do_character_inference))
+
+    async def update_message(self, message_id: str, text: str,
+                             session_id: str | None = None) -> None:
+        await self.send(ClientUpdate(session_id=self._session(session_id),
+                                     message_id=message_id, text=text))
+
+    async def delete_message(self, message_id: str, session_id: str | None = None) -> None:
+        await self.send(DeleteMessage(session_id=self._session(session_id),
+                                      message_id=message_id))
+
+    async def trigger_action(self, action: str, arguments: Mapping[str, Any] | None = None,
+                             session_id: str | None = None) -> None:
+        """Run an action; argument values are sent as strings, as the server wants."""
+        args = None if arguments is None else tuple(
+            ActionInvocationArgument(name=k, value=v if isinstance(v, str) else json.dumps(v))
+            for k, v in arguments.items())
+        await self.send(TriggerAction(session_id=self._session(session_id),
+                                      message_id=str(uuid.uuid4()), value=action,
+                                      arguments=args))
+
+    async def interrupt(self, session_id: str | None = None) -> None:
+        await self.send(Interrupt(session_id=self._session(session_id)))
+
+    async def retry(self, session_id: str | None = None) -> None:
+        await self.send(Retry(session_id=self._session(session_id)))
+
+    async def revert(self, session_id: str | None = None) -> None:
+        await self.send(Revert(session_id=self._session(session_id)))
+
+    async def pause(self, session_id: str | None = None, pause: bool = True) -> ChatPaused:
+        return await self._request(PauseChat(session_id=self._session(session_id), pause=pause),
+                                   ChatPaused)
+
+    # -- UI and presence ---------------------------------------------------------------
+
+    async def typing_start(self, session_id: str | None = None) -> None:
+        await self.send(TypingStart(session_id=self._session(session_id)))
+
+    async def typing_end(self, session_id: str | None = None, sent: bool = False) -> None:
+        """``sent``: the typing ended with a sent message (the server requires it)."""
+        await self.send(TypingEnd(session_id=self._session(session_id), sent=sent))
+
+    async def request_suggestions(self, session_id: str | None = None) -> tuple[str, ...]:
+        reply = await self._request(RequestSuggestions(session_id=self._session(session_id)),
+                                    Suggestions)
+        return reply.suggestions
+
+    async def character_speech_request(self, character_id: str, session_id: str | None = None,
+                                       text: str = "") -> None:
+        await self.send(CharacterSpeechRequest(session_id=self._session(session_id),
+                                               character_id=character_id, text=text))
+
+    def _message(self, message_id: str | None) -> str:
+        target = message_id or self.last_message_id
+        if not target:
+            raise LocalProtocolError("no message id: pass message_id (no reply seen yet)")
+        return target
+
+    async def speech_playback_start(self, session_id: str | None = None,
+                                    message_id: str | None = None, *, start_index: int = 0,
+                                    end_index: int = 0, duration: float | None = None) -> None:
+        """We started playing a reply's audio (indices come from its ``replyChunk``)."""
+        await self.send(ClientSpeechPlaybackStart(
+            session_id=self._session(session_id), message_id=self._message(message_id),
+            start_index=start_index, end_index=end_index, duration=duration))
+
+    async def speech_playback_complete(self, session_id: str | None = None,
+                                       message_id: str | None = None) -> None:
+        await self.send(ClientSpeechPlaybackComplete(session_id=self._session(session_id),
+                                                     message_id=self._message(message_id)))
+
+    # -- debugging and context ---------------------------------------------------------
+
+    async def inspect(self, session_id: str, enabled: bool = True) -> None:
+        await self.send(Inspect(session_id=session_id, enabled=enabled))
+
+    async def inspect_audio_input(self, enabled: bool, session_id: str | None = None) -> None:
+        """Turn the microphone check (audio levels and test transcription) on or off.
+
+        The server's message is not session-scoped; ``session_id`` is accepted for
+        voxta-client compatibility and ignored.
+        """
+        await self.send(InspectAudioInput(audio_frames=enabled, speech_to_text=enabled))
+
+    async def update_context(
+        self,
+        session_id: str,
+        context_key: str,
+        contexts: Sequence[ContextDefinition | Mapping[str, Any]] | None = None,
+        actions: Sequence[ScenarioActionDefinition | Mapping[str, Any]] | None = None,
+        events: Sequence[ScenarioEventDefinition | Mapping[str, Any]] | None = None,
+        set_flags: Sequence[str] | None = None,
+        enable_roles: Mapping[str, bool] | None = None,
+    ) -> None:
+        await self.send(UpdateContext(
+            session_id=self._session(session_id), context_key=context_key,
+            contexts=_tuple_of(contexts, ContextDefinition),
+            actions=_tuple_of(actions, ScenarioActionDefinition),
+            events=_tuple_of(events, ScenarioEventDefinition),
+            set_flags=None if set_flags is None else tuple(set_flags),
+            enable_roles=None if enable_roles is None else dict(enable_roles)))
+
+    # -- audio input -------------------------------------------------------------------
+
+    async def open_audio_input(self, session_id: str | None = None, sample_rate: int = 16000,
+                               channels: int = 1, bits_per_sample: int = 16,
+                               buffer_milliseconds: int = 30,
+                               content_type: str = "audio/pcm") -> AudioInputStream:
+        """Open ``/ws/audio/input/stream?sessionId=`` and send the stream spec; then
+        ``await stream.send(pcm_chunk)`` and ``await stream.aclose()`` (or ``async with``)."""
+        target = self._session(session_id)
+        url = build_websocket_url(self.url + AUDIO_INPUT_PATH, connection_token=None)
+        url += ("&" if "?" in url else "?") + "sessionId=" + target
+        transport = await self._connector(url, options=self._options(None))
+        spec = {"contentType": content_type, "sampleRate": sample_rate, "channels": channels,
+                "bitsPerSample": bits_per_sample, "bufferMilliseconds": buffer_milliseconds}
+        try:
+            await transport.send(json.dumps(spec))
+        except BaseException:
+            await transport.aclose(1011)
+            raise
+        return AudioInputStream(transport)
+
+
+class AudioInputStream:
+    """An open microphone stream: raw little-endian PCM chunks, one per buffer."""
+
+    def __init__(self, transport: MessageTransport) -> None:
+        self.transport = transport
+
+    async def send(self, pcm: bytes) -> None:
+        """Send one chunk of PCM (a binary WebSocket message)."""
+        if not pcm:
+            return
+        await self.transport.send(bytes(pcm))
+
+    async def aclose(self) -> None:
+        await self.transport.aclose(1000)
+
+    async def __aenter__(self) -> AudioInputStream:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
