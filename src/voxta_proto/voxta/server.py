@@ -12,9 +12,9 @@ and keep the keep-alive and client timeout going. What is left for the server is
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
+from collections.abc import Hashable, Mapping
 from dataclasses import dataclass
-from typing import Final, Union
+from typing import Final, Generic, TypeVar, Union
 
 import msgspec
 
@@ -50,11 +50,16 @@ from voxta_proto.voxta.codec import (
 from voxta_proto.voxta.outbox import Outbox
 from voxta_proto.voxta.server_messages import ServerMessage
 from voxta_proto.voxta.session import Disconnected
+from voxta_proto.voxta.shapes import ChatParticipantInfo, ChatSessionInfo
 
 __all__ = [
+    "CHAT_ALREADY_OPEN",
     "KNOWN_SCOPES",
     "MAX_HANDSHAKE_VERSION",
     "SERVER_TRANSITIONS",
+    "ChatAlreadyOpen",
+    "ChatSessionRecord",
+    "ChatSessions",
     "ClientRequest",
     "ServerEvent",
     "ServerState",
@@ -308,3 +313,142 @@ class VoxtaServerSession:
 def _type_name(message: ClientMessage) -> str:
     tag = type(message).__struct_config__.tag
     return tag if isinstance(tag, str) else type(message).__name__
+
+
+# ------------------------------------------------------------------- chat session registry
+
+CHAT_ALREADY_OPEN: Final = "Chat session already exists for this chat"
+"""The real server's text when a chat is opened in a second session."""
+
+K = TypeVar("K", bound=Hashable)
+
+
+class ChatAlreadyOpen(Exception):
+    """The chat is open in another session (the real server's text is the message)."""
+
+    def __init__(self, chat_id: str) -> None:
+        super().__init__(CHAT_ALREADY_OPEN)
+        self.chat_id = chat_id
+
+
+@dataclass
+class ChatSessionRecord(Generic[K]):
+    """One running chat session: who owns it, who listens, what it shows in lists."""
+
+    session_id: str
+    chat_id: str
+    owner: K
+    user: ChatParticipantInfo
+    characters: tuple[ChatParticipantInfo, ...]
+    subscribers: set[K]
+
+    @property
+    def audience(self) -> tuple[K, ...]:
+        """Who receives the session's messages: the owner, then the subscribers."""
+        return (self.owner, *(s for s in self.subscribers if s != self.owner))
+
+    def info(self) -> ChatSessionInfo:
+        """The session's entry in ``chatsSessionsUpdated``."""
+        return ChatSessionInfo(session_id=self.session_id, chat_id=self.chat_id,
+                               user=self.user, characters=self.characters)
+
+
+class ChatSessions(Generic[K]):
+    """The session model every Voxta server shares (reference §3), without behaviour or I/O.
+
+    Keeps the rules in one place: a connection owns at most one session, a chat is open
+    in at most one session, a session's messages go to its owner and subscribers, and a
+    message for someone else's session is executed by that session's owner. Connections
+    are whatever hashable keys the server uses.
+    """
+
+    def __init__(self) -> None:
+        self._by_id: dict[str, ChatSessionRecord[K]] = {}
+        self._by_owner: dict[K, str] = {}
+        self._by_chat: dict[str, str] = {}
+
+    def __len__(self) -> int:
+        return len(self._by_id)
+
+    def __contains__(self, session_id: object) -> bool:
+        return session_id in self._by_id
+
+    def get(self, session_id: str | None) -> ChatSessionRecord[K] | None:
+        """The session with that id, if it runs."""
+        return self._by_id.get(session_id) if session_id else None
+
+    def owned_by(self, connection: K) -> ChatSessionRecord[K] | None:
+        """The session the connection owns, if any."""
+        session_id = self._by_owner.get(connection)
+        return self._by_id.get(session_id) if session_id else None
+
+    def for_chat(self, chat_id: str) -> ChatSessionRecord[K] | None:
+        """The session the chat is open in, if any."""
+        session_id = self._by_chat.get(chat_id)
+        return self._by_id.get(session_id) if session_id else None
+
+    def infos(self) -> tuple[ChatSessionInfo, ...]:
+        """Every running session, as ``chatsSessionsUpdated`` lists them (oldest first)."""
+        return tuple(record.info() for record in self._by_id.values())
+
+    def open(self, session_id: str, chat_id: str, owner: K, *, user: ChatParticipantInfo,
+             characters: tuple[ChatParticipantInfo, ...]) -> ChatSessionRecord[K]:
+        """Register a session; the caller closes the owner's previous one first.
+
+        Raises:
+            ChatAlreadyOpen: the chat runs in another session.
+            ValueError: the session id is taken, or the owner already owns a session.
+        """
+        if chat_id in self._by_chat:
+            raise ChatAlreadyOpen(chat_id)
+        if session_id in self._by_id:
+            raise ValueError(f"session {session_id} already exists")
+        if owner in self._by_owner:
+            raise ValueError("a connection owns at most one chat session; close it first")
+        record = ChatSessionRecord(session_id, chat_id, owner, user, characters, set())
+        self._by_id[session_id] = record
+        self._by_owner[owner] = session_id
+        self._by_chat[chat_id] = session_id
+        return record
+
+    def close(self, session_id: str) -> ChatSessionRecord[K] | None:
+        """Forget a session; returns it (with its audience) if it was running."""
+        record = self._by_id.pop(session_id, None)
+        if record is not None:
+            self._by_owner.pop(record.owner, None)
+            self._by_chat.pop(record.chat_id, None)
+        return record
+
+    def subscribe(self, session_id: str, connection: K) -> ChatSessionRecord[K] | None:
+        """Add a connection to a session's audience; None if the session does not run."""
+        record = self._by_id.get(session_id)
+        if record is not None and connection != record.owner:
+            record.subscribers.add(connection)
+        return record
+
+    def unsubscribe(self, session_id: str, connection: K) -> None:
+        """Remove a connection from a session's subscribers (no-op if it is not one)."""
+        record = self._by_id.get(session_id)
+        if record is not None:
+            record.subscribers.discard(connection)
+
+    def set_characters(self, session_id: str,
+                       characters: tuple[ChatParticipantInfo, ...]) -> None:
+        """Update a session's participants (after add/remove participant)."""
+        record = self._by_id.get(session_id)
+        if record is not None:
+            record.characters = characters
+
+    def executor(self, connection: K, session_id: str) -> K | None:
+        """Whose session a session-scoped message runs in: the sender when it owns the
+        session, else the owner (forwarding); None for an unknown session (ignored)."""
+        record = self._by_id.get(session_id)
+        return None if record is None else record.owner
+
+    def drop_connection(self, connection: K) -> ChatSessionRecord[K] | None:
+        """A connection went away: unsubscribe it everywhere and close (and return) the
+        session it owned, if any."""
+        for record in self._by_id.values():
+            record.subscribers.discard(connection)
+        owned = self._by_owner.get(connection)
+        return self.close(owned) if owned else None
