@@ -501,8 +501,11 @@ class VoxtaClient:
             raise LocalProtocolError("this client is already connected")
         self._running = True
         self._closing = False
-        self._finished = anyio.Event()
-        self._welcomed = anyio.Event()
+        # Fresh events only when a previous run used them: a caller may already wait.
+        if self._finished.is_set():
+            self._finished = anyio.Event()
+        if self._welcomed.is_set():
+            self._welcomed = anyio.Event()
         self._close_error = None
         dispatch_send, dispatch_receive = anyio.create_memory_object_stream[
             Union[ServerMessage, ClientEvent]](self._event_buffer)

@@ -1,0 +1,18 @@
+"""Fixtures for the client tests: a client wired to an in-memory server."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import anyio
+import pytest
+
+from tests.client.mini_server import MiniServer
+
+
+@pytest.fixture
+async def mini_server() -> AsyncIterator[MiniServer]:
+    async with anyio.create_task_group() as tg:
+        server = MiniServer(tg)
+        yield server
+        tg.cancel_scope.cancel()
