@@ -7,7 +7,7 @@ existing chats, canned replies and keyword scripts. Data loads from JSON or TOML
 
 from __future__ import annotations
 
-import sys
+import importlib
 from pathlib import Path
 from typing import Any
 
@@ -202,10 +202,10 @@ def load_data(path: str | Path) -> MockData:
         if suffix == ".json":
             return msgspec.json.decode(raw, type=MockData)
         if suffix == ".toml":
-            if sys.version_info < (3, 11):
-                raise DataError(f"{path}: TOML data files need Python 3.11+; use JSON")
-            import tomllib
-
+            try:
+                tomllib: Any = importlib.import_module("tomllib")
+            except ModuleNotFoundError:
+                raise DataError(f"{path}: TOML data files need Python 3.11+; use JSON") from None
             try:
                 table = tomllib.loads(raw.decode("utf-8"))
             except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:

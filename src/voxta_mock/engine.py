@@ -21,6 +21,7 @@ from typing import Final, Union
 
 import msgspec
 
+from voxta_mock.data import DEFAULT_DATA, CharacterData, ChatData, MockData, ScenarioData
 from voxta_proto.voxta import (
     Action,
     ActionInvocationArgument,
@@ -29,9 +30,9 @@ from voxta_proto.voxta import (
     AppTrigger,
     AppTriggerComplete,
     Authenticate,
-    CharacterSpeechRequest,
     CharactersListItem,
     CharactersListLoaded,
+    CharacterSpeechRequest,
     ChatClosed,
     ChatContext,
     ChatFlow,
@@ -115,7 +116,6 @@ from voxta_proto.voxta import (
     Welcome,
 )
 from voxta_proto.voxta.server import ChatAlreadyOpen, ChatSessions
-from voxta_mock.data import DEFAULT_DATA, CharacterData, ChatData, MockData, ScenarioData
 
 __all__ = [
     "EMPTY_ID",
@@ -155,6 +155,10 @@ class Wait:
 
 
 Step = Union[Emit, Complete, Wait]
+
+
+def _steps(*steps: Step) -> Iterator[Step]:
+    return iter(steps)
 
 
 @dataclass
@@ -319,33 +323,33 @@ class MockEngine:
                           message: AnyClientMessage) -> Iterator[Step] | None:
         to = (connection,)
         if isinstance(message, (RegisterApp, InspectAudioInput, FulfillUserInteractionRequest)):
-            return iter([Complete()])
+            return _steps(Complete())
         if isinstance(message, LoadCharactersList):
-            return iter([Emit(to, CharactersListLoaded(
+            return _steps(Emit(to, CharactersListLoaded(
                 characters=tuple(self._list_item(c) for c in self.data.characters))),
-                Complete()])
+                Complete())
         if isinstance(message, LoadScenariosList):
-            return iter([Emit(to, ScenariosListLoaded(
+            return _steps(Emit(to, ScenariosListLoaded(
                 scenarios=tuple(self._scenario_info(s) for s in self.data.scenarios))),
-                Complete()])
+                Complete())
         if isinstance(message, LoadChatsList):
             chats = [c for c in self._chats.values()
                      if (not message.character_id or message.character_id in c.character_ids)
                      and (not message.scenario_id or message.scenario_id == c.scenario_id)]
             chats.sort(key=lambda c: c.created, reverse=True)
-            return iter([Emit(to, ChatsListLoaded(
+            return _steps(Emit(to, ChatsListLoaded(
                 chats=tuple(ChatListItem(id=c.id, created=c.created) for c in chats))),
-                Complete()])
+                Complete())
         if isinstance(message, DeleteChat):
             if self.sessions.for_chat(message.chat_id) is None:
                 self._chats.pop(message.chat_id, None)
-            return iter([Complete()])
+            return _steps(Complete())
         if isinstance(message, ListResources):
-            return iter([Emit(to, ListResourcesResult(resources=())), Complete()])
+            return _steps(Emit(to, ListResourcesResult(resources=())), Complete())
         if isinstance(message, DeployResource):
-            return iter([Emit(to, DeployResourceResult(
+            return _steps(Emit(to, DeployResourceResult(
                 success=False, id=message.id, error="The mock server cannot deploy resources")),
-                Complete()])
+                Complete())
         if isinstance(message, (StartChat, ResumeChat)):
             return self._start(connection, message)
         return None
@@ -732,7 +736,7 @@ class MockEngine:
                 role: ChatMessageRole = ChatMessageRole.ASSISTANT, narration: bool = False,
                 extras: Sequence[ServerMessage] = (), finish: bool = True,
                 existing: _Msg | None = None, message_id: str | None = None) -> Iterator[Step]:
-        """replyGenerating, replyStart, replyChunk×n, replyEnd, then the speech-disabled
+        """replyGenerating, replyStart, replyChunk x n, replyEnd, then the speech-disabled
         completion and ``chatFlow WaitingForUserInput``; with a ``Wait`` between chunks."""
         sid = live.session_id
         stream = _Stream(existing.message_id if existing else message_id or self._new_id(),
@@ -743,8 +747,8 @@ class MockEngine:
             yield Emit(self._audience(live), ReplyGenerating(
                 session_id=sid, message_id=mid, sender_id=sender, role=role,
                 is_narration=narration))
-        yield Emit(self._audience(live), ReplyStart(session_id=sid, message_id=mid,
-                                                    sender_id=sender, chat_time=self._chat_time(live)))
+        yield Emit(self._audience(live), ReplyStart(
+            session_id=sid, message_id=mid, sender_id=sender, chat_time=self._chat_time(live)))
         for start, end in self._chunks(text):
             if self.reply_delay > 0:
                 yield Wait(self.reply_delay)

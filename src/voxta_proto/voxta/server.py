@@ -18,7 +18,7 @@ from typing import Final, Generic, TypeVar, Union
 
 import msgspec
 
-from voxta_proto.errors import LocalProtocolError
+from voxta_proto.errors import LocalProtocolError, MessageValidationError
 from voxta_proto.hub import (
     AckDue,
     Close,
@@ -41,10 +41,12 @@ from voxta_proto.hub import (
 from voxta_proto.hub.messages import Ack
 from voxta_proto.voxta.client_messages import AnyClientMessage, Authenticate, ClientMessage
 from voxta_proto.voxta.codec import (
+    CLIENT_MESSAGE_TYPES,
     SEND_MESSAGE,
     ClientEvent,
     InvalidClientMessage,
     client_codec,
+    decode_client_message,
     wrap_server_message,
 )
 from voxta_proto.voxta.outbox import Outbox
@@ -287,18 +289,23 @@ class VoxtaServerSession:
             return (f"Invocation provides {len(invocation.arguments)} argument(s) but target "
                     "expects 1.")
         message = invocation.arguments[0]
-        if isinstance(message, InvalidClientMessage):
+        # The real server binds a missing ``sessionId`` as the empty GUID and refuses it
+        # after the authenticate check; here the field is required, so binding failed.
+        lacks_session_id = (isinstance(message, InvalidClientMessage)
+                            and _lacks_only_session_id(message))
+        if isinstance(message, InvalidClientMessage) and not lacks_session_id:
             return ("Failed to invoke 'SendMessage' due to an error on the server. "
                     f"InvalidDataException: Error binding arguments. {message.error}")
-        name = _type_name(message)
         if self._state is not ServerState.AUTHENTICATED and not isinstance(message, Authenticate):
             return "Call authenticate first"
+        if isinstance(message, InvalidClientMessage):
+            return f"Missing SessionId on message {message.type_name}"
         if isinstance(message, Authenticate):
             unknown = sorted(set(message.scope) - KNOWN_SCOPES)
             if unknown:
                 return f"Unknown scopes '{', '.join(unknown)}'"
         elif session_scoped(type(message)) and not getattr(message, "session_id", None):
-            return f"Missing SessionId on message {name}"
+            return f"Missing SessionId on message {_type_name(message)}"
         return None
 
     def _disconnect(self, error: str | None, allow_reconnect: bool,
@@ -308,6 +315,24 @@ class VoxtaServerSession:
             self._state = ServerState.CLOSED
             self._owed.clear()
             out.append(Disconnected(error, allow_reconnect))
+
+
+def _lacks_only_session_id(message: InvalidClientMessage) -> bool:
+    """Whether a session-scoped message failed binding only for want of ``sessionId``."""
+    kind = CLIENT_MESSAGE_TYPES.get(message.type_name or "")
+    if kind is None or not session_scoped(kind):
+        return False
+    try:
+        fields = msgspec.json.decode(message.raw)
+    except msgspec.DecodeError:
+        return False
+    if not isinstance(fields, dict) or "sessionId" in fields:
+        return False
+    try:
+        decode_client_message(msgspec.json.encode({**fields, "sessionId": ""}))
+    except MessageValidationError:
+        return False
+    return True
 
 
 def _type_name(message: ClientMessage) -> str:
