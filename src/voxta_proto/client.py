@@ -22,7 +22,9 @@ import json
 import logging
 import math
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+import weakref
+from collections import deque
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from contextlib import AsyncExitStack, suppress
 from dataclasses import dataclass, replace
 from types import TracebackType
@@ -120,6 +122,7 @@ __all__ = [
     "DEFAULT_RECONNECT_DELAYS",
     "AudioInputStream",
     "ClientEvent",
+    "EventStream",
     "Closed",
     "Ready",
     "Reconnected",
@@ -263,6 +266,65 @@ def _state(session: VoxtaClientSession) -> ClientState:
     return session.state
 
 
+class _EventQueue:
+    """A bounded FIFO without anyio resources, so a consumer that just stops iterating
+    (``break``) leaks nothing and warns about nothing."""
+
+    def __init__(self, size: int) -> None:
+        self.items: deque[ServerMessage | ClientEvent] = deque()
+        self.size = max(1, size)
+        self.closed = False
+        self.not_empty = anyio.Event()
+        self.not_full = anyio.Event()
+
+    async def put(self, item: ServerMessage | ClientEvent) -> None:
+        while len(self.items) >= self.size and not self.closed:
+            self.not_full = anyio.Event()
+            await self.not_full.wait()
+        if not self.closed:
+            self.items.append(item)
+            self.not_empty.set()
+
+    async def get(self) -> ServerMessage | ClientEvent:
+        while not self.items:
+            if self.closed:
+                raise StopAsyncIteration
+            self.not_empty = anyio.Event()
+            await self.not_empty.wait()
+        item = self.items.popleft()
+        self.not_full.set()
+        return item
+
+    def close(self) -> None:
+        self.closed = True
+        self.not_empty.set()
+        self.not_full.set()
+
+
+class EventStream:
+    """``client.events()``: an async iterator over one bounded queue; dropping or
+    closing it unsubscribes (so it never blocks the dispatcher)."""
+
+    def __init__(self, size: int) -> None:
+        self._queue = _EventQueue(size)
+        weakref.finalize(self, self._queue.close)
+
+    def __aiter__(self) -> EventStream:
+        return self
+
+    async def __anext__(self) -> ServerMessage | ClientEvent:
+        return await self._queue.get()
+
+    async def aclose(self) -> None:
+        self._queue.close()
+
+    async def __aenter__(self) -> EventStream:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        self._queue.close()
+
+
 class _Connection:
     """One transport plus the session it carries; replaced on every reconnect."""
 
@@ -344,7 +406,7 @@ class VoxtaClient:
         self._send_lock = anyio.Lock()
         self._requests: dict[str, tuple[_Waiter, bool]] = {}
         self._waiters: list[_Waiter] = []
-        self._subscribers: list[MemoryObjectSendStream[ServerMessage | ClientEvent]] = []
+        self._subscribers: list[_EventQueue] = []
         self._welcomed = anyio.Event()
         self._finished = anyio.Event()
         self._closing = False
@@ -419,24 +481,18 @@ class VoxtaClient:
 
         return decorator
 
-    async def events(self) -> AsyncIterator[ServerMessage | ClientEvent]:
-        """Every server message and client event, in order, from now on.
+    def events(self) -> EventStream:
+        """Every server message and client event, in order, from now on::
+
+            async for event in client.events(): ...
 
         Bounded: when this consumer falls ``event_buffer`` behind, dispatch (and then
         reading) waits, so a slow consumer applies backpressure instead of using memory.
+        It ends when the connection is over for good.
         """
-        send, receive = anyio.create_memory_object_stream[Union[ServerMessage, ClientEvent]](
-            self._event_buffer
-        )
-        self._subscribers.append(send)
-        try:
-            async with receive:
-                async for event in receive:
-                    yield event
-        finally:
-            if send in self._subscribers:
-                self._subscribers.remove(send)
-            send.close()
+        stream = EventStream(self._event_buffer)
+        self._subscribers.append(stream._queue)
+        return stream
 
     @overload
     async def wait_for(self, event_type: type[M], predicate: Callable[[M], bool] | None = None,
@@ -510,27 +566,30 @@ class VoxtaClient:
         dispatch_send, dispatch_receive = anyio.create_memory_object_stream[
             Union[ServerMessage, ClientEvent]](self._event_buffer)
         self._dispatch_send = dispatch_send
-        error: BaseException | None = None
+        error: Exception | None = None
         try:
             async with anyio.create_task_group() as tg:
                 self._tg = tg
                 tg.start_soon(self._dispatch_loop, dispatch_receive)
                 try:
                     await self._run(connection_token, cookies)
-                except BaseException as exc:
+                except Exception as exc:  # re-raised below, outside the task group
                     error = exc
-                    raise
                 finally:
                     self._close_error = error
                     self._fail_all(ConnectionClosed(str(error) if error else None))
+                    conn, self._conn = self._conn, None
+                    if conn is not None:
+                        await self._drop(conn)
                     await self._emit(Closed(None if error is None else str(error)))
-                    dispatch_send.close()
+                    dispatch_send.close()  # the dispatcher drains, then ends
         finally:
             self._running = False
             self._tg = None
-            self._conn = None
             self._finished.set()
             self._welcomed.set()
+        if error is not None:
+            raise error
 
     async def close(self) -> None:
         """Close gracefully: a SignalR Close, then WebSocket close 1000; ``connect()``
@@ -843,14 +902,13 @@ class VoxtaClient:
                             await result
                     except Exception:
                         self.logger.exception("callback %r for %r failed", callback, name)
-                for subscriber in list(self._subscribers):
-                    try:
-                        await subscriber.send(event)
-                    except (anyio.ClosedResourceError, anyio.BrokenResourceError):
-                        if subscriber in self._subscribers:
-                            self._subscribers.remove(subscriber)
-        for subscriber in list(self._subscribers):
-            subscriber.close()
+                for queue in list(self._subscribers):
+                    if queue.closed:
+                        self._subscribers.remove(queue)
+                    else:
+                        await queue.put(event)
+        for queue in self._subscribers:
+            queue.close()
         self._subscribers.clear()
 
     def _fail_all(self, error: BaseException) -> None:

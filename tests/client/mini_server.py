@@ -107,6 +107,9 @@ class MiniServer:
                 self.audio.append(await transport.receive())
         except TransportError:
             pass
+        finally:
+            with anyio.CancelScope(shield=True):
+                await transport.aclose()
 
     async def _flush(self, transport: MemoryTransport, session: VoxtaServerSession) -> None:
         for item in session.data_to_send():
@@ -140,6 +143,9 @@ class MiniServer:
                 await self._flush(transport, session)
         except TransportError:
             session.receive_eof(now=anyio.current_time())
+        finally:
+            with anyio.CancelScope(shield=True):
+                await transport.aclose()
 
     async def _answer(self, transport: MemoryTransport, session: VoxtaServerSession,
                       request: ClientRequest) -> bool:
