@@ -265,8 +265,9 @@ class _PrefixedStream(ByteStream):
         return self._stream.extra_attributes
 
 
-async def _connect_tcp(host: str, port: int) -> ByteStream:
-    with map_exceptions(ConnectError, context=f"connecting to {_bracket(host)}:{port}"):
+async def _connect_tcp(host: str, port: int, what: str = "") -> ByteStream:
+    context = f"connecting to {what}{_bracket(host)}:{port}"
+    with map_exceptions(ConnectError, context=context):
         return await anyio.connect_tcp(host, port)
 
 
@@ -350,7 +351,7 @@ async def open_connection(endpoint: Endpoint, options: ConnectOptions) -> ByteSt
         stream = await _connect_tcp(endpoint.host, endpoint.port)
     else:
         proxy, auth = _proxy_endpoint(proxy_url)
-        stream = await _connect_tcp(proxy.host, proxy.port)
+        stream = await _connect_tcp(proxy.host, proxy.port, what="proxy ")
         try:
             if proxy.tls:
                 stream = await _wrap_tls(stream, proxy.host, ssl_context_for(options))
