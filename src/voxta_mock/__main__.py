@@ -22,7 +22,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--host", default=DEFAULT_HOST, help="address to listen on")
     parser.add_argument("--port", type=int, default=DEFAULT_PORT,
                         help="port to listen on (0 picks a free one)")
-    parser.add_argument("--data", metavar="FILE", help="characters, chats and scripts (.json/.toml)")
+    parser.add_argument("--data", metavar="FILE",
+                        help="characters, chats and scripts (.json or .toml)")
     parser.add_argument("--seed", type=int, default=0, help="seed for ids and replies")
     parser.add_argument("--auth-token", help="require this bearer token")
     parser.add_argument("--reply-delay", type=float, default=0.03,

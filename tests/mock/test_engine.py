@@ -1,0 +1,243 @@
+"""The mock's behaviour, sans-IO: the sequences of reference §8, in exact order."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from voxta_mock import DEFAULT_DATA, UI_CONNECTION, Complete, Emit, MockEngine, Step, Wait
+from voxta_proto.voxta import (
+    AddChatParticipant,
+    Authenticate,
+    ChatStarted,
+    ClientCapabilities,
+    ClientMessage,
+    ClientUpdate,
+    DeleteMessage,
+    Interrupt,
+    LoadCharactersList,
+    LoadChatsList,
+    LoadScenariosList,
+    PauseChat,
+    ReplyChunk,
+    RequestSuggestions,
+    ResumeChat,
+    Retry,
+    Revert,
+    Send,
+    StartChat,
+    StopChat,
+    SubscribeToChat,
+    TypingStart,
+    Update,
+    UpdateContext,
+)
+
+APEX = "22222222-2222-4222-8222-222222222222"
+OLD_CHAT = "44444444-4444-4444-8444-444444444444"
+AUTH = Authenticate(client="t", scope=("role:app",), capabilities=ClientCapabilities())
+
+
+def tag(step: Step) -> str:
+    if isinstance(step, Emit):
+        name = type(step.message).__struct_config__.tag
+        assert isinstance(name, str)
+        return name
+    return "done" if isinstance(step, Complete) else "wait"
+
+
+def tags(steps: Iterable[Step]) -> list[str]:
+    return [tag(s) for s in steps]
+
+
+def engine(**kwargs: object) -> MockEngine:
+    e = MockEngine(seed=7, clock=lambda: 1_767_000_000.0, **kwargs)  # type: ignore[arg-type]
+    e.connect("c")
+    list(e.handle("c", AUTH))
+    return e
+
+
+def started(e: MockEngine, conn: str = "c") -> str:
+    list(e.handle(conn, StartChat(character_id=APEX)))
+    record = e.sessions.owned_by(conn)
+    assert record is not None
+    return record.session_id
+
+
+STREAM = ["replyGenerating", "replyStart", "wait", "replyChunk", "wait", "replyChunk"]
+
+
+def test_authenticate_then_welcome() -> None:
+    e = MockEngine(seed=1)
+    e.connect("c")
+    assert tags(e.handle("c", AUTH)) == ["welcome", "moduleRuntimeInstances", "configuration",
+                                          "done"]
+
+
+def test_welcome_lists_running_sessions_when_preseeded() -> None:
+    e = MockEngine(seed=1, preseed_session=True)
+    e.connect("c")
+    assert tags(e.handle("c", AUTH))[-2:] == ["chatsSessionsUpdated", "done"]
+    assert e.sessions.owned_by(UI_CONNECTION) is not None
+
+
+def test_start_chat_streams_the_greeting() -> None:
+    e = engine(reply_delay=0.01)
+    steps = list(e.handle("c", StartChat(character_id=APEX)))
+    assert tags(steps) == [
+        "done", "chatStarting", "chatLoadingMessage", "chatLoadingMessage", "chatLoadingMessage",
+        "chatsSessionsUpdated", "chatStarted", *STREAM, "replyEnd", "speechPlaybackComplete",
+        "chatFlow"]
+    chunks = [s.message for s in steps if isinstance(s, Emit)
+              and isinstance(s.message, ReplyChunk)]
+    greeting = DEFAULT_DATA.characters[0].greeting
+    assert " ".join(c.text for c in chunks) == greeting
+    assert chunks[0].start_index == 0 and chunks[-1].end_index == len(greeting or "")
+
+
+def test_send_then_one_streamed_reply() -> None:
+    e = engine(reply_delay=0.0)
+    sid = started(e)
+    steps = list(e.handle("c", Send(session_id=sid, text="hello", do_reply=True)))
+    assert tags(steps)[:5] == ["done", "update", "chatFlow", "chatFlow", "replyGenerating"]
+    assert tags(steps)[-3:] == ["replyEnd", "speechPlaybackComplete", "chatFlow"]
+    ids = {getattr(s.message, "message_id", None) for s in steps[4:-1] if isinstance(s, Emit)}
+    assert len(ids) == 1
+
+
+def test_replies_are_deterministic_for_a_seed() -> None:
+    def reply_text(seed: int) -> str:
+        e = MockEngine(seed=seed, reply_delay=0.0, clock=lambda: 0.0)
+        e.connect("c")
+        list(e.handle("c", AUTH))
+        sid = started(e)
+        steps = e.handle("c", Send(session_id=sid, text="hi"))
+        return "".join(s.message.text for s in steps
+                       if isinstance(s, Emit) and isinstance(s.message, ReplyChunk))
+
+    assert reply_text(3) == reply_text(3)
+
+
+def test_do_reply_false_stops_after_user_message() -> None:
+    e = engine(reply_delay=0.0)
+    sid = started(e)
+    assert tags(e.handle("c", Send(session_id=sid, text="x", do_reply=False))) == [
+        "done", "update", "chatFlow", "chatFlow"]
+
+
+def test_interrupt_mid_stream_cuts_the_reply() -> None:
+    e = engine(reply_delay=0.01, words_per_chunk=1)
+    sid = started(e)
+    reply = e.handle("c", Send(session_id=sid, text="hi"))
+    head = []
+    for step in reply:
+        head.append(tag(step))
+        if tag(step) == "replyChunk":
+            break
+    assert tags(e.handle("c", Interrupt(session_id=sid))) == [
+        "done", "replyEnd", "speechPlaybackComplete", "chatFlow"]
+    assert tags(reply) == ["wait"]  # the cut stream ends at its next step
+
+
+def test_interrupt_before_text_cancels() -> None:
+    e = engine(reply_delay=0.01)
+    sid = started(e)
+    reply = e.handle("c", Send(session_id=sid, text="hi"))
+    for step in reply:
+        if isinstance(step, Wait):
+            break
+    assert tags(e.handle("c", Interrupt(session_id=sid))) == [
+        "done", "replyEnd", "replyCancelled", "chatFlow"]
+
+
+def test_retry_revert_edit_delete_typing() -> None:
+    e = engine(reply_delay=0.0)
+    sid = started(e)
+    list(e.handle("c", Send(session_id=sid, text="hi")))
+    retry = tags(e.handle("c", Retry(session_id=sid)))
+    assert retry[:4] == ["done", "update", "chatFlow", "replyGenerating"]
+    revert = list(e.handle("c", Revert(session_id=sid)))
+    assert tags(revert) == ["done", "update", "update"]
+    assert all(s.message.text is None for s in revert if isinstance(s, Emit)
+               and isinstance(s.message, Update))
+    steps = list(e.handle("c", Send(session_id=sid, text="again", do_reply=False)))
+    mid = next(s.message.message_id for s in steps if isinstance(s, Emit)
+               and isinstance(s.message, Update))
+    edit = list(e.handle("c", ClientUpdate(session_id=sid, message_id=mid, text="edited")))
+    assert tags(edit) == ["done", "update"]
+    assert isinstance(edit[1], Emit) and getattr(edit[1].message, "text", None) == "edited"
+    assert tags(e.handle("c", DeleteMessage(session_id=sid, message_id=mid))) == ["done", "update"]
+    assert tags(e.handle("c", TypingStart(session_id=sid))) == ["done"]
+
+
+def test_lists() -> None:
+    e = engine()
+    assert tags(e.handle("c", LoadCharactersList())) == ["charactersListLoaded", "done"]
+    assert tags(e.handle("c", LoadScenariosList())) == ["scenariosListLoaded", "done"]
+    assert tags(e.handle("c", LoadChatsList(character_id=APEX))) == ["chatsListLoaded", "done"]
+
+
+def test_participants_context_and_suggestions() -> None:
+    e = engine(reply_delay=0.0)
+    sid = started(e)
+    bea = DEFAULT_DATA.characters[1].id
+    assert tags(e.handle("c", AddChatParticipant(session_id=sid, character_id=bea))) == [
+        "done", "chatParticipantsUpdated", "replyGenerating", "replyStart", "replyChunk",
+        "replyEnd"]
+    update = UpdateContext(session_id=sid, context_key="game", set_flags=("in_forest",))
+    assert tags(e.handle("c", update)) == [
+        "done", "memoryUpdated", "memoryUpdated", "contextUpdated"]
+    assert tags(e.handle("c", RequestSuggestions(session_id=sid))) == ["done", "suggestions"]
+
+
+def test_keyword_script_emits_action_and_app_trigger() -> None:
+    e = engine(reply_delay=0.0)
+    sid = started(e)
+    assert "action" in tags(e.handle("c", Send(session_id=sid, text="Please wave!")))
+    assert "appTrigger" in tags(e.handle("c", Send(session_id=sid, text="into the forest")))
+
+
+def test_subscribe_forward_and_unknown() -> None:
+    e = engine(reply_delay=0.0)
+    sid = started(e)
+    e.connect("s")
+    list(e.handle("s", AUTH))
+    sub = list(e.handle("s", SubscribeToChat(session_id=sid)))
+    assert tags(sub) == ["chatStarted", "contextUpdated", "done"]
+    assert all(isinstance(s, Complete) or s.to == ("s",) for s in sub if not isinstance(s, Wait))
+    steps = [s for s in e.handle("s", Send(session_id=sid, text="hi")) if isinstance(s, Emit)]
+    assert all(set(s.to) == {"c", "s"} for s in steps)  # forwarded, seen by both
+    assert tags(e.handle("s", SubscribeToChat(session_id="nope"))) == ["chatClosed", "done"]
+
+
+def test_pause_stop_and_errors() -> None:
+    e = engine(reply_delay=0.0)
+    sid = started(e)
+    assert tags(e.handle("c", PauseChat(session_id=sid, pause=True))) == ["done", "chatPaused"]
+    assert tags(e.handle("c", PauseChat(session_id=sid, pause=False)))[:3] == [
+        "done", "chatPaused", "chatFlow"]
+    e.connect("x")
+    list(e.handle("x", AUTH))
+    denied = list(e.handle("x", StopChat(session_id=sid)))
+    assert isinstance(denied[0], Complete) and denied[0].error
+    assert tags(e.handle("c", StopChat())) == ["chatClosed", "chatsSessionsUpdated", "done"]
+    assert tags(e.handle("c", StartChat())) == ["done", "error"]
+
+
+def test_resume_and_chat_already_open() -> None:
+    e = engine()
+    resumed = list(e.handle("c", ResumeChat(chat_id=OLD_CHAT)))
+    assert tags(resumed)[-3:] == ["chatsSessionsUpdated", "chatStarted", "chatFlow"]
+    start = next(s.message for s in resumed if isinstance(s, Emit)
+                 and isinstance(s.message, ChatStarted))
+    assert len(start.messages) == 3
+    e.connect("d")
+    list(e.handle("d", AUTH))
+    assert tags(e.handle("d", ResumeChat(chat_id=OLD_CHAT)))[-2:] == ["chatSessionError", "error"]
+
+
+def test_unknown_session_is_ignored_and_disconnect_closes() -> None:
+    e = engine()
+    msg: ClientMessage = Send(session_id="nope", text="x")
+    assert tags(e.handle("c", msg)) == ["done"]
+    started(e)
+    assert tags(e.disconnect("c")) == ["chatClosed", "chatsSessionsUpdated"]
