@@ -59,10 +59,13 @@ def test_bad_data_file_is_one_clear_line(tmp_path: Path, content: str, suffix: s
                             capture_output=True, text=True, timeout=30, check=False)
     assert result.returncode != 0
     lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and expected in lines[0] and "Traceback" not in result.stderr
+    assert len(lines) == 1
+    assert expected in lines[0]
+    assert "Traceback" not in result.stderr
 
 
 def test_bad_option_fails_without_traceback() -> None:
     result = subprocess.run([sys.executable, "-m", "voxta_mock", "--port", "99999"], env=ENV,
                             capture_output=True, text=True, timeout=30, check=False)
-    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr

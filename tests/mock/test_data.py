@@ -12,7 +12,8 @@ from voxta_mock import DEFAULT_DATA, DataError, MockData, load_data
 
 
 def test_default_data_has_two_characters_and_a_scenario() -> None:
-    assert len(DEFAULT_DATA.characters) >= 2 and DEFAULT_DATA.scenarios
+    assert len(DEFAULT_DATA.characters) >= 2
+    assert DEFAULT_DATA.scenarios
     assert DEFAULT_DATA.assistant.name == "Apex"
 
 
@@ -28,7 +29,8 @@ def test_toml(tmp_path: Path) -> None:
     path.write_text('[[characters]]\nid = "c1"\nname = "Cid"\ngreeting = "Yo"\n'
                     '[[scripts]]\nkeyword = "jump"\naction = "jump"\n')
     data = load_data(path)
-    assert isinstance(data, MockData) and data.assistant.name == "Cid"
+    assert isinstance(data, MockData)
+    assert data.assistant.name == "Cid"
 
 
 def test_errors_name_the_problem(tmp_path: Path) -> None:

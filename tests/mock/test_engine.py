@@ -10,7 +10,6 @@ from voxta_proto.voxta import (
     Authenticate,
     ChatStarted,
     ClientCapabilities,
-    ClientMessage,
     ClientUpdate,
     DeleteMessage,
     Interrupt,
@@ -91,7 +90,8 @@ def test_start_chat_streams_the_greeting() -> None:
               and isinstance(s.message, ReplyChunk)]
     greeting = DEFAULT_DATA.characters[0].greeting
     assert " ".join(c.text for c in chunks) == greeting
-    assert chunks[0].start_index == 0 and chunks[-1].end_index == len(greeting or "")
+    assert chunks[0].start_index == 0
+    assert chunks[-1].end_index == len(greeting or "")
 
 
 def test_send_then_one_streamed_reply() -> None:
@@ -164,7 +164,8 @@ def test_retry_revert_edit_delete_typing() -> None:
                and isinstance(s.message, Update))
     edit = list(e.handle("c", ClientUpdate(session_id=sid, message_id=mid, text="edited")))
     assert tags(edit) == ["done", "update"]
-    assert isinstance(edit[1], Emit) and getattr(edit[1].message, "text", None) == "edited"
+    assert isinstance(edit[1], Emit)
+    assert getattr(edit[1].message, "text", None) == "edited"
     assert tags(e.handle("c", DeleteMessage(session_id=sid, message_id=mid))) == ["done", "update"]
     assert tags(e.handle("c", TypingStart(session_id=sid))) == ["done"]
 
@@ -218,7 +219,8 @@ def test_pause_stop_and_errors() -> None:
     e.connect("x")
     list(e.handle("x", AUTH))
     denied = list(e.handle("x", StopChat(session_id=sid)))
-    assert isinstance(denied[0], Complete) and denied[0].error
+    assert isinstance(denied[0], Complete)
+    assert denied[0].error
     assert tags(e.handle("c", StopChat())) == ["chatClosed", "chatsSessionsUpdated", "done"]
     assert tags(e.handle("c", StartChat())) == ["done", "error"]
 
@@ -237,7 +239,7 @@ def test_resume_and_chat_already_open() -> None:
 
 def test_unknown_session_is_ignored_and_disconnect_closes() -> None:
     e = engine()
-    msg: ClientMessage = Send(session_id="nope", text="x")
+    msg = Send(session_id="nope", text="x")
     assert tags(e.handle("c", msg)) == ["done"]
     started(e)
     assert tags(e.disconnect("c")) == ["chatClosed", "chatsSessionsUpdated"]

@@ -41,6 +41,16 @@ async def read_until(ws: MessageTransport, voxta_type: str) -> list[dict[str, ob
                 return seen
 
 
+async def drain(ws: MessageTransport) -> list[str | bytes]:
+    """Everything the server sends until the connection ends."""
+    pieces: list[str | bytes] = []
+    while True:
+        try:
+            pieces.append(await ws.receive())
+        except TransportError:
+            return pieces
+
+
 async def handshake(ws: MessageTransport, version: int = 1) -> str | bytes:
     await ws.send(f'{{"protocol":"json","version":{version}}}\x1e')
     return await ws.receive()
@@ -67,7 +77,9 @@ async def test_negotiate_then_hub_chat() -> None:
             seen = await read_until(ws, "replyEnd")
             types = [r["arguments"][0]["$type"] if r["type"] == 1 else r["type"]  # type: ignore[index]
                      for r in seen]
-            assert types[0] == 3 and "chatStarted" in types and "replyChunk" in types
+            assert types[0] == 3
+            assert "chatStarted" in types
+            assert "replyChunk" in types
             await ws.aclose()
 
 
@@ -76,12 +88,15 @@ async def test_negotiate_body_v0_and_v1() -> None:
         async with fast() as server:
             v1 = await http_request("POST", f"{server.hub_url}/negotiate?negotiateVersion=1")
             body = json.loads(v1.body)
-            assert v1.status == 200 and v1.header("content-type", ).startswith("application/json")  # type: ignore[union-attr]
-            assert body["negotiateVersion"] == 1 and "connectionToken" in body
+            assert v1.status == 200
+            assert (v1.header("content-type") or "").startswith("application/json")
+            assert body["negotiateVersion"] == 1
+            assert "connectionToken" in body
             assert body["availableTransports"] == [
                 {"transport": "WebSockets", "transferFormats": ["Text", "Binary"]}]
             v0 = json.loads((await http_request("POST", f"{server.hub_url}/negotiate")).body)
-            assert v0["negotiateVersion"] == 0 and "connectionToken" not in v0
+            assert v0["negotiateVersion"] == 0
+            assert "connectionToken" not in v0
             ws = await connect_websocket(f"{server.hub_url}?id={v0['connectionId']}&x=1")
             assert await handshake(ws, 0) == "{}\x1e"
             await ws.aclose()
@@ -129,9 +144,7 @@ async def test_garbage_from_one_client_does_not_disturb_another() -> None:
             bad = await connect_websocket(server.hub_url)
             await handshake(bad)
             await bad.send("\x00\x01 not json at all\x1e")
-            with pytest.raises(TransportError):
-                while True:
-                    await bad.receive()
+            await drain(bad)
             await bad.aclose()
             await good.send(AUTH)
             await read_until(good, "welcome")
@@ -150,10 +163,11 @@ async def test_rest_chats_and_audio_stream() -> None:
             await audio.send(b"\x00" * 960)
             await audio.send(b"\x00" * 960)
             await audio.aclose()
-            while not server.audio_streams[0].closed:
+            while not server.audio_streams[0].closed:  # noqa: ASYNC110
                 await anyio.sleep(0.01)
             stream = server.audio_streams[0]
-            assert stream.spec is not None and stream.spec["sampleRate"] == 16000
+            assert stream.spec is not None
+            assert stream.spec["sampleRate"] == 16000
             assert (stream.frames, stream.bytes, stream.session_id) == (2, 1920, "s")
 
 
@@ -171,9 +185,7 @@ async def test_silent_client_is_dropped() -> None:
         async with fast(keepalive_interval=0.1, client_timeout=0.3) as server:
             ws = await connect_websocket(server.hub_url)
             await handshake(ws)
-            with pytest.raises(TransportError):
-                while True:
-                    await ws.receive()
+            await drain(ws)  # ends: the server dropped the silent client
             await ws.aclose()
 
 
@@ -233,13 +245,10 @@ async def test_fault_split_garbage_close_and_oversized() -> None:
         async with fast(faults=plan) as server:
             ws = await connect_websocket(server.hub_url)
             await ws.send('{"protocol":"json","version":1}\x1e')
-            data = ""
-            with pytest.raises(TransportError):
-                await ws.send(AUTH)
-                while True:
-                    piece = await ws.receive()
-                    assert len(piece) <= 7 or piece == "this is not json\x1e"
-                    data += piece.decode() if isinstance(piece, bytes) else piece
+            await ws.send(AUTH)
+            pieces = await drain(ws)
+            assert all(len(p) <= 7 or p == "this is not json\x1e" for p in pieces)
+            data = b"".join(p.encode() if isinstance(p, str) else p for p in pieces).decode()
             assert data.startswith("{}\x1ethis is not json\x1e")
             tail = [json.loads(r) for r in data.split("\x1e")[2:] if r]
             assert tail[-1] == {"type": 7, "error": "bye", "allowReconnect": True}

@@ -23,7 +23,8 @@ def test_open_route_subscribe_and_close() -> None:
     assert sessions.executor("sub", "nope") is None
     assert [i.session_id for i in sessions.infos()] == ["s1"]
     assert sessions.close("s1") is record
-    assert len(sessions) == 0 and sessions.owned_by("owner") is None
+    assert len(sessions) == 0
+    assert sessions.owned_by("owner") is None
 
 
 def test_a_chat_is_open_in_one_session_only() -> None:
@@ -46,6 +47,9 @@ def test_dropping_a_connection_closes_what_it_owns_and_unsubscribes_it() -> None
     sessions.open("s2", "c2", "b", user=USER, characters=APEX)
     sessions.subscribe("s2", "a")
     closed = sessions.drop_connection("a")
-    assert closed is not None and closed.session_id == "s1"
-    assert sessions.get("s2") is not None and sessions.get("s2").subscribers == set()  # type: ignore[union-attr]
+    assert closed is not None
+    assert closed.session_id == "s1"
+    remaining = sessions.get("s2")
+    assert remaining is not None
+    assert remaining.subscribers == set()
     assert sessions.drop_connection("nobody") is None
