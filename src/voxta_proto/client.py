@@ -602,8 +602,8 @@ class VoxtaClient:
                 async with self._send_lock:
                     conn.session.close(now=anyio.current_time())
                     await self._flush(conn)
-            except VoxtaProtoError:
-                pass
+            except VoxtaProtoError as exc:
+                self.logger.debug("could not send Close: %s", exc)
             conn.transport = None
             with anyio.CancelScope(shield=True):
                 await transport.aclose(1000)
@@ -767,7 +767,9 @@ class VoxtaClient:
         session = conn.session
         transport = conn.transport
         assert transport is not None
-        while session.state is not ClientState.CLOSED and not self._closing:
+        # Not stopped by ``_closing``: close() sends the Close, then closes the transport,
+        # which ends this loop through receive().
+        while session.state is not ClientState.CLOSED:
             deadline = session.next_deadline()
             data: str | bytes | None = None
             eof = False
