@@ -755,11 +755,17 @@ class VoxtaClient:
         """After a fresh reconnect: wait for welcome, subscribe again, say reconnected."""
         try:
             await self.wait_until_welcome()
+        except (VoxtaProtoError, TimeoutError) as exc:
+            self.logger.warning("no welcome after reconnecting: %s", exc)
+            return
+        try:
             if session_id is not None and conn is self._conn:
                 await self.subscribe_to_chat(session_id, self._active_chat_id or "")
         except (VoxtaProtoError, TimeoutError) as exc:
+            # The server ended that chat with the old connection: we are back, chat-less.
             self.logger.warning("re-subscribing after reconnect failed: %s", exc)
-            return
+            if self._pinned_session == session_id:
+                self._pinned_session = None
         await self._emit(Reconnected(stateful=False))
 
     async def _serve(self, conn: _Connection) -> Disconnected | None:
@@ -865,9 +871,11 @@ class VoxtaClient:
         elif isinstance(event, ChatsSessionsUpdated):
             self._maybe_pin(conn, event)
         await self._emit(event)
-        if isinstance(event, ChatStarted) and self._ready_session != event.session_id:
-            self._ready_session = event.session_id
-            await self._emit(Ready(event.session_id))
+        pinned = self.session_id
+        if (isinstance(event, (ChatStarted, ChatsSessionsUpdated)) and pinned is not None
+                and self._ready_session != pinned):
+            self._ready_session = pinned
+            await self._emit(Ready(pinned))
 
     def _maybe_pin(self, conn: _Connection, event: ChatsSessionsUpdated) -> None:
         """voxta-client's auto-pin: the first sessions update with sessions subscribes us

@@ -8,6 +8,9 @@ import anyio
 import pytest
 
 from tests.client.mini_server import MiniServer
+from voxta_mock.pytest_plugin import voxta_mock_config, voxta_mock_server
+
+__all__ = ["mini_server", "voxta_mock_config", "voxta_mock_server"]
 
 
 @pytest.fixture
