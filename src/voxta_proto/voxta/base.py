@@ -107,15 +107,16 @@ def _early_plan(cls: type) -> _EnumPlan | None:
     return _plan_from_hints(hints)
 
 
-def _coerce(enum_type: type[VoxtaEnum], value: Any) -> VoxtaEnum:
+def _coerce(field: str, enum_type: type[VoxtaEnum], value: Any) -> VoxtaEnum:
     if isinstance(value, enum_type):
         return value
     if isinstance(value, bool) or not isinstance(value, (int, str)):
-        raise TypeError(f"expected a {enum_type.__name__} name or number, got {value!r}")
+        raise TypeError(f"{field}: expected a {enum_type.__name__} name or number, "
+                        f"got {value!r}")
     try:
         return enum_type(value)
     except ValueError:
-        raise ValueError(f"{value!r} is not a valid {enum_type.__name__}") from None
+        raise ValueError(f"{field}: {value!r} is not a valid {enum_type.__name__}") from None
 
 
 def _normalize_enums(self: msgspec.Struct) -> None:
@@ -133,10 +134,10 @@ def _normalize_enums(self: msgspec.Struct) -> None:
         if many:
             if not all(isinstance(item, enum_type) for item in value):
                 msgspec.structs.force_setattr(
-                    self, name, tuple(_coerce(enum_type, item) for item in value)
+                    self, name, tuple(_coerce(name, enum_type, item) for item in value)
                 )
         elif not isinstance(value, enum_type):
-            msgspec.structs.force_setattr(self, name, _coerce(enum_type, value))
+            msgspec.structs.force_setattr(self, name, _coerce(name, enum_type, value))
 
 
 def _install_enum_normalizer(cls: type) -> None:

@@ -3,7 +3,8 @@
 Each one travels as the single argument of a ``ReceiveMessage`` invocation. Fields the
 server always writes (ids, numbers, booleans, enums, the strings and lists the reference
 shows without ``?``) have no default and are required on decode; the rest default to
-``None`` and are omitted when unset, as the server omits nulls. Fields marked newer in the
+``None`` (``msgspec.UNSET`` for undecoded ``Raw`` JSON) and are omitted when unset, as the
+server omits nulls. Fields marked newer in the
 reference are always optional, so older servers still decode. Unknown fields are ignored.
 ``Update``, ``SpeechPlaybackStart`` and ``SpeechPlaybackComplete`` share their ``$type``
 with differently shaped client messages; the server ``error`` message is
@@ -270,11 +271,11 @@ class SpeechRecognitionEnd(ServerMessage, tag="speechRecognitionEnd", frozen=Tru
     """Newer servers only."""
     unusable_confidence: float | None = None
     """Newer servers only."""
-    repair: msgspec.Raw | None = None
+    repair: msgspec.Raw | msgspec.UnsetType = msgspec.UNSET
     """``{action, doubtfulWords}`` (newer servers only; types not documented)."""
     misheard_words_enabled: bool | None = None
     """Newer servers only."""
-    misheard_words_suppression: msgspec.Raw | None = None
+    misheard_words_suppression: msgspec.Raw | msgspec.UnsetType = msgspec.UNSET
     """Newer servers only; type not documented."""
 
 
@@ -402,13 +403,13 @@ class ContextUpdated(ServerMessage, tag="contextUpdated", frozen=True, gc=False)
     """Only while the inspector is enabled."""
     actions: tuple[FunctionKeyEntry, ...] | None = None
     """Only while the inspector is enabled."""
-    variables: msgspec.Raw | None = None
+    variables: msgspec.Raw | msgspec.UnsetType = msgspec.UNSET
     """Newer servers only; shape not documented."""
-    tools: msgspec.Raw | None = None
+    tools: msgspec.Raw | msgspec.UnsetType = msgspec.UNSET
     """Newer servers only; shape not documented."""
-    tool_permissions_apply: msgspec.Raw | None = None
+    tool_permissions_apply: msgspec.Raw | msgspec.UnsetType = msgspec.UNSET
     """Newer servers only; shape not documented."""
-    controls: msgspec.Raw | None = None
+    controls: msgspec.Raw | msgspec.UnsetType = msgspec.UNSET
     """Newer servers only; shape not documented."""
 
 

@@ -4,8 +4,9 @@ Conventions shared with the messages: camelCase on the wire, GUIDs and timestamp
 the strings the server wrote (lowercase hyphenated GUIDs; ISO-8601 ``DateTimeOffset`` with
 seven fractional digits, which ``datetime`` could not keep), optional fields ``None`` and
 omitted, sequences as tuples. JSON whose shape the reference leaves open stays
-``msgspec.Raw``. Polymorphic objects (``base64`` file data, ``base64Url`` attachments)
-carry their own ``$type``.
+``msgspec.Raw``; msgspec cannot mix ``Raw`` with ``None`` in a union, so an optional ``Raw``
+field is ``msgspec.UNSET`` when absent (and also left out). Polymorphic objects
+(``base64`` file data, ``base64Url`` attachments) carry their own ``$type``.
 """
 
 from __future__ import annotations
@@ -526,13 +527,13 @@ class ChatContext(VoxtaShape, frozen=True, gc=False):
     """Only while the inspector is enabled."""
     actions: tuple[FunctionKeyEntry, ...] | None = None
     """Only while the inspector is enabled."""
-    variables: msgspec.Raw | None = None
+    variables: msgspec.Raw | msgspec.UnsetType = msgspec.UNSET
     """Newer servers only; shape not documented."""
-    tools: msgspec.Raw | None = None
+    tools: msgspec.Raw | msgspec.UnsetType = msgspec.UNSET
     """Newer servers only; shape not documented."""
-    tool_permissions_apply: msgspec.Raw | None = None
+    tool_permissions_apply: msgspec.Raw | msgspec.UnsetType = msgspec.UNSET
     """Newer servers only; shape not documented."""
-    controls: msgspec.Raw | None = None
+    controls: msgspec.Raw | msgspec.UnsetType = msgspec.UNSET
     """Newer servers only; shape not documented."""
 
 
