@@ -144,6 +144,7 @@ AUDIO_INPUT_PATH: Final = "/ws/audio/input/stream"
 
 T = TypeVar("T")
 M = TypeVar("M", bound=ServerMessage)
+E = TypeVar("E")
 
 
 # ------------------------------------------------------------------------ client events
@@ -495,9 +496,9 @@ class VoxtaClient:
         return stream
 
     @overload
-    async def wait_for(self, event_type: type[M], predicate: Callable[[M], bool] | None = None,
+    async def wait_for(self, event_type: type[E], predicate: Callable[[E], bool] | None = None,
                        timeout: float | None = DEFAULT_REQUEST_TIMEOUT,  # noqa: ASYNC109
-                       ) -> M: ...
+                       ) -> E: ...
 
     @overload
     async def wait_for(self, event_type: str, predicate: Callable[[Any], bool] | None = None,

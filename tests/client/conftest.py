@@ -7,8 +7,9 @@ from collections.abc import AsyncIterator
 import anyio
 import pytest
 
-from tests.client.mini_server import MiniServer
 from voxta_mock.pytest_plugin import voxta_mock_config, voxta_mock_server
+
+from .mini_server import MiniServer
 
 __all__ = ["mini_server", "voxta_mock_config", "voxta_mock_server"]
 

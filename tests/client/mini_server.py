@@ -15,8 +15,12 @@ from anyio.abc import TaskGroup
 from voxta_proto.errors import TransportError
 from voxta_proto.hub import HubConfig
 from voxta_proto.hub.negotiate import NegotiateResult
-from voxta_proto.transports import ConnectOptions, MemoryTransport, NegotiateOutcome
-from voxta_proto.transports import memory_transport_pair
+from voxta_proto.transports import (
+    ConnectOptions,
+    MemoryTransport,
+    NegotiateOutcome,
+    memory_transport_pair,
+)
 from voxta_proto.voxta import decode_server_message
 from voxta_proto.voxta.client_messages import (
     Authenticate,
@@ -44,6 +48,7 @@ def _samples() -> dict[str, ServerMessage]:
     for line in VECTORS.read_bytes().splitlines():
         if line.strip():
             message = decode_server_message(line)
+            assert isinstance(message, ServerMessage)
             tag = type(message).__struct_config__.tag
             assert isinstance(tag, str)
             out.setdefault(tag, message)
@@ -135,9 +140,9 @@ class MiniServer:
                     continue
                 raw = data.encode() if isinstance(data, str) else data
                 for event in session.receive_data(raw, now=now):
-                    if isinstance(event, ClientRequest):
-                        if await self._answer(transport, session, event):
-                            return
+                    if (isinstance(event, ClientRequest)
+                            and await self._answer(transport, session, event)):
+                        return
                 if self.silent:
                     session.data_to_send()
                 await self._flush(transport, session)

@@ -8,9 +8,9 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import anyio
+import anyio.lowlevel
 import pytest
 
-from tests.client.mini_server import CHAT_ID, SESSION_ID, MiniServer
 from voxta_proto.client import (
     Closed,
     Ready,
@@ -51,6 +51,8 @@ from voxta_proto.voxta.server_messages import (
     Welcome,
 )
 
+from .mini_server import CHAT_ID, SESSION_ID, MiniServer
+
 pytestmark = pytest.mark.anyio
 
 
@@ -68,9 +70,10 @@ async def connected(server: MiniServer, **kwargs: Any) -> AsyncIterator[VoxtaCli
 async def test_async_with_authenticates_and_waits_for_welcome(mini_server: MiniServer) -> None:
     with anyio.fail_after(5):
         async with connected(mini_server) as client:
-            assert client.running
+            was_running = client.running
             assert isinstance(client.welcome, Welcome)
             assert isinstance(mini_server.received[0], Authenticate)
+        assert was_running
         assert not client.running
     # graceful close: SignalR Close, then WebSocket close 1000
     assert mini_server.connections[0].close_code == 1000
@@ -101,7 +104,9 @@ async def test_start_chat_send_message_and_typed_stream(mini_server: MiniServer)
     assert "".join(c.text for c in chunks) == "Once upon a time."
     assert ready == [SESSION_ID]
     send = next(m for m in mini_server.received if isinstance(m, Send))
-    assert send.do_reply and send.do_user_action_inference and send.session_id == SESSION_ID
+    assert send.do_reply
+    assert send.do_user_action_inference
+    assert send.session_id == SESSION_ID
 
 
 async def test_list_loaders_return_lists(mini_server: MiniServer) -> None:
@@ -110,7 +115,9 @@ async def test_list_loaders_return_lists(mini_server: MiniServer) -> None:
             characters = await client.load_characters_list()
             scenarios = await client.load_scenarios_list()
             chats = await client.load_chats_list(characters[0].id)
-            assert characters and isinstance(scenarios, tuple) and isinstance(chats, tuple)
+            assert characters
+            assert isinstance(scenarios, tuple)
+            assert isinstance(chats, tuple)
             with pytest.raises(ValueError, match="character_id"):
                 await client.load_chats_list()
 
@@ -192,8 +199,8 @@ async def test_callback_errors_are_logged_and_slow_callbacks_do_not_stall_reques
 async def test_events_iterator_is_typed(mini_server: MiniServer) -> None:
     seen: list[str] = []
     with anyio.fail_after(5):
-        async with connected(mini_server, event_buffer=2) as client:
-            async with anyio.create_task_group() as tg:
+        async with connected(mini_server, event_buffer=2) as client, \
+                anyio.create_task_group() as tg:
                 async def consume() -> None:
                     async for event in client.events():
                         assert isinstance(event, (ServerMessage, Ready))
@@ -201,12 +208,13 @@ async def test_events_iterator_is_typed(mini_server: MiniServer) -> None:
                         if isinstance(event, ReplyEnd):
                             return
                 tg.start_soon(consume)
-                await anyio.sleep(0)
+                await anyio.lowlevel.checkpoint()
                 await client.start_chat("c1")
                 await client.send_message("hi")
     started = seen.index("chatStarted")
     assert seen[started + 1] == "ready"
-    assert seen[-1] == "replyEnd" and "replyChunk" in seen
+    assert seen[-1] == "replyEnd"
+    assert "replyChunk" in seen
 
 
 async def test_connect_task_pattern(mini_server: MiniServer) -> None:
@@ -221,7 +229,8 @@ async def test_connect_task_pattern(mini_server: MiniServer) -> None:
             await client.start_chat("c1")
             await client.close()
     assert not client.running
-    assert closed and closed[0].error is None
+    assert closed
+    assert closed[0].error is None
     with pytest.raises(ConnectionClosed):
         await client.load_characters_list()
 
@@ -237,13 +246,15 @@ async def test_reconnects_after_drop_mid_reply_and_resubscribes(mini_server: Min
             reconnected = client.wait_for("reconnected")
             await client.send_message("hi")
             await reconnected
-            assert isinstance(events[0], Reconnecting) and events[0].delay == 0
+            assert isinstance(events[0], Reconnecting)
+            assert events[0].delay == 0
             assert mini_server.negotiations == 2
             assert isinstance(mini_server.received[-1], SubscribeToChat)
             assert client.session_id == SESSION_ID
             # the client works again after reconnecting
             assert await client.load_characters_list()
-    assert isinstance(events[-1], Reconnected) and not events[-1].stateful
+    assert isinstance(events[-1], Reconnected)
+    assert not events[-1].stateful
 
 
 async def test_server_close_with_allow_reconnect(mini_server: MiniServer) -> None:
@@ -298,6 +309,8 @@ async def test_open_audio_input(mini_server: MiniServer) -> None:
                 await stream.send(b"\x00\x01" * 480)
             await anyio.sleep(0.01)
     url, spec, pcm = mini_server.audio[:3]
-    assert isinstance(url, str) and url.endswith(f"/ws/audio/input/stream?sessionId={SESSION_ID}")
-    assert '"sampleRate": 16000' in str(spec) and '"channels": 1' in str(spec)
+    assert isinstance(url, str)
+    assert url.endswith(f"/ws/audio/input/stream?sessionId={SESSION_ID}")
+    assert '"sampleRate": 16000' in str(spec)
+    assert '"channels": 1' in str(spec)
     assert pcm == b"\x00\x01" * 480

@@ -26,7 +26,8 @@ EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "quickstart.py"
 async def test_readme_quickstart_runs_against_the_mock(voxta_mock_server: MockVoxtaServer,
                                                        anyio_backend: str) -> None:
     spec = importlib.util.spec_from_file_location("quickstart", EXAMPLE)
-    assert spec is not None and spec.loader is not None
+    assert spec is not None
+    assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     sys.modules["quickstart"] = module
     spec.loader.exec_module(module)
@@ -41,7 +42,8 @@ async def test_chat_round_trip_over_loopback(voxta_mock_server: MockVoxtaServer)
         async with VoxtaClient(voxta_mock_server.url) as client:
             characters = await client.load_characters_list()
             started = await client.start_chat(characters[0].id)
-            assert isinstance(started, ChatStarted) and client.session_id == started.session_id
+            assert isinstance(started, ChatStarted)
+            assert client.session_id == started.session_id
             client.on("replyChunk", chunks.append)
             end = client.wait_for(ReplyEnd)
             async with anyio.create_task_group() as tg:
