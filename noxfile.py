@@ -37,3 +37,16 @@ def fuzz(session: nox.Session) -> None:
     """The property tests with the long-running hypothesis profile (20k examples each)."""
     session.install("-e", ".[test]")
     session.run("pytest", "tests/property", *session.posargs, env={"HYPOTHESIS_PROFILE": "fuzz"})
+
+
+@nox.session
+def interop(session: nox.Session) -> None:
+    """Third-party clients against the mock: voxta-client 0.2.0 from PyPI in its own
+    virtualenv under ``.interop/`` (built here), then the interop tests."""
+    session.install("-e", ".[test]")
+    venv = ".interop/voxta-client-venv"
+    python = f"{venv}/Scripts/python" if session.platform == "win32" else f"{venv}/bin/python"
+    session.run("python", "-m", "venv", venv)
+    session.run(python, "-m", "pip", "install", "-q", "voxta-client==0.2.0", external=True)
+    session.run("pytest", "-m", "interop", "tests/mock", *session.posargs,
+                env={"VOXTA_CLIENT_PYTHON": python})
