@@ -24,7 +24,7 @@ async def main(url: str) -> int:
         if chunks:
             replied.set()
 
-    client.on("ready", lambda _: ready.set())  # type: ignore[func-returns-value]
+    client.on("ready", lambda _: ready.set())
     client.on("replyChunk", lambda p: chunks.append(p["text"]))
     client.on("replyEnd", on_reply_end)
     client.on("error", lambda p: errors.append(p.get("message")))
