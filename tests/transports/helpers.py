@@ -47,6 +47,14 @@ def json_response(body: object, *headers: tuple[str, str], status: int = 200) ->
     )
 
 
+async def closed_port() -> int:
+    """A port that was just in use and now has nobody listening (connection refused)."""
+    listener = await anyio.create_tcp_listener(local_host="127.0.0.1", local_port=0)
+    port: int = listener.extra(SocketAttribute.local_port)
+    await listener.aclose()
+    return port
+
+
 @asynccontextmanager
 async def running_server(app: HttpApp, **kwargs: Any) -> AsyncIterator[ServerAddress]:
     """Run :func:`serve` for the duration of the block."""

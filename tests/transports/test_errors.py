@@ -6,7 +6,8 @@ from collections.abc import Awaitable, Callable
 
 import anyio
 import pytest
-from anyio.abc import ByteStream, SocketAttribute
+from anyio.abc import ByteStream
+from wsproto.events import AcceptConnection
 
 from voxta_proto.errors import (
     ConnectError,
@@ -23,19 +24,11 @@ from voxta_proto.transports import (
     negotiate,
 )
 
-from .helpers import accept_raw_websocket, raw_server
+from .helpers import accept_raw_websocket, closed_port, raw_server
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.network]
 
 SHORT = ConnectOptions(connect_timeout=0.2)
-
-
-async def _closed_port() -> int:
-    """A port that was just in use and now has nobody listening."""
-    listener = await anyio.create_tcp_listener(local_host="127.0.0.1", local_port=0)
-    port: int = listener.extra(SocketAttribute.local_port)
-    await listener.aclose()
-    return port
 
 
 Attempt = Callable[[str], Awaitable[object]]
@@ -49,9 +42,10 @@ ATTEMPTS: dict[str, Attempt] = {
 
 @pytest.mark.parametrize("attempt", ATTEMPTS.values(), ids=ATTEMPTS.keys())
 async def test_connection_refused(attempt: Attempt) -> None:
-    port = await _closed_port()
-    with anyio.fail_after(10), pytest.raises(ConnectError, match="connection refused") as info:
-        await attempt(f"127.0.0.1:{port}")
+    with anyio.fail_after(10):
+        port = await closed_port()
+        with pytest.raises(ConnectError, match="connection refused") as info:
+            await attempt(f"127.0.0.1:{port}")
     assert f"127.0.0.1:{port}" in str(info.value)
 
 
@@ -113,8 +107,6 @@ async def test_send_after_the_peer_vanished() -> None:
 
     async def vanish(stream: ByteStream) -> None:
         ws, _ = await accept_raw_websocket(stream)
-        from wsproto.events import AcceptConnection
-
         await stream.send(ws.send(AcceptConnection()))
         accepted.set()
         await stream.aclose()
@@ -134,9 +126,9 @@ async def test_send_after_the_peer_vanished() -> None:
 
 async def test_nothing_but_our_errors_escape() -> None:
     """One sweep over every failure above: each is a VoxtaProtoError from our module."""
-    port = await _closed_port()
     failures: list[BaseException] = []
     with anyio.fail_after(10):
+        port = await closed_port()
         async with raw_server(_silent) as silent:
             attempts: list[Callable[[], Awaitable[object]]] = [
                 lambda: negotiate(f"http://127.0.0.1:{port}/hub"),

@@ -26,7 +26,7 @@ from voxta_proto.transports.http import _base_from_location, _keeps_token
 
 from .helpers import NEGOTIATE_BODY, SignalRApp, json_response, raw_server, running_server
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.network]
 
 HTTP = {"http": "http", "https": "https"}
 

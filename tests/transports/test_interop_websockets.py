@@ -20,7 +20,11 @@ from voxta_proto.transports import (
 
 from .helpers import echo_handler, running_server
 
-pytestmark = [pytest.mark.anyio, pytest.mark.parametrize("anyio_backend", ["asyncio"])]
+pytestmark = [
+    pytest.mark.anyio,
+    pytest.mark.network,
+    pytest.mark.parametrize("anyio_backend", ["asyncio"]),
+]
 
 
 async def _their_server(ws: ServerConnection) -> None:

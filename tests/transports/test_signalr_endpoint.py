@@ -14,7 +14,7 @@ from voxta_proto.transports import ConnectOptions, connect_websocket, negotiate
 
 from .helpers import HANDSHAKE_REQUEST, SignalRApp, running_server
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.network]
 
 
 def _ipv6_available() -> bool:

@@ -48,7 +48,7 @@ from .helpers import (
     running_server,
 )
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.network]
 
 
 async def test_text_and_binary_round_trip() -> None:
@@ -432,6 +432,27 @@ async def test_invalid_utf8_from_the_peer_closes_with_1007() -> None:
             assert info.value.code == 1007
             await ws.aclose()
     assert replies == [1007]
+
+
+async def test_garbage_instead_of_a_close_reply_ends_the_wait() -> None:
+    peer_saw_close = anyio.Event()
+
+    async def handler(stream: ByteStream) -> None:
+        ws, _ = await accept_raw_websocket(stream)
+        await stream.send(ws.send(AcceptConnection()))
+        events = await read_ws_events(stream, ws)
+        assert isinstance(events[0], CloseConnection)
+        peer_saw_close.set()
+        await stream.send(b"\x8f\x00")  # reserved opcode instead of the close reply
+        await anyio.sleep_forever()  # and never hang up: only the garbage can end the wait
+
+    with anyio.fail_after(10):
+        async with raw_server(handler) as address:
+            ws = await connect_websocket(address.url("ws", "/"))
+            with anyio.fail_after(3):  # well under the 5 s close timeout
+                await ws.aclose(1000)
+            assert peer_saw_close.is_set()
+            assert ws.close_code == 1000
 
 
 async def test_tcp_loss_without_close_frame_is_1006() -> None:

@@ -283,9 +283,10 @@ class WebSocketTransport:
                 f"{self._description}: the peer broke the WebSocket protocol: {reason} "
                 f"(closing with {code})"
             ))
-        else:  # LOCAL_CLOSING: garbage while waiting for the close reply; give up
+        else:  # LOCAL_CLOSING: garbage while waiting for the close reply; stop waiting
             self._record_closed(code, reason, f"closed after a protocol error ({reason})")
             self._discarding = True
+            self._close_done.set()
         if self._ws.state is ConnectionState.CLOSED:
             self._close_done.set()
 
@@ -353,7 +354,7 @@ class WebSocketTransport:
 
     async def _drain_until_closed(self) -> None:
         """Act as the reader until the peer answers our close (messages are dropped)."""
-        while self._ws.state is not ConnectionState.CLOSED and not self._stream_closed:
+        while not self._close_done.is_set():  # set on CLOSED, stream closed or give-up
             await self._read_more()
             self._process_events()
             if self._outgoing:
