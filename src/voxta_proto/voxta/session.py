@@ -46,6 +46,7 @@ from voxta_proto.hub import (
     Role,
 )
 from voxta_proto.hub.messages import Ack
+from voxta_proto.hub.state import TransportLost
 from voxta_proto.voxta.client_messages import (
     Authenticate,
     ClientMessage,
@@ -153,11 +154,13 @@ CLIENT_TRANSITIONS: Final[Mapping[tuple[ClientState, type[object]], ClientState]
                      ClientState.READY, ClientState.DETACHED)},
     **{(state, Close): ClientState.CLOSED
        for state in (ClientState.HANDSHAKING, ClientState.AUTHENTICATING, ClientState.READY)},
+    (ClientState.READY, TransportLost): ClientState.DETACHED,
     (ClientState.READY, Reattached): ClientState.READY,
     (ClientState.DETACHED, Reattached): ClientState.READY,
 }
 """(state, what happened) → next state. ``ConnectionLost`` here means "not reattachable";
-a reattachable loss moves READY to DETACHED (see ``_on_connection_lost``)."""
+``TransportLost`` is a reattachable loss: READY waits DETACHED, AUTHENTICATING stays
+(``welcome`` comes after the reattach)."""
 
 REPLIES: Final[Mapping[type[ClientMessage], tuple[type[ServerMessage], ...]]] = {
     Authenticate: (Welcome,),
@@ -430,7 +433,7 @@ class VoxtaClientSession:
             self._end(event.error, event.allow_reconnect, out)
         elif isinstance(event, ConnectionLost):
             if event.reattachable:
-                self._state = ClientState.DETACHED
+                self._move(TransportLost)
                 out.append(Disconnected(error="connection lost", allow_reconnect=True,
                                         reattachable=True))
             else:
