@@ -236,6 +236,8 @@ async def test_http_request_round_trip_and_limits() -> None:
                 await http_request("GET", address.url(path="/x"), max_body_size=3)
             with pytest.raises(ValueError, match="scheme"):
                 await http_request("GET", f"ftp://127.0.0.1:{address.port}/")
+            with pytest.raises(ValueError, match="content-length"):
+                await http_request("GET", address.url(), headers={"Content-Length": "5"})
 
 
 async def test_server_closing_mid_body_is_a_read_error() -> None:

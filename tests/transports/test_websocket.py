@@ -115,6 +115,30 @@ async def test_upgrade_request_carries_headers_cookies_and_token() -> None:
     assert (request.header("user-agent") or "").startswith("voxta-proto/")
 
 
+async def test_bad_input_is_refused_before_anything_is_sent() -> None:
+    seen: list[HttpRequest] = []
+
+    async def app(request: HttpRequest) -> WebSocketUpgrade:
+        seen.append(request)
+        return WebSocketUpgrade(echo_handler)
+
+    with anyio.fail_after(10):
+        async with running_server(app) as address:
+            url = address.url("ws", "/")
+            bad = ConnectOptions(headers={"Sec-WebSocket-Key": "x"})
+            with pytest.raises(ValueError, match="sec-websocket-key"):
+                await connect_websocket(url, options=bad)
+            with pytest.raises(ValueError, match="scheme"):
+                await connect_websocket(f"ftp://127.0.0.1:{address.port}/")
+            virtual_host = ConnectOptions(headers={"Host": "voxta.example"})
+            async with await connect_websocket(url, options=virtual_host) as ws:
+                with pytest.raises(ValueError, match="surrogate"):
+                    await ws.send("\ud800")  # a lone surrogate cannot be UTF-8
+                await ws.send("still usable")
+                assert await ws.receive() == "still usable"
+    assert [r.header("host") for r in seen] == ["voxta.example"]
+
+
 async def test_access_token_in_query_instead_of_header() -> None:
     seen: list[HttpRequest] = []
 

@@ -73,6 +73,7 @@ _FOLLOWED_STATUSES: Final = frozenset({307, 308})
 _UNFOLLOWED_REDIRECTS: Final = frozenset({301, 302, 303})
 
 _DEFAULT_OPTIONS: Final = ConnectOptions()
+_FRAMING_HEADERS: Final = frozenset({"content-length", "transfer-encoding"})
 
 
 # ------------------------------------------------------------------------------ messages
@@ -198,10 +199,17 @@ def _request_headers(
     options: ConnectOptions,
     body: bytes,
 ) -> list[tuple[str, str]]:
-    """Host, our defaults, the caller's headers, bearer token, cookies and length."""
+    """Host, our defaults, the caller's headers, bearer token, cookies and length.
+
+    A caller's ``Host``, ``User-Agent``, ``Authorization`` or ``Cookie`` replaces ours;
+    the body framing headers are ours alone.
+    """
     extra = [*options.header_items(), *headers]
     names = {name.lower() for name, _ in extra}
-    result = [("Host", endpoint.host_header)]
+    reserved = names & _FRAMING_HEADERS
+    if reserved:
+        raise ValueError(f"the transport sets {', '.join(sorted(reserved))} itself")
+    result = [] if "host" in names else [("Host", endpoint.host_header)]
     if "user-agent" not in names:
         result.append(("User-Agent", USER_AGENT))
     result.extend(extra)
@@ -344,7 +352,8 @@ async def http_request(
         The response, whatever its status.
 
     Raises:
-        ValueError: the URL or a header is malformed.
+        ValueError: the URL or a header is malformed, or a header the transport sets
+            itself (framing, handshake) was given.
         ConnectError: refused, DNS failure, proxy or TLS failure.
         ReadError: the server broke HTTP, closed early, or sent a body over the limit.
         WriteError: sending failed.

@@ -93,6 +93,9 @@ _WS_SCHEMES: Final = {"ws": "ws", "wss": "wss", "http": "ws", "https": "wss"}
 _MAX_REJECT_BODY: Final = 64 * 1024
 _DEFAULT_OPTIONS: Final = ConnectOptions()
 _LOCAL_ONLY_CODES: Final = frozenset({1004, 1005, 1006, 1015})
+_HANDSHAKE_HEADERS: Final = frozenset(
+    {"upgrade", "connection", "sec-websocket-key", "sec-websocket-version"}
+)
 # The client proposed a protocol switch (Upgrade header); h11 does not re-export it typed.
 _MIGHT_SWITCH_PROTOCOL: Final = h11.MIGHT_SWITCH_PROTOCOL  # type: ignore[attr-defined]
 
@@ -199,7 +202,12 @@ class WebSocketTransport:
         self._pings.clear()
 
     def _closed_error(self) -> TransportClosed:
-        closed = self._closed or _Closed(1006, "", "the connection is closed")
+        closed = self._closed
+        if closed is None and self._failure is not None:  # closing with a failure code
+            code, reason, error = self._failure
+            closed = _Closed(code, reason, f"closing with code {code}: {error}")
+        if closed is None:
+            closed = _Closed(1006, "", "the connection is closed")
         return TransportClosed(
             f"{self._description}: {closed.message}", code=closed.code, reason=closed.reason
         )
@@ -401,6 +409,8 @@ class WebSocketTransport:
             TransportClosed: the connection is closed or closing.
             WriteError: the write failed.
             TypeError: ``message`` is neither ``str`` nor bytes-like.
+            ValueError: ``message`` is a ``str`` that is not valid Unicode (lone
+                surrogates); nothing was sent.
         """
         event: TextMessage | BytesMessage
         if isinstance(message, str):
@@ -517,8 +527,12 @@ class WebSocketTransport:
 
 
 def _upgrade_headers(options: ConnectOptions) -> list[tuple[str, str]]:
-    extra = list(options.header_items())
+    """Our defaults plus the caller's headers; ``Host`` is handled by the caller."""
+    extra = [(name, value) for name, value in options.header_items() if name.lower() != "host"]
     names = {name.lower() for name, _ in extra}
+    reserved = names & _HANDSHAKE_HEADERS
+    if reserved:
+        raise ValueError(f"the WebSocket handshake sets {', '.join(sorted(reserved))} itself")
     headers = [] if "user-agent" in names else [("User-Agent", USER_AGENT)]
     headers += extra
     if options.access_token and not options.access_token_in_query and "authorization" not in names:
@@ -537,12 +551,14 @@ def _rejection(endpoint: Endpoint, status: int, body: bytes) -> HandshakeRejecte
 
 
 async def _client_handshake(
-    stream: ByteStream, ws: WSConnection, endpoint: Endpoint, headers: list[tuple[str, str]]
+    stream: ByteStream,
+    ws: WSConnection,
+    endpoint: Endpoint,
+    host: str,
+    headers: list[tuple[str, str]],
 ) -> AcceptConnection:
     """Send the upgrade request and read until the server accepts or refuses."""
-    request = Request(
-        host=endpoint.host_header, target=endpoint.target, extra_headers=encode_headers(headers)
-    )
+    request = Request(host=host, target=endpoint.target, extra_headers=encode_headers(headers))
     await stream.send(ws.send(request))
     status: int | None = None
     body = bytearray()
@@ -589,7 +605,8 @@ async def connect_websocket(
         The open transport.
 
     Raises:
-        ValueError: the URL or a header is malformed.
+        ValueError: the URL or a header is malformed, or a header the transport sets
+            itself (framing, handshake) was given.
         ConnectError: refused, DNS failure, proxy or TLS failure, or a broken handshake.
         HandshakeRejected: the server answered the upgrade with a non-101 status
             (``status_code`` set, the body text in the message).
@@ -602,12 +619,16 @@ async def connect_websocket(
             raise ValueError(str(exc)) from None
     endpoint = parse_url(url, _WS_SCHEMES)
     headers = _upgrade_headers(options)
+    host = next(
+        (value for name, value in options.header_items() if name.lower() == "host"),
+        endpoint.host_header,
+    )
     context = f"opening WebSocket {endpoint.display}"
     with map_exceptions(ConnectError, context=context), anyio.fail_after(options.connect_timeout):
         stream = await open_connection(endpoint, options)
         try:
             ws = WSConnection(ConnectionType.CLIENT)
-            accepted = await _client_handshake(stream, ws, endpoint, headers)
+            accepted = await _client_handshake(stream, ws, endpoint, host, headers)
         except BaseException:
             await anyio.aclose_forcefully(stream)
             raise
