@@ -58,7 +58,7 @@ BIG_INTS = st.integers(min_value=2**53 + 1, max_value=2**80) | st.integers(
 INT64 = st.integers(min_value=-(2**63), max_value=2**63 - 1)
 
 
-def json_values(max_leaves: int = 8) -> st.SearchStrategy[JsonValue]:
+def json_values(max_leaves: int = 5) -> st.SearchStrategy[JsonValue]:
     """Any JSON value: scalars (big and non-ASCII ones included), arrays and objects."""
     scalars: st.SearchStrategy[JsonValue] = st.one_of(
         st.none(),
@@ -70,15 +70,15 @@ def json_values(max_leaves: int = 8) -> st.SearchStrategy[JsonValue]:
     )
     return st.recursive(
         scalars,
-        lambda children: st.lists(children, max_size=4)
-        | st.dictionaries(st.text(max_size=8), children, max_size=4),
+        lambda children: st.lists(children, max_size=3)
+        | st.dictionaries(st.text(max_size=6), children, max_size=3),
         max_leaves=max_leaves,
     )
 
 
-def raw_values() -> st.SearchStrategy[msgspec.Raw]:
+def raw_values(max_leaves: int = 4) -> st.SearchStrategy[msgspec.Raw]:
     """A valid JSON value as ``msgspec.Raw`` (``null`` included)."""
-    return json_values().map(lambda value: msgspec.Raw(msgspec.json.encode(value)))
+    return json_values(max_leaves).map(lambda value: msgspec.Raw(msgspec.json.encode(value)))
 
 
 st.register_type_strategy(msgspec.Raw, raw_values())
@@ -96,7 +96,7 @@ def invocations() -> st.SearchStrategy[Invocation[msgspec.Raw]]:
     return st.builds(
         Invocation[msgspec.Raw],
         target=targets,
-        arguments=st.lists(raw_values(), max_size=3).map(tuple),
+        arguments=st.lists(raw_values(3), max_size=2).map(tuple),
         invocation_id=optional_ids,
         stream_ids=stream_id_lists,
         headers=headers,
@@ -127,7 +127,7 @@ def stream_invocations() -> st.SearchStrategy[StreamInvocation]:
         StreamInvocation,
         invocation_id=ids,
         target=targets,
-        arguments=st.lists(raw_values(), max_size=3).map(tuple),
+        arguments=st.lists(raw_values(3), max_size=2).map(tuple),
         stream_ids=stream_id_lists,
         headers=headers,
     )
