@@ -20,7 +20,7 @@ from hypothesis.stateful import (
 )
 
 import strategies
-from helpers import Conn, Event, feed, open_conn, open_pair, split_at
+from helpers import Conn, Event, HubPair, feed, open_conn, open_pair, split_at
 from voxta_proto.errors import LocalProtocolError, ProtocolError, RemoteProtocolError
 from voxta_proto.framing import RECORD_SEPARATOR
 from voxta_proto.hub import (
@@ -294,6 +294,41 @@ def test_two_messages_in_one_record_are_refused(messages: list[HubMessage], join
     chunk = b"".join(r + SEP for r in records)
     assert outcome(CODEC, chunk) == "error"
     assert record_by_record(CODEC, records) == "error"
+
+
+# -- timers always make progress -------------------------------------------------------
+
+times = st.floats(min_value=0.0, max_value=1e7, allow_nan=False)
+intervals = st.floats(min_value=0.001, max_value=1e4, allow_nan=False)
+
+
+@given(start=times, keepalive=intervals, peer=st.none() | intervals,
+       handshake=st.none() | intervals, ack=intervals, reattach=intervals,
+       stateful=st.booleans(), offsets=st.lists(st.floats(0.0, 100.0), max_size=4),
+       detach=st.booleans(), finish=st.booleans())
+def test_handle_timer_at_next_deadline_always_does_something(
+    start: float, keepalive: float, peer: float | None, handshake: float | None, ack: float,
+    reattach: float, stateful: bool, offsets: list[float], detach: bool, finish: bool,
+) -> None:
+    """aioquic's rule: at ``next_deadline()`` the timer reports an event or moves the
+    deadline, so a driver sleeping until the deadline never spins."""
+    config = HubConfig(keepalive_interval=keepalive, peer_timeout=peer,
+                       handshake_timeout=handshake, ack_interval=ack,
+                       reattach_timeout=reattach, stateful_reconnect=stateful)
+    pair = HubPair(config, now=start)
+    if finish:
+        pair.handshake(version=2 if stateful else 1)
+        for offset in offsets:  # some traffic at random times
+            pair.now += offset
+            pair.server_sends(Invocation(target="T", arguments=()))
+        if detach and stateful:
+            pair.now += 0.5
+            pair.drop()
+    for conn in (pair.client, pair.server):
+        deadline = conn.next_deadline()
+        if deadline is None:
+            continue
+        assert conn.handle_timer(now=deadline) != [] or conn.next_deadline() != deadline
 
 
 # -- exactly once across stateful reconnects --------------------------------------------

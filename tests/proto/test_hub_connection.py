@@ -633,6 +633,19 @@ def test_peer_timeout_is_30s_after_the_last_receive_and_sending_does_not_reset_i
     assert client.next_deadline() is None
 
 
+def test_peer_timeout_fires_at_exactly_next_deadline_despite_rounding() -> None:
+    """Regression: handle_timer compared ``now - last >= 30`` while next_deadline() said
+    ``last + 30``; for this start time the two disagree by one ulp, so handle_timer at the
+    deadline returned [] and the deadline did not move (a busy loop on a mock clock)."""
+    start = 50.38846628535598
+    assert (start + 30.0) - start < 30.0  # the rounding this test is about
+    conn = open_conn(config=HubConfig(keepalive_interval=100.0), now=start)
+    deadline = conn.next_deadline()
+    assert deadline == start + 30.0
+    assert conn.handle_timer(now=deadline) == [PeerTimedOut(silent_for=deadline - start)]
+    assert conn.state is HubState.CLOSED
+
+
 def test_receiving_resets_the_peer_timeout() -> None:
     pair = open_pair(HubConfig(keepalive_interval=100.0))
     pair.now = 25.0

@@ -466,7 +466,9 @@ class HubConnection(Generic[ArgT]):
             self._state = self._next_state(self.role.peer, TimedOut, LocalProtocolError)
             return [ReattachTimedOut()]
         silent_for = now - self._last_received
-        if cfg.peer_timeout is not None and silent_for >= cfg.peer_timeout:
+        # The same sum as next_deadline(): "now - last >= timeout" can be False at that
+        # very deadline through rounding, and a driver would then wake up for nothing.
+        if cfg.peer_timeout is not None and now >= self._last_received + cfg.peer_timeout:
             self._state = self._next_state(self.role.peer, TimedOut, LocalProtocolError)
             return [PeerTimedOut(silent_for=silent_for)]
         events: list[TimerEvent] = []
