@@ -364,7 +364,6 @@ def numbered(kind: int, n: int) -> HubMessage:
 
 
 @given(steps=st.lists(actions, max_size=40))
-@settings(max_examples=60)
 def test_stateful_reconnect_delivers_everything_exactly_once_in_order(
     steps: list[tuple[str, Role, int]],
 ) -> None:
