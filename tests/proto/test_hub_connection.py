@@ -1070,3 +1070,13 @@ def test_open_pair_stateful_keeps_other_settings() -> None:
     config = HubConfig(keepalive_interval=3.0)
     pair = open_pair(config, stateful=True)
     assert pair.client.config == dataclasses.replace(config, stateful_reconnect=True)
+
+
+def test_answer_timer_gives_the_reply_each_timer_event_needs() -> None:
+    from voxta_proto.hub import AckDue, KeepAliveDue, PeerTimedOut
+
+    conn = open_conn(config=HubConfig(peer_timeout=None))
+    assert conn.answer_timer(KeepAliveDue(), now=20.0) == b'{"type":6}\x1e'
+    assert conn.next_deadline() == 35.0  # the Ping counts as sent
+    assert conn.answer_timer(AckDue(sequence_id=4), now=20.0) == b'{"type":8,"sequenceId":4}\x1e'
+    assert conn.answer_timer(PeerTimedOut(silent_for=30.0), now=20.0) == b""

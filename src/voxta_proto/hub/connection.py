@@ -479,6 +479,15 @@ class HubConnection(Generic[ArgT]):
             events.append(KeepAliveDue())
         return events
 
+    def answer_timer(self, event: TimerEvent, *, now: float) -> bytes:
+        """The bytes that answer ``event``: a Ping for ``KeepAliveDue``, an Ack for
+        ``AckDue``, and ``b""`` for the timeouts (they need no message)."""
+        if isinstance(event, KeepAliveDue):
+            return self.send(Ping(), now=now)
+        if isinstance(event, AckDue):
+            return self.send(Ack(sequence_id=event.sequence_id), now=now)
+        return b""
+
     # -- the table -------------------------------------------------------------------
 
     def _next_state(

@@ -20,7 +20,6 @@ import msgspec
 
 from voxta_proto.errors import LocalProtocolError, MessageValidationError
 from voxta_proto.hub import (
-    AckDue,
     Close,
     Completion,
     ConnectionLost,
@@ -32,13 +31,10 @@ from voxta_proto.hub import (
     HubConnection,
     HubState,
     Invocation,
-    KeepAliveDue,
     PeerTimedOut,
-    Ping,
     ReattachTimedOut,
     Role,
 )
-from voxta_proto.hub.messages import Ack
 from voxta_proto.voxta.client_messages import AnyClientMessage, Authenticate, ClientMessage
 from voxta_proto.voxta.codec import (
     CLIENT_MESSAGE_TYPES,
@@ -236,11 +232,8 @@ class VoxtaServerSession:
         """Queue keep-alive pings and acks; report a silent client as disconnected."""
         out: list[ServerEvent] = []
         for tick in self.hub.handle_timer(now=now):
-            if isinstance(tick, KeepAliveDue):
-                self._outbox.add(self.hub.send(Ping(), now=now))
-            elif isinstance(tick, AckDue):
-                self._outbox.add(self.hub.send(Ack(sequence_id=tick.sequence_id), now=now))
-            elif isinstance(tick, PeerTimedOut):
+            self._outbox.add(self.hub.answer_timer(tick, now=now))
+            if isinstance(tick, PeerTimedOut):
                 self._disconnect(f"client sent nothing for {tick.silent_for:.1f} s", True, out)
             elif isinstance(tick, (HandshakeTimedOut, ReattachTimedOut)):
                 self._disconnect(type(tick).__name__, False, out)

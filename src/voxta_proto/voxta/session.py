@@ -26,7 +26,6 @@ from typing import Final, Union
 from voxta_proto._version import __version__
 from voxta_proto.errors import LocalProtocolError
 from voxta_proto.hub import (
-    AckDue,
     Close,
     Completion,
     ConnectionLost,
@@ -38,14 +37,11 @@ from voxta_proto.hub import (
     HubConnection,
     HubState,
     Invocation,
-    KeepAliveDue,
     PeerTimedOut,
-    Ping,
     Reattached,
     ReattachTimedOut,
     Role,
 )
-from voxta_proto.hub.messages import Ack
 from voxta_proto.hub.state import TransportLost
 from voxta_proto.voxta.client_messages import (
     Authenticate,
@@ -392,11 +388,8 @@ class VoxtaClientSession:
         """Send what is due (keep-alive pings, acks); report timeouts."""
         out: list[SessionEvent] = []
         for tick in self.hub.handle_timer(now=now):
-            if isinstance(tick, KeepAliveDue):
-                self._outbox.add(self.hub.send(Ping(), now=now))
-            elif isinstance(tick, AckDue):
-                self._outbox.add(self.hub.send(Ack(sequence_id=tick.sequence_id), now=now))
-            elif isinstance(tick, PeerTimedOut):
+            self._outbox.add(self.hub.answer_timer(tick, now=now))
+            if isinstance(tick, PeerTimedOut):
                 self._end(f"server sent nothing for {tick.silent_for:.1f} s", True, out)
             elif isinstance(tick, (HandshakeTimedOut, ReattachTimedOut)):
                 self._end(f"{type(tick).__name__}", True, out)
