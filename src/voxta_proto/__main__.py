@@ -1,0 +1,10 @@
+"""``python -m voxta_proto``: the ``voxta`` command-line tool (see :mod:`voxta_proto.cli`)."""
+
+from __future__ import annotations
+
+import sys
+
+from voxta_proto.cli import main
+
+if __name__ == "__main__":
+    sys.exit(main())
