@@ -44,6 +44,9 @@ def _parser() -> argparse.ArgumentParser:
     server.add_argument("--url", help="a Voxta server, e.g. http://localhost:5384 "
                                       "(default: start the bundled mock server)")
     server.add_argument("--token", help=f"API key / bearer token (default: ${TOKEN_ENV})")
+    server.add_argument("--no-reconnect", action="store_true",
+                        help="end the chat when the connection drops (default: retry "
+                             "after 0, 2, 10 and 30 s)")
     server.add_argument("--connect-timeout", type=float, default=10.0, metavar="SECONDS",
                         help="give up connecting after this long (default 10)")
     chat.add_argument("--character", "-c", metavar="NAME_OR_ID",
@@ -100,7 +103,7 @@ def _options(parser: argparse.ArgumentParser, args: argparse.Namespace) -> ChatO
         url=args.url, token=args.token or os.environ.get(TOKEN_ENV) or None,
         character=args.character, messages=tuple(args.message), seed=args.seed,
         reply_delay=args.reply_delay, data=args.data, connect_timeout=args.connect_timeout,
-        reply_timeout=args.reply_timeout)
+        reply_timeout=args.reply_timeout, reconnect=() if args.no_reconnect else None)
 
 
 def _robust_streams() -> None:

@@ -1,0 +1,108 @@
+"""``voxta chat`` on a pseudo-terminal, as a person uses it: the numbered character
+prompt, the thinking status, streaming, commands, Ctrl-C and Ctrl-D.
+
+The program runs in its own session with the pty as its controlling terminal, so the
+Ctrl-C byte (0x03) reaches it as SIGINT from the terminal, exactly as in a shell.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+
+import pytest
+
+from voxta_mock import DEFAULT_DATA
+
+from .programs import VOXTA, PtyProgram
+
+pytestmark = [
+    pytest.mark.network,
+    pytest.mark.skipif(sys.platform == "win32", reason="POSIX pseudo-terminals"),
+]
+
+CTRL_C = "\x03"
+CTRL_D = "\x04"
+PROMPT = r"you> $"
+REPLIES = DEFAULT_DATA.replies
+
+
+@pytest.fixture
+def chat(request: pytest.FixtureRequest) -> Iterator[PtyProgram]:
+    args: tuple[str, ...] = getattr(request, "param", ())
+    program = PtyProgram([*VOXTA, "chat", "--seed", "1", *args])
+    try:
+        yield program
+    finally:
+        program.close()
+
+
+def pick(chat: PtyProgram, answer: str) -> None:
+    chat.expect(r"Characters:\n   1\. Apex  \(assistant\)\n   2\. Bea  \(companion\)\n")
+    chat.expect(r"Pick a character \[1-2, Enter for 1\]: $")
+    chat.send(answer + "\r")
+
+
+@pytest.mark.parametrize("chat", [("--reply-delay", "1.5")], indirect=True)
+def test_ctrl_c_interrupts_the_reply_then_quits(chat: PtyProgram) -> None:
+    chat.expect(r"Started the bundled mock Voxta server at http://127\.0\.0\.1:\d+")
+    pick(chat, "2")
+    chat.expect(r"\[chat started with Bea\]\n")
+    chat.expect(r"Bea is thinking…")  # the status, replaced by the reply's first words
+    chat.expect(r"Bea: Oh, hi\. I was just reading\.\n")
+    chat.expect(PROMPT)
+
+    chat.send("tell me a story\r")
+    chat.expect(r"Bea is thinking…")
+    chat.expect(r"Bea: \S+")          # streaming has begun: a chunk every 1.5 s
+    chat.send(CTRL_C)
+    chat.expect(r"\[interrupting the reply; press Ctrl-C again to quit\]\n")
+    chat.expect(r"\[Bea's reply was interrupted\]\n")
+    chat.expect(PROMPT)               # idle again, and still running
+    assert chat.proc.poll() is None
+    assert not any(reply in chat.text for reply in REPLIES)  # the reply was cut short
+
+    chat.send("/characters\r")
+    chat.expect(r"   1\. Apex  \(assistant\)\n \* 2\. Bea  \(companion\)\n")
+    chat.expect(PROMPT)
+    chat.send(CTRL_C)                 # nothing is running: Ctrl-C quits
+    assert chat.wait(60) == 0
+    assert "Traceback" not in chat.text
+
+
+@pytest.mark.parametrize("chat", [("--reply-delay", "2.0")], indirect=True)
+def test_second_ctrl_c_quits_even_while_a_reply_runs(chat: PtyProgram) -> None:
+    pick(chat, "")                   # Enter: the default, Apex
+    chat.expect(r"\[chat started with Apex\]\n")
+    chat.expect(r"Apex: \S+")         # the greeting streams (slowly)
+    chat.send(CTRL_C)
+    chat.expect(r"\[interrupting the reply; press Ctrl-C again to quit\]\n")
+    chat.send(CTRL_C)
+    assert chat.wait(60) == 0
+    assert "Traceback" not in chat.text
+
+
+@pytest.mark.parametrize("chat", [("--reply-delay", "0.01")], indirect=True)
+def test_typed_commands_and_ctrl_d(chat: PtyProgram) -> None:
+    pick(chat, "apex")
+    chat.expect(r"Apex: Hello there! I'm Apex\. What shall we talk about\?\n")
+    chat.expect(PROMPT)
+    chat.send("wave at me\r")
+    chat.expect(r"Apex: \*waves back\* Hello!\n\[action\] Apex: wave \[layer emotes\]\n")
+    chat.expect(PROMPT)
+    chat.send("/revert\r")
+    chat.expect(r"\[removed\] You: wave at me\n")
+    chat.expect(r"\[removed\] Apex: \*waves back\* Hello!\n")
+    chat.send("/help\r")
+    chat.expect(r"/interrupt +stop the reply")
+    chat.expect(PROMPT)
+    chat.send(CTRL_D)
+    assert chat.wait(60) == 0
+    assert "Traceback" not in chat.text
+
+
+def test_ctrl_d_at_the_character_prompt_quits(chat: PtyProgram) -> None:
+    chat.expect(r"Pick a character \[1-2, Enter for 1\]: $")
+    chat.send(CTRL_D)
+    assert chat.wait(60) == 0
+    assert "[chat started" not in chat.text
