@@ -7,9 +7,11 @@ program at a :class:`MockVoxtaServer` running in this test process.
 from __future__ import annotations
 
 import os
+import re
 import socket
 import sys
 from importlib.metadata import entry_points
+from pathlib import Path
 
 import anyio
 import pytest
@@ -238,6 +240,13 @@ def test_the_voxta_script_and_python_m_run_the_same_main() -> None:
     result = run_voxta("--version")
     assert result.returncode == 0
     assert result.stdout.strip() == f"voxta {__version__}"
+
+
+def test_the_readme_opens_with_the_chat_command() -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    first = re.findall(r"```sh\n(.*?)\n```", readme, re.S)[0]
+    assert first == ("python3 -m venv .venv && .venv/bin/pip install -e . && "
+                     ".venv/bin/voxta chat")
 
 
 def test_no_command_is_a_usage_error() -> None:

@@ -43,7 +43,9 @@ def pick(chat: PtyProgram, answer: str) -> None:
     chat.send(answer + "\r")
 
 
-@pytest.mark.parametrize("chat", [("--reply-delay", "1.5")], indirect=True)
+@pytest.mark.parametrize("chat", [("--reply-delay", "1.5"),
+                                  ("--reply-delay", "1.5", "--backend", "trio")],
+                         indirect=True, ids=["asyncio", "trio"])
 def test_ctrl_c_interrupts_the_reply_then_quits(chat: PtyProgram) -> None:
     chat.expect(r"Started the bundled mock Voxta server at http://127\.0\.0\.1:\d+")
     pick(chat, "2")

@@ -595,6 +595,9 @@ class ChatApp:
                     self.fail(f"the connection closed: {event.error or 'by the server'}")
                 return
             if isinstance(event, Reconnecting):
+                # A reply that was streaming will not finish; the turn is over.
+                self._live.clear()
+                self._set_idle()
                 self.notes.line(self.notes.style(
                     f"[connection lost ({event.error or 'no reason given'}); reconnecting "
                     f"in {event.delay:g} s, attempt {event.attempt}]", "yellow"))
