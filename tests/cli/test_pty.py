@@ -108,3 +108,20 @@ def test_ctrl_d_at_the_character_prompt_quits(chat: PtyProgram) -> None:
     chat.send(CTRL_D)
     assert chat.wait(60) == 0
     assert "[chat started" not in chat.text
+
+
+@pytest.mark.parametrize("chat", [("--reply-delay", "1.5", "--character", "apex")],
+                         indirect=True)
+def test_a_message_typed_during_a_reply_cuts_it_and_ctrl_c_stops_the_next(
+        chat: PtyProgram) -> None:
+    chat.expect(r"Apex: \S+")         # the greeting streams
+    chat.send("hello\r")              # cuts it short...
+    chat.expect(r"\[Apex's reply was interrupted\]\n")
+    chat.expect(r"Apex is thinking…")  # ...and the answer to "hello" begins
+    chat.expect(r"Apex: \S+")
+    chat.send(CTRL_C)                 # a reply runs: Ctrl-C stops it, and does not quit
+    chat.expect(r"\[interrupting the reply; press Ctrl-C again to quit\]\n")
+    chat.expect(r"\[Apex's reply was interrupted\]\n")
+    chat.expect(PROMPT)
+    chat.send("/quit\r")
+    assert chat.wait(60) == 0

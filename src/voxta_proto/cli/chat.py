@@ -170,7 +170,7 @@ class ChatApp:
         self._synced: anyio.Event
         self._syncing = False
         self._starting: str | None = None   # character id of a chat being started
-        self._cut: set[str] = set()        # replies we asked to stop
+        self._cut: dict[str, bool] = {}    # replies we cut short -> their end ends the turn
         self._live: dict[str, str] = {}    # streaming reply id -> text so far
         self._ends: dict[str, int] = {}    # streaming reply id -> end index so far
         self._narration: set[str] = set()
@@ -446,7 +446,7 @@ class ChatApp:
             if self.session_id is None:
                 self.notes.line("[no chat running: /new starts one]")
                 return False
-            self._cut.update(self._live)  # a new message cuts a running reply
+            self._cut_live(ends_turn=False)  # a new message cuts a running reply
             self._begin_turn()
             await self._request(client.send_message(text[1:] if text.startswith("//")
                                                     else text), "sending")
@@ -475,14 +475,14 @@ class ChatApp:
 
     async def _retry(self, client: VoxtaClient) -> None:
         if self._need_session():
-            self._cut.update(self._live)
+            self._cut_live(ends_turn=False)
             self._begin_turn()
             await self._request(client.retry(), "retry")
 
     async def _stop_reply(self, client: VoxtaClient, call: Callable[[], Awaitable[None]],
                           what: str) -> None:
         if self._need_session():
-            self._cut.update(self._live)
+            self._cut_live(ends_turn=True)
             await self._request(call(), what)
 
     async def _revert(self, client: VoxtaClient) -> None:
@@ -533,6 +533,12 @@ class ChatApp:
         if self._streaming.is_set():
             self._streaming = anyio.Event()
         self._interrupted = False
+
+    def _cut_live(self, *, ends_turn: bool) -> None:
+        """The replies streaming now will end early; with ``ends_turn`` nothing follows
+        them (no ``chatFlow`` is promised after a stopped reply), so their end is idle."""
+        for message_id in self._live:
+            self._cut[message_id] = ends_turn
 
     def _set_idle(self) -> None:
         self._idle.set()
@@ -635,6 +641,9 @@ class ChatApp:
         if not self._ours(message):
             return
         if isinstance(message, ReplyGenerating):
+            if not self.busy:  # a reply we did not ask for (the next character, say)
+                self._idle = anyio.Event()
+                self._streaming = anyio.Event()
             if message.is_narration:
                 self._narration.add(message.message_id)
             if self._show_replies:
@@ -714,7 +723,7 @@ class ChatApp:
         text = self._live.pop(mid, None)
         self._ends.pop(mid, None)
         cut = mid in self._cut
-        self._cut.discard(mid)
+        ends_turn = self._cut.pop(mid, False)
         if text:
             self.transcript[mid] = (self._name(end.sender_id), text)
         if self._show_replies and text:
@@ -722,8 +731,8 @@ class ChatApp:
             if not self.out.end_stream(mid, mark) and cut:
                 self.notes.line(self.notes.style(
                     f"[{self._name(end.sender_id)}'s reply was interrupted]", "yellow"))
-        if cut:
-            self._set_idle()  # no chatFlow is promised after a stopped reply
+        if ends_turn:
+            self._set_idle()
 
     def _action(self, action: Action) -> None:
         if not action.value:
