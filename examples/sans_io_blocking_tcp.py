@@ -100,6 +100,7 @@ class BlockingVoxta:
         for item in self.session.data_to_send():
             self.sock.sendall(self.ws.send(TextMessage(data=item.decode())))
 
+    # --8<-- [start:events]
     def events(self) -> Iterator[SessionEvent]:
         """Session events as they come; runs the keep-alive timer while waiting."""
         while self.session.state is not ClientState.CLOSED:
@@ -132,6 +133,7 @@ class BlockingVoxta:
                 self.sock.sendall(self.ws.send(event.response()))
                 out += self.session.receive_eof(now=now)
         return out
+    # --8<-- [end:events]
 
     def until(self, done: Callable[[SessionEvent], bool]) -> SessionEvent:
         """Handle events (printing reply text) until ``done`` accepts one."""

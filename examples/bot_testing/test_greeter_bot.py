@@ -41,10 +41,12 @@ async def test_an_unknown_character_is_an_error(client: VoxtaClient) -> None:
         await ask(client, "Hello?", character="Nobody")
 
 
+# --8<-- [start:split]
 @pytest.mark.voxta_mock(faults=FaultPlan(split_every=7))
 async def test_the_bot_survives_records_split_across_frames(client: VoxtaClient) -> None:
     reply = await ask(client, "Tell me something.")
     assert reply.text in DEFAULT_DATA.replies
+# --8<-- [end:split]
 
 
 async def test_the_bot_works_in_memory_too(memory_client: VoxtaClient) -> None:

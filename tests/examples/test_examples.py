@@ -53,6 +53,14 @@ def test_sans_io_over_a_blocking_tcp_socket() -> None:
     assert "*waves back* Hello!" in out
 
 
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+def test_sans_io_driven_on_anyio(backend: str) -> None:
+    out = run(str(EXAMPLES / "sans_io_anyio.py"), "--backend", backend)
+    assert "Chatting with Apex" in out
+    assert "Hello there! I'm Apex." in out
+    assert "Why did the AI cross the road?" in out  # seed 0's answer to "Hello!"
+
+
 def test_sans_io_over_a_socketpair() -> None:
     out = run(str(EXAMPLES / "sans_io_socketpair.py"))
     assert "closed cleanly: client is CLOSED, server is CLOSED" in out
