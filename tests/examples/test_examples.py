@@ -30,47 +30,33 @@ def run(*args: str, timeout: float = 60) -> str:
     return result.stdout
 
 
-def test_asyncio_chat() -> None:
-    out = run(str(EXAMPLES / "asyncio_chat.py"), "Hello", "please wave")
-    assert "Chatting with Apex" in out
-    assert "Hello there! I'm Apex." in out  # the greeting streamed
-    assert "*waves back* Hello!" in out  # the scripted reply to "wave"
-    assert "[action wave on layer emotes]" in out
+CASES = [
+    # (example and arguments, what its output must contain)
+    (["asyncio_chat.py", "Hello", "please wave"],
+     ["Chatting with Apex", "Hello there! I'm Apex.",  # the greeting streamed
+      "*waves back* Hello!", "[action wave on layer emotes]"]),  # the "wave" script
+    (["trio_chat.py", "--character", "Bea", "a forest walk"],
+     ["Chatting with Bea", "Oh, hi. I was just reading.", "The trees are so green here.",
+      "[app trigger Emote]"]),
+    (["sans_io_blocking_tcp.py", "please wave"],
+     ["Chatting with Apex", "Hello there! I'm Apex.", "*waves back* Hello!"]),
+    *[(["sans_io_anyio.py", "--backend", backend],
+       ["Chatting with Apex", "Hello there! I'm Apex.",
+        "Why did the AI cross the road?"])  # seed 0's answer to "Hello!"
+      for backend in ("asyncio", "trio")],
+    (["sans_io_socketpair.py"], ["closed cleanly: client is CLOSED, server is CLOSED"]),
+    *[(["app_triggers.py", "--backend", backend],
+       ["lights set to #ffaa00 at 60%", "playing the jazz playlist"])
+      for backend in ("asyncio", "trio")],
+]
 
 
-def test_trio_chat() -> None:
-    out = run(str(EXAMPLES / "trio_chat.py"), "--character", "Bea", "a forest walk")
-    assert "Chatting with Bea" in out
-    assert "Oh, hi. I was just reading." in out
-    assert "The trees are so green here." in out
-    assert "[app trigger Emote]" in out
-
-
-def test_sans_io_over_a_blocking_tcp_socket() -> None:
-    out = run(str(EXAMPLES / "sans_io_blocking_tcp.py"), "please wave")
-    assert "Chatting with Apex" in out
-    assert "Hello there! I'm Apex." in out
-    assert "*waves back* Hello!" in out
-
-
-@pytest.mark.parametrize("backend", ["asyncio", "trio"])
-def test_sans_io_driven_on_anyio(backend: str) -> None:
-    out = run(str(EXAMPLES / "sans_io_anyio.py"), "--backend", backend)
-    assert "Chatting with Apex" in out
-    assert "Hello there! I'm Apex." in out
-    assert "Why did the AI cross the road?" in out  # seed 0's answer to "Hello!"
-
-
-def test_sans_io_over_a_socketpair() -> None:
-    out = run(str(EXAMPLES / "sans_io_socketpair.py"))
-    assert "closed cleanly: client is CLOSED, server is CLOSED" in out
-
-
-@pytest.mark.parametrize("backend", ["asyncio", "trio"])
-def test_app_triggers(backend: str) -> None:
-    out = run(str(EXAMPLES / "app_triggers.py"), "--backend", backend)
-    assert "lights set to #ffaa00 at 60%" in out
-    assert "playing the jazz playlist" in out
+@pytest.mark.parametrize(("command", "expected"), CASES,
+                         ids=[" ".join(command) for command, _ in CASES])
+def test_example_runs(command: list[str], expected: list[str]) -> None:
+    out = run(str(EXAMPLES / command[0]), *command[1:])
+    for text in expected:
+        assert text in out
     assert "no handler for" not in out
 
 
