@@ -50,3 +50,12 @@ def interop(session: nox.Session) -> None:
     session.run(python, "-m", "pip", "install", "-q", "voxta-client==0.2.0", external=True)
     session.run("pytest", "-m", "interop", "tests/mock", *session.posargs,
                 env={"VOXTA_CLIENT_PYTHON": python})
+
+
+@nox.session
+def docs(session: nox.Session) -> None:
+    """Build the documentation with ``mkdocs build --strict`` (any warning fails it) into
+    ``site/``; arguments after ``--`` go to mkdocs, e.g. ``nox -s docs -- --site-dir out``."""
+    session.install("-e", ".[docs]")
+    session.run("mkdocs", "build", "--strict", *session.posargs,
+                env={"NO_MKDOCS_2_WARNING": "1"})

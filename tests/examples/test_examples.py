@@ -1,0 +1,66 @@
+"""Every example runs, as a user would run it, against the bundled mock on loopback.
+
+Each example starts its own mock server (port 0) when given no ``--url``; the bot's test
+suite runs under pytest in a subprocess. Output is checked for what the mock's default
+data makes the characters say, so a broken example cannot pass by printing nothing.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLES = ROOT / "examples"
+ENV = {**os.environ,
+       "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT / "src"),
+                                                   os.environ.get("PYTHONPATH")]))}
+
+pytestmark = pytest.mark.network
+
+
+def run(*args: str, timeout: float = 60) -> str:
+    result = subprocess.run([sys.executable, *args], cwd=ROOT, env=ENV, capture_output=True,
+                            text=True, timeout=timeout, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout
+
+
+CASES = [
+    # (example and arguments, what its output must contain)
+    (["asyncio_chat.py", "Hello", "please wave"],
+     ["Chatting with Apex", "Hello there! I'm Apex.",  # the greeting streamed
+      "*waves back* Hello!", "[action wave on layer emotes]"]),  # the "wave" script
+    (["trio_chat.py", "--character", "Bea", "a forest walk"],
+     ["Chatting with Bea", "Oh, hi. I was just reading.", "The trees are so green here.",
+      "[app trigger Emote]"]),
+    (["sans_io_blocking_tcp.py", "please wave"],
+     ["Chatting with Apex", "Hello there! I'm Apex.", "*waves back* Hello!"]),
+    *[(["sans_io_anyio.py", "--backend", backend],
+       ["Chatting with Apex", "Hello there! I'm Apex.",
+        "Why did the AI cross the road?"])  # seed 0's answer to "Hello!"
+      for backend in ("asyncio", "trio")],
+    (["sans_io_socketpair.py"], ["closed cleanly: client is CLOSED, server is CLOSED"]),
+    *[(["app_triggers.py", "--backend", backend],
+       ["lights set to #ffaa00 at 60%", "playing the jazz playlist"])
+      for backend in ("asyncio", "trio")],
+]
+
+
+@pytest.mark.parametrize(("command", "expected"), CASES,
+                         ids=[" ".join(command) for command, _ in CASES])
+def test_example_runs(command: list[str], expected: list[str]) -> None:
+    out = run(str(EXAMPLES / command[0]), *command[1:])
+    for text in expected:
+        assert text in out
+    assert "no handler for" not in out
+
+
+def test_the_bot_test_suite_passes() -> None:
+    out = run("-m", "pytest", str(EXAMPLES / "bot_testing"), "-q", "-p", "no:cacheprovider",
+              "-p", "no:randomly", timeout=100)
+    assert "10 passed" in out
