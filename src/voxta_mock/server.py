@@ -457,10 +457,14 @@ class MockVoxtaServer:
                 conn.scope.cancel()
 
     async def _timer(self, conn: _HubConn) -> None:
-        """Keep-alive pings and the client timeout, on a tick like ASP.NET Core's."""
+        """Keep-alive pings and the client timeout, each woken at its deadline (so a Ping
+        follows the last message by at most ``keepalive_interval``), rechecked at least
+        every tick."""
         tick = min(1.0, self.hub_config.keepalive_interval / 2)
         while True:
-            await anyio.sleep(tick)
+            deadline = conn.session.next_deadline()
+            delay = tick if deadline is None else deadline - anyio.current_time()
+            await anyio.sleep(min(tick, max(0.0, delay)))
             events = conn.session.handle_timer(now=anyio.current_time())
             await self._flush(conn)
             if any(isinstance(e, Disconnected) for e in events):
