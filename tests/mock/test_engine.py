@@ -4,12 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+import msgspec
+
 from voxta_mock import DEFAULT_DATA, UI_CONNECTION, Complete, Emit, MockEngine, Step, Wait
 from voxta_proto.voxta import (
     AddChatParticipant,
+    AudioOutputCapability,
     Authenticate,
     ChatStarted,
     ClientCapabilities,
+    ClientSpeechPlaybackComplete,
+    ClientSpeechPlaybackStart,
     ClientUpdate,
     DeleteMessage,
     Interrupt,
@@ -243,3 +248,58 @@ def test_unknown_session_is_ignored_and_disconnect_closes() -> None:
     assert tags(e.handle("c", msg)) == ["done"]
     started(e)
     assert tags(e.disconnect("c")) == ["chatClosed", "chatsSessionsUpdated"]
+
+
+SPEAKER = Authenticate(client="t", scope=("role:app",), capabilities=ClientCapabilities(
+    audio_output=AudioOutputCapability.URL))
+
+
+def chunks_of(steps: Iterable[Step]) -> list[ReplyChunk]:
+    return [s.message for s in steps if isinstance(s, Emit) and isinstance(s.message, ReplyChunk)]
+
+
+def test_client_playback_waits_for_the_clients_completion() -> None:
+    e = MockEngine(seed=7, reply_delay=0.0, speech=True)
+    e.connect("c")
+    list(e.handle("c", SPEAKER))
+    greeting = list(e.handle("c", StartChat(character_id=APEX)))
+    assert tags(greeting)[-2:] == ["replyChunk", "replyEnd"]  # the turn waits for the client
+    chunks = chunks_of(greeting)
+    assert all(c.audio_url.startswith("/api/tts/gens/") for c in chunks)
+    audio = e.tts_audio(chunks[0].audio_url.rsplit("/", 1)[1])
+    assert audio is not None
+    assert audio.startswith(b"RIFF")
+    sid, mid = chunks[0].session_id, chunks[0].message_id
+    start = ClientSpeechPlaybackStart(session_id=sid, message_id=mid, start_index=0,
+                                      end_index=chunks[0].end_index, duration=1.5)
+    echoed = list(e.handle("c", start))
+    assert tags(echoed) == ["done", "speechPlaybackStart"]
+    assert isinstance(echoed[1], Emit)
+    assert msgspec.to_builtins(echoed[1].message) == {
+        "$type": "speechPlaybackStart", "sessionId": sid, "messageId": mid, "startIndex": 0,
+        "duration": 1.5}
+    other = ClientSpeechPlaybackComplete(session_id=sid, message_id="another")
+    assert tags(e.handle("c", other)) == ["done"]
+    complete = ClientSpeechPlaybackComplete(session_id=sid, message_id=mid)
+    assert tags(e.handle("c", complete)) == ["done", "speechPlaybackComplete", "chatFlow"]
+    assert tags(e.handle("c", complete)) == ["done"]  # once
+
+
+def test_interrupt_or_new_message_during_playback_interrupts_speech() -> None:
+    e = MockEngine(seed=7, reply_delay=0.0, speech=True)
+    e.connect("c")
+    list(e.handle("c", SPEAKER))
+    sid = started(e)
+    assert tags(e.handle("c", Interrupt(session_id=sid))) == [
+        "done", "interruptSpeech", "chatFlow"]
+    reply = list(e.handle("c", Send(session_id=sid, text="hi")))
+    assert tags(reply)[-1] == "replyEnd"
+    assert tags(e.handle("c", Send(session_id=sid, text="again", do_reply=False)))[:3] == [
+        "done", "interruptSpeech", "update"]
+
+
+def test_speech_disabled_unless_the_client_plays_urls() -> None:
+    for e in (engine(reply_delay=0.0), engine(reply_delay=0.0, speech=True)):
+        steps = list(e.handle("c", StartChat(character_id=APEX)))  # AUTH: no audioOutput
+        assert tags(steps)[-3:] == ["replyEnd", "speechPlaybackComplete", "chatFlow"]
+        assert all(c.audio_url == "" for c in chunks_of(steps))
