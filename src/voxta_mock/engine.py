@@ -353,9 +353,12 @@ class MockEngine:
                 scenarios=tuple(self._scenario_info(s) for s in self.data.scenarios))),
                 Complete())
         if isinstance(message, LoadChatsList):
+            # As the real server: the character's chats; of the given scenario, or without
+            # one when none (or the empty GUID) is given. The empty GUID lists nothing.
+            scenario = message.scenario_id if message.scenario_id != EMPTY_ID else None
             chats = [c for c in self._chats.values()
-                     if (not message.character_id or message.character_id in c.character_ids)
-                     and (not message.scenario_id or message.scenario_id == c.scenario_id)]
+                     if message.character_id in c.character_ids
+                     and (c.scenario_id or None) == (scenario or None)]
             chats.sort(key=lambda c: c.created, reverse=True)
             return _steps(Emit(to, ChatsListLoaded(
                 chats=tuple(ChatListItem(id=c.id, created=c.created) for c in chats))),

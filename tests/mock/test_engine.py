@@ -7,10 +7,12 @@ from collections.abc import Iterable
 import msgspec
 
 from voxta_mock import DEFAULT_DATA, UI_CONNECTION, Complete, Emit, MockEngine, Step, Wait
+from voxta_mock.engine import EMPTY_ID
 from voxta_proto.voxta import (
     AddChatParticipant,
     AudioOutputCapability,
     Authenticate,
+    ChatsListLoaded,
     ChatStarted,
     ClientCapabilities,
     ClientSpeechPlaybackComplete,
@@ -180,6 +182,17 @@ def test_lists() -> None:
     assert tags(e.handle("c", LoadCharactersList())) == ["charactersListLoaded", "done"]
     assert tags(e.handle("c", LoadScenariosList())) == ["scenariosListLoaded", "done"]
     assert tags(e.handle("c", LoadChatsList(character_id=APEX))) == ["chatsListLoaded", "done"]
+
+    def listed(message: LoadChatsList) -> list[str]:
+        first = next(iter(e.handle("c", message)))
+        assert isinstance(first, Emit)
+        assert isinstance(first.message, ChatsListLoaded)
+        return [c.id for c in first.message.chats]
+
+    scenario = DEFAULT_DATA.scenarios[0].id
+    assert listed(LoadChatsList(character_id=APEX, scenario_id=scenario)) == [OLD_CHAT]
+    assert listed(LoadChatsList(character_id=APEX)) == []  # only chats without a scenario
+    assert listed(LoadChatsList(character_id=EMPTY_ID, scenario_id=scenario)) == []
 
 
 def test_participants_context_and_suggestions() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 
 from voxta_mock import MockVoxtaServer
 from voxta_proto import TransportError
@@ -52,7 +53,7 @@ def fast(**kwargs: object) -> MockVoxtaServer:
     return MockVoxtaServer(port=0, reply_delay=0.0, **kwargs)  # type: ignore[arg-type]
 
 
-def invoke(message: dict[str, object], invocation_id: str | None = None, **extra: object) -> str:
+def invoke(message: Mapping[str, object], invocation_id: str | None = None, **extra: object) -> str:
     """A ``SendMessage`` invocation record carrying ``message`` (``send`` without an id);
     ``extra`` adds fields to the record (e.g. ``headers``)."""
     record: dict[str, object] = {"type": 1, "target": "SendMessage", "arguments": [message],
