@@ -9,9 +9,11 @@ import msgspec
 from voxta_mock import DEFAULT_DATA, UI_CONNECTION, Complete, Emit, MockEngine, Step, Wait
 from voxta_mock.engine import EMPTY_ID
 from voxta_proto.voxta import (
+    Action,
     AddChatParticipant,
     AudioOutputCapability,
     Authenticate,
+    ChatSessionError,
     ChatsListLoaded,
     ChatStarted,
     ClientCapabilities,
@@ -29,10 +31,13 @@ from voxta_proto.voxta import (
     ResumeChat,
     Retry,
     Revert,
+    ScenarioActionDefinition,
     Send,
+    Speak,
     StartChat,
     StopChat,
     SubscribeToChat,
+    TriggerAction,
     TypingStart,
     Update,
     UpdateContext,
@@ -316,3 +321,63 @@ def test_speech_disabled_unless_the_client_plays_urls() -> None:
         steps = list(e.handle("c", StartChat(character_id=APEX)))  # AUTH: no audioOutput
         assert tags(steps)[-3:] == ["replyEnd", "speechPlaybackComplete", "chatFlow"]
         assert all(c.audio_url == "" for c in chunks_of(steps))
+
+
+def messages(steps: Iterable[Step]) -> list[object]:
+    return [s.message for s in steps if isinstance(s, Emit)]
+
+
+def test_action_inference_from_context_actions() -> None:
+    """§8.9/§8.10: one action per layer after the reply; the named one, else ``""``."""
+    e = engine(reply_delay=0.0)
+    sid = started(e)
+    jump = ScenarioActionDefinition(name="jump", description="When {{ char }} jumps.",
+                                    layer="game")
+    list(e.handle("c", UpdateContext(session_id=sid, context_key="game", actions=(jump,))))
+    chosen = [m for m in messages(e.handle("c", Send(session_id=sid, text="Can you jump?")))
+              if isinstance(m, Action)]
+    assert [(a.value, a.layer, a.context_key) for a in chosen] == [("jump", "game", "game")]
+    none = [m for m in messages(e.handle("c", Send(session_id=sid, text="Just talk.")))
+            if isinstance(m, Action)]
+    assert [a.value for a in none] == [""]
+    quiet = Send(session_id=sid, text="Can you jump?", do_character_action_inference=False)
+    assert not [m for m in messages(e.handle("c", quiet)) if isinstance(m, Action)]
+
+
+def test_trigger_action_speak_and_slash_commands() -> None:
+    e = engine(reply_delay=0.0)
+    sid = started(e)
+    reply = messages(e.handle("c", Send(session_id=sid, text="hi")))
+    mid = next(m.message_id for m in reply if isinstance(m, ReplyChunk))
+    triggered = messages(e.handle("c", TriggerAction(session_id=sid, message_id=mid,
+                                                     value="wave")))
+    assert [(a.value, a.role.value) for a in triggered if isinstance(a, Action)] == [
+        ("wave", "Assistant")]
+    assert tags(e.handle("c", TriggerAction(session_id=sid, message_id="nope",
+                                            value="wave"))) == ["done"]  # ignored
+    again = list(e.handle("c", Speak(session_id=sid, message_id=mid)))
+    assert tags(again)[:2] == ["done", "replyStart"]  # an existing message: no replyGenerating
+    assert {c.message_id for c in chunks_of(again)} == {mid}
+    note = list(e.handle("c", Send(session_id=sid, text="/note: remember this")))
+    assert tags(note) == ["done", "update"]
+    assert [m.role.value for m in messages(note) if isinstance(m, Update)] == ["Note"]
+    assert "replyGenerating" in tags(e.handle("c", Send(session_id=sid, text="/event Rain.")))
+    unknown = messages(e.handle("c", Send(session_id=sid, text="/dance now")))
+    assert [(m.message, m.retry) for m in unknown if isinstance(m, ChatSessionError)] == [
+        ("Command dance is not supported", False)]
+
+
+def test_start_chat_errors_are_error_messages() -> None:
+    """§9: a chat that cannot start gives ``error`` (no session yet)."""
+    e = engine()
+    cases = {
+        StartChat(character_id="99999999-9999-4999-8999-999999999999"): "not found",
+        StartChat(chat_id="nope"): "not found",
+        StartChat(chat_id=OLD_CHAT, ephemeral=True): "ephemeral",
+        ResumeChat(chat_id="nope"): "not found",
+    }
+    for message, text in cases.items():
+        steps = list(e.handle("c", message))
+        assert tags(steps) == ["done", "error"], message
+        assert text in getattr(messages(steps)[0], "message", "")
+    assert e.sessions.owned_by("c") is None
