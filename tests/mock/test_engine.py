@@ -370,7 +370,7 @@ def test_trigger_action_speak_and_slash_commands() -> None:
 def test_start_chat_errors_are_error_messages() -> None:
     """§9: a chat that cannot start gives ``error`` (no session yet)."""
     e = engine()
-    cases = {
+    cases: dict[StartChat | ResumeChat, str] = {
         StartChat(character_id="99999999-9999-4999-8999-999999999999"): "not found",
         StartChat(chat_id="nope"): "not found",
         StartChat(chat_id=OLD_CHAT, ephemeral=True): "ephemeral",
