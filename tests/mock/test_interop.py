@@ -62,12 +62,15 @@ def voxta_client_missing() -> str | None:
 
 
 async def test_voxta_client_quick_start() -> None:
+    """Its quick start (subscribe to a running chat, send, streamed reply), then 20 s
+    idle and a second message answered. It never sends SignalR pings, so this stays
+    under the mock's 30 s silent-client drop; longer idle needs ``client_timeout=None``."""
     require(voxta_client_missing())
-    with anyio.fail_after(60):
+    with anyio.fail_after(IDLE_SECONDS + 60):
         async with MockVoxtaServer(port=0, preseed_session=True, reply_delay=0.01) as server:
             result = await anyio.run_process(
-                [str(CLIENT_PYTHON), str(HERE / "voxta_client_quickstart.py"), server.url],
-                check=False)
+                [str(CLIENT_PYTHON), str(HERE / "voxta_client_quickstart.py"), server.url,
+                 str(IDLE_SECONDS)], check=False)
     output = (result.stdout + result.stderr).decode(errors="replace")
     assert result.returncode == 0, output
     assert "reply:" in output
