@@ -86,8 +86,10 @@ async def test_auth_token() -> None:
             with pytest.raises(NegotiationError) as info:
                 await negotiate(server.hub_url)
             assert info.value.status_code == 401
-            with pytest.raises(HandshakeRejected):
-                await connect_websocket(server.hub_url)
+            for path in ("/hub", "/ws/audio/input/stream?sessionId=s"):
+                with pytest.raises(HandshakeRejected) as rejected:
+                    await connect_websocket(f"{server.url}{path}")
+                assert rejected.value.status_code == 401
             good = ConnectOptions(access_token="s3cret")
             outcome = await negotiate(server.hub_url, options=good)
             ws = await connect_websocket(outcome.websocket_url(), options=good)
