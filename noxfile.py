@@ -7,6 +7,8 @@ arguments after ``--`` go to pytest, e.g. ``nox -s tests -- -k framing -x``.
 
 from __future__ import annotations
 
+import sys
+
 import nox
 
 nox.needs_version = ">=2024.3.2"
@@ -48,7 +50,7 @@ def interop(session: nox.Session) -> None:
     missing dependency fail the tests instead of skipping them."""
     session.install("-e", ".[test]")
     venv = ".interop/voxta-client-venv"
-    python = f"{venv}/Scripts/python" if session.platform == "win32" else f"{venv}/bin/python"
+    python = f"{venv}/Scripts/python" if sys.platform == "win32" else f"{venv}/bin/python"
     session.run("python", "-m", "venv", venv)
     session.run(python, "-m", "pip", "install", "-q", "voxta-client==0.2.0", external=True)
     session.run("npm", "ci", "--no-audit", "--no-fund", "--prefix", "tests/mock/interop/node",

@@ -796,7 +796,7 @@ class MockEngine:
         stream.done = True
         live.stream = None
         msg = existing or self._append(live, role, sender, text, message_id=mid)
-        index = live.chat.messages.index(msg) if msg in live.chat.messages else -1
+        index = live.chat.messages.index(msg) + 1 if msg in live.chat.messages else -1
         yield Emit(self._audience(live), ReplyEnd(
             session_id=sid, message_id=mid, sender_id=sender, tokens=self._tokens(text),
             message_index=index, conversation_index=index))
@@ -832,7 +832,7 @@ class MockEngine:
                 partial = stream.text[:stream.sent_to]
                 msg = self._append(live, stream.role, stream.sender_id, partial,
                                    message_id=stream.message_id)
-                index = live.chat.messages.index(msg)
+                index = live.chat.messages.index(msg) + 1
                 yield Emit(group, ReplyEnd(session_id=sid, message_id=stream.message_id,
                                            sender_id=stream.sender_id,
                                            tokens=self._tokens(partial), message_index=index,
@@ -950,7 +950,9 @@ class MockEngine:
             context=ChatContext(**self._context_fields(live)),  # type: ignore[arg-type]
             title=chat.title, scenario=self._scenario_info(scenario) if scenario else None)
 
-    def _chat_message(self, msg: _Msg, index: int) -> ChatMessage:
+    def _chat_message(self, msg: _Msg, position: int) -> ChatMessage:
+        """``msg`` at 0-based ``position`` of its chat (the wire's indices are 1-based)."""
+        index = position + 1
         return ChatMessage(message_id=msg.message_id, role=msg.role, sender_id=msg.sender_id,
                            text=msg.text, timestamp=msg.timestamp, tokens=self._tokens(msg.text),
                            index=index, conversation_index=index, chat_time=msg.chat_time)
@@ -958,7 +960,7 @@ class MockEngine:
     def _update(self, live: _Live, msg: _Msg, *, deleted: bool = False,
                 index: int | None = None) -> Update:
         if index is None:
-            index = live.chat.messages.index(msg)
+            index = live.chat.messages.index(msg) + 1  # 1-based, as on the wire
         return Update(session_id=live.session_id, message_id=msg.message_id,
                       sender_id=msg.sender_id, role=msg.role, timestamp=msg.timestamp,
                       index=0 if deleted else index, conversation_index=0 if deleted else index,

@@ -27,6 +27,7 @@ from voxta_proto.voxta import (
     LoadScenariosList,
     PauseChat,
     ReplyChunk,
+    ReplyEnd,
     RequestSuggestions,
     ResumeChat,
     Retry,
@@ -381,3 +382,18 @@ def test_start_chat_errors_are_error_messages() -> None:
         assert tags(steps) == ["done", "error"], message
         assert text in getattr(messages(steps)[0], "message", "")
     assert e.sessions.owned_by("c") is None
+
+
+def test_message_indices_are_one_based_as_in_the_reference() -> None:
+    """§8.2/§8.3: the greeting ends at messageIndex 1, the user message is index 2 and
+    its reply ends at messageIndex 3; chatStarted's history counts the same way."""
+    e = engine(reply_delay=0.0)
+    greeting = messages(e.handle("c", StartChat(character_id=APEX)))
+    assert [m.message_index for m in greeting if isinstance(m, ReplyEnd)] == [1]
+    sid = next(m.session_id for m in greeting if isinstance(m, ChatStarted))
+    turn = messages(e.handle("c", Send(session_id=sid, text="Tell me a joke")))
+    assert [m.index for m in turn if isinstance(m, Update)] == [2]
+    assert [m.message_index for m in turn if isinstance(m, ReplyEnd)] == [3]
+    resumed = messages(e.handle("c", ResumeChat(chat_id=OLD_CHAT)))
+    history = next(m.messages for m in resumed if isinstance(m, ChatStarted))
+    assert [m.index for m in history] == [1, 2, 3]
