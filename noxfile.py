@@ -7,6 +7,8 @@ arguments after ``--`` go to pytest, e.g. ``nox -s tests -- -k framing -x``.
 
 from __future__ import annotations
 
+import sys
+
 import nox
 
 nox.needs_version = ">=2024.3.2"
@@ -42,14 +44,19 @@ def fuzz(session: nox.Session) -> None:
 @nox.session
 def interop(session: nox.Session) -> None:
     """Third-party clients against the mock: voxta-client 0.2.0 from PyPI in its own
-    virtualenv under ``.interop/`` (built here), then the interop tests."""
+    virtualenv under ``.interop/`` and @microsoft/signalr from npm (``npm ci`` of the
+    committed lock file into ``tests/mock/interop/node/node_modules``), both built here,
+    then the interop tests. Needs Node and npm on PATH; VOXTA_INTEROP_REQUIRED=1 makes a
+    missing dependency fail the tests instead of skipping them."""
     session.install("-e", ".[test]")
     venv = ".interop/voxta-client-venv"
-    python = f"{venv}/Scripts/python" if session.platform == "win32" else f"{venv}/bin/python"
+    python = f"{venv}/Scripts/python" if sys.platform == "win32" else f"{venv}/bin/python"
     session.run("python", "-m", "venv", venv)
     session.run(python, "-m", "pip", "install", "-q", "voxta-client==0.2.0", external=True)
+    session.run("npm", "ci", "--no-audit", "--no-fund", "--prefix", "tests/mock/interop/node",
+                external=True)
     session.run("pytest", "-m", "interop", "tests/mock", *session.posargs,
-                env={"VOXTA_CLIENT_PYTHON": python})
+                env={"VOXTA_CLIENT_PYTHON": python, "VOXTA_INTEROP_REQUIRED": "1"})
 
 
 @nox.session

@@ -20,6 +20,7 @@ from voxta_mock.data import (
 )
 from voxta_mock.engine import UI_CONNECTION, Complete, Emit, MockEngine, Step, Wait
 from voxta_mock.faults import FaultPlan
+from voxta_mock.rest import DeviceCode, MockRest, VisionUpload
 from voxta_mock.server import DEFAULT_HOST, DEFAULT_PORT, AudioStream, MockVoxtaServer
 
 __all__ = [
@@ -32,16 +33,19 @@ __all__ = [
     "ChatData",
     "Complete",
     "DataError",
+    "DeviceCode",
     "Emit",
     "FaultPlan",
     "MessageData",
     "MockData",
     "MockEngine",
+    "MockRest",
     "MockVoxtaServer",
     "ReplyScript",
     "ScenarioData",
     "Step",
     "UserData",
+    "VisionUpload",
     "Wait",
     "load_data",
 ]

@@ -7,13 +7,14 @@ import logging
 import signal
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 import anyio
 
 from voxta_mock.data import DEFAULT_DATA, DataError, MockData, load_data
 from voxta_mock.server import DEFAULT_HOST, DEFAULT_PORT, MockVoxtaServer
 
-__all__ = ["main"]
+__all__ = ["main", "server_options"]
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -31,18 +32,25 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--preseed-session", action="store_true",
                         help="start with a chat session owned by a virtual UI client")
     parser.add_argument("--client-timeout", type=float, default=30.0,
-                        help="drop clients silent this long (0 disables)")
+                        help="drop clients silent this long, in seconds (0 disables)")
+    parser.add_argument("--speech", action="store_true",
+                        help="text-to-speech: clients with audioOutput Url get audio URLs "
+                             "and play the replies themselves")
     parser.add_argument("--log-level", default="WARNING",
                         choices=["DEBUG", "INFO", "WARNING", "ERROR"], type=str.upper)
     return parser
 
 
-async def _serve(args: argparse.Namespace, data: MockData) -> None:
-    async with MockVoxtaServer(
-        host=args.host, port=args.port, data=data, seed=args.seed, auth_token=args.auth_token,
-        reply_delay=args.reply_delay, preseed_session=args.preseed_session,
-        client_timeout=args.client_timeout or None,
-    ) as server:
+def server_options(args: argparse.Namespace, data: MockData) -> dict[str, Any]:
+    """The ``MockVoxtaServer`` keyword arguments for parsed options."""
+    return {"host": args.host, "port": args.port, "data": data, "seed": args.seed,
+            "auth_token": args.auth_token, "reply_delay": args.reply_delay,
+            "preseed_session": args.preseed_session, "speech": args.speech,
+            "client_timeout": args.client_timeout or None}
+
+
+async def _serve(options: dict[str, Any]) -> None:
+    async with MockVoxtaServer(**options) as server:
         print(f"voxta-mock listening on {server.url}", flush=True)
         with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
             async for _ in signals:
@@ -57,6 +65,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(f"--port must be 0-65535, got {args.port}")
     if args.reply_delay < 0:
         parser.error("--reply-delay must be >= 0")
+    if args.client_timeout < 0:
+        parser.error("--client-timeout must be >= 0 (0 disables it)")
     logging.basicConfig(level=args.log_level, format="%(levelname)s %(name)s: %(message)s")
     try:
         data = load_data(args.data) if args.data else DEFAULT_DATA
@@ -64,7 +74,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"voxta-mock: error: {exc}", file=sys.stderr)
         return 2
     try:
-        anyio.run(_serve, args, data)
+        anyio.run(_serve, server_options(args, data))
     except KeyboardInterrupt:
         pass
     except OSError as exc:

@@ -11,9 +11,11 @@ given seed and clock.
 
 from __future__ import annotations
 
+import io
 import random
 import time
 import uuid
+import wave
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -29,6 +31,7 @@ from voxta_proto.voxta import (
     AnyClientMessage,
     AppTrigger,
     AppTriggerComplete,
+    AudioOutputCapability,
     Authenticate,
     CharactersListItem,
     CharactersListLoaded,
@@ -70,6 +73,7 @@ from voxta_proto.voxta import (
     InspectAudioInput,
     InspectorEnabled,
     Interrupt,
+    InterruptSpeech,
     ListResources,
     ListResourcesResult,
     LoadCharactersList,
@@ -130,6 +134,8 @@ __all__ = [
 EMPTY_ID: Final = "00000000-0000-0000-0000-000000000000"
 UI_CONNECTION: Final = "voxta-ui"
 """The virtual connection that owns a pre-seeded session (it has no transport)."""
+MAX_CLIPS: Final = 10_000
+"""TTS clips kept for fetching; older unfetched ones are forgotten."""
 
 
 @dataclass(frozen=True)
@@ -209,12 +215,15 @@ class _Live:
     actions: dict[str, tuple[ScenarioActionDefinition, ...]] = field(default_factory=dict)
     paused: bool = False
     stream: _Stream | None = None
+    playback: str | None = None
+    """Client playback: the reply whose ``speechPlaybackComplete`` the session awaits."""
 
 
 @dataclass
 class _Conn:
     authenticated: bool = False
     client: str = ""
+    audio_output: AudioOutputCapability | None = None
 
 
 class MockEngine:
@@ -228,6 +237,13 @@ class MockEngine:
         preseed_session: start a session owned by a virtual UI connection, so clients
             that only subscribe (``voxta-client``) become ready.
         words_per_chunk: how long a ``replyChunk`` is at most.
+        speech: text-to-speech on. Sessions whose owner authenticated with
+            ``audioOutput: "Url"`` then get client playback (reference §8.3, §12): every
+            ``replyChunk`` has an ``audioUrl`` (a WAV from :meth:`tts_audio`), the client's
+            ``speechPlaybackStart``/``speechPlaybackComplete`` are echoed, and the session
+            waits for the latter before ``chatFlow WaitingForUserInput``. Off (the
+            default), or for other clients, speech is disabled: ``audioUrl: ""`` and the
+            server completes playback itself.
     """
 
     def __init__(
@@ -239,11 +255,14 @@ class MockEngine:
         clock: Callable[[], float] = time.time,
         preseed_session: bool = False,
         words_per_chunk: int = 6,
+        speech: bool = False,
     ) -> None:
         self.data: Final = data
         self.seed: Final = seed
         self.reply_delay = reply_delay
         self.words_per_chunk = max(1, words_per_chunk)
+        self.speech = speech
+        self._clips: dict[str, str] = {}
         self._clock = clock
         self._rng = random.Random(seed)
         self.sessions: Final = ChatSessions[str]()
@@ -291,6 +310,7 @@ class MockEngine:
         if isinstance(message, Authenticate):
             conn.authenticated = True
             conn.client = message.client
+            conn.audio_output = message.capabilities.audio_output
             yield from self._welcome(connection)
             yield Complete()
             return
@@ -333,9 +353,12 @@ class MockEngine:
                 scenarios=tuple(self._scenario_info(s) for s in self.data.scenarios))),
                 Complete())
         if isinstance(message, LoadChatsList):
+            # As the real server: the character's chats; of the given scenario, or without
+            # one when none (or the empty GUID) is given. The empty GUID lists nothing.
+            scenario = message.scenario_id if message.scenario_id != EMPTY_ID else None
             chats = [c for c in self._chats.values()
-                     if (not message.character_id or message.character_id in c.character_ids)
-                     and (not message.scenario_id or message.scenario_id == c.scenario_id)]
+                     if message.character_id in c.character_ids
+                     and (c.scenario_id or None) == (scenario or None)]
             chats.sort(key=lambda c: c.created, reverse=True)
             return _steps(Emit(to, ChatsListLoaded(
                 chats=tuple(ChatListItem(id=c.id, created=c.created) for c in chats))),
@@ -487,12 +510,19 @@ class MockEngine:
         elif isinstance(message, Interrupt):
             yield from self._interrupt(live)
         elif isinstance(message, (TypingStart, TypingEnd, AppTriggerComplete, TriggerScriptEvent,
-                                  RunScript, ClientSpeechPlaybackComplete)):
+                                  RunScript)):
             return
         elif isinstance(message, ClientSpeechPlaybackStart):
             yield Emit(group, SpeechPlaybackStart(session_id=sid, message_id=message.message_id,
                                                   start_index=message.start_index,
                                                   duration=message.duration or 0.0))
+        elif isinstance(message, ClientSpeechPlaybackComplete):
+            if live.playback is not None and live.playback == message.message_id:
+                live.playback = None
+                yield Emit(group, SpeechPlaybackComplete(session_id=sid,
+                                                         message_id=message.message_id))
+                yield Emit(group, ChatFlow(session_id=sid,
+                                           state=ChatFlowStates.WAITING_FOR_USER_INPUT))
         elif isinstance(message, PauseChat):
             live.paused = message.pause
             yield Emit(group, ChatPaused(session_id=sid, paused=message.pause))
@@ -739,6 +769,7 @@ class MockEngine:
         """replyGenerating, replyStart, replyChunk x n, replyEnd, then the speech-disabled
         completion and ``chatFlow WaitingForUserInput``; with a ``Wait`` between chunks."""
         sid = live.session_id
+        speaks = self._client_playback(live)
         stream = _Stream(existing.message_id if existing else message_id or self._new_id(),
                          sender, role, text, narration)
         live.stream = stream
@@ -757,18 +788,23 @@ class MockEngine:
             stream.sent_to = end
             yield Emit(self._audience(live), ReplyChunk(
                 session_id=sid, message_id=mid, sender_id=sender, text=text[start:end],
-                start_index=start, end_index=end, audio_url="", is_narration=narration))
+                start_index=start, end_index=end,
+                audio_url=self._clip_url(text[start:end]) if speaks else "",
+                is_narration=narration))
         if stream.done:
             return
         stream.done = True
         live.stream = None
         msg = existing or self._append(live, role, sender, text, message_id=mid)
-        index = live.chat.messages.index(msg) if msg in live.chat.messages else -1
+        index = live.chat.messages.index(msg) + 1 if msg in live.chat.messages else -1
         yield Emit(self._audience(live), ReplyEnd(
             session_id=sid, message_id=mid, sender_id=sender, tokens=self._tokens(text),
             message_index=index, conversation_index=index))
         for extra in extras:
             yield Emit(self._audience(live), extra)
+        if finish and speaks:
+            live.playback = mid  # the client's speechPlaybackComplete ends the turn
+            return
         if finish:
             yield Emit(self._audience(live), SpeechPlaybackComplete(session_id=sid,
                                                                     message_id=mid))
@@ -782,6 +818,9 @@ class MockEngine:
         live.stream = None
         sid = live.session_id
         group = self._audience(live)
+        if live.playback is not None:  # the client is playing a finished reply's audio
+            yield Emit(group, InterruptSpeech(session_id=sid, message_id=live.playback))
+            live.playback = None
         if stream is not None and not stream.done:
             stream.done = True
             if stream.sent_to == 0:
@@ -793,7 +832,7 @@ class MockEngine:
                 partial = stream.text[:stream.sent_to]
                 msg = self._append(live, stream.role, stream.sender_id, partial,
                                    message_id=stream.message_id)
-                index = live.chat.messages.index(msg)
+                index = live.chat.messages.index(msg) + 1
                 yield Emit(group, ReplyEnd(session_id=sid, message_id=stream.message_id,
                                            sender_id=stream.sender_id,
                                            tokens=self._tokens(partial), message_index=index,
@@ -805,6 +844,37 @@ class MockEngine:
         if idle:
             yield Emit(group, ChatFlow(session_id=sid,
                                        state=ChatFlowStates.WAITING_FOR_USER_INPUT))
+
+    # -- speech ------------------------------------------------------------------------
+
+    def _client_playback(self, live: _Live) -> bool:
+        record = self.sessions.get(live.session_id)
+        owner = self._conns.get(record.owner) if record is not None else None
+        return (self.speech and owner is not None
+                and owner.audio_output is AudioOutputCapability.URL)
+
+    def _clip_url(self, text: str) -> str:
+        clip = self._new_id()
+        self._clips[clip] = text
+        while len(self._clips) > MAX_CLIPS:  # never fetched: forget the oldest
+            del self._clips[next(iter(self._clips))]
+        return f"/api/tts/gens/{clip}"
+
+    def tts_audio(self, clip: str) -> bytes | None:
+        """The WAV of ``/api/tts/gens/{clip}`` (silence, 20 ms per character, at most
+        2 s), or None for an unknown clip. Like the real server's nonces, a clip can be
+        fetched once."""
+        text = self._clips.pop(clip, None)
+        if text is None:
+            return None
+        samples = min(len(text) * 320, 32_000)  # 16 kHz mono PCM16
+        out = io.BytesIO()
+        with wave.open(out, "wb") as wav:
+            wav.setnchannels(1)
+            wav.setsampwidth(2)
+            wav.setframerate(16_000)
+            wav.writeframes(bytes(samples * 2))
+        return out.getvalue()
 
     # -- helpers -----------------------------------------------------------------------
 
@@ -880,7 +950,9 @@ class MockEngine:
             context=ChatContext(**self._context_fields(live)),  # type: ignore[arg-type]
             title=chat.title, scenario=self._scenario_info(scenario) if scenario else None)
 
-    def _chat_message(self, msg: _Msg, index: int) -> ChatMessage:
+    def _chat_message(self, msg: _Msg, position: int) -> ChatMessage:
+        """``msg`` at 0-based ``position`` of its chat (the wire's indices are 1-based)."""
+        index = position + 1
         return ChatMessage(message_id=msg.message_id, role=msg.role, sender_id=msg.sender_id,
                            text=msg.text, timestamp=msg.timestamp, tokens=self._tokens(msg.text),
                            index=index, conversation_index=index, chat_time=msg.chat_time)
@@ -888,7 +960,7 @@ class MockEngine:
     def _update(self, live: _Live, msg: _Msg, *, deleted: bool = False,
                 index: int | None = None) -> Update:
         if index is None:
-            index = live.chat.messages.index(msg)
+            index = live.chat.messages.index(msg) + 1  # 1-based, as on the wire
         return Update(session_id=live.session_id, message_id=msg.message_id,
                       sender_id=msg.sender_id, role=msg.role, timestamp=msg.timestamp,
                       index=0 if deleted else index, conversation_index=0 if deleted else index,
@@ -937,22 +1009,66 @@ class MockEngine:
                                       message.timestamp, position * 10_000))
         return chat
 
+    # -- REST (reference §2.4) ----------------------------------------------------------
+
+    def _chat_item(self, chat: _Chat) -> dict[str, object]:
+        item: dict[str, object] = {
+            "id": chat.id, "createdTimestamp": chat.created, "favorite": False,
+            "created": chat.created,
+            "characters": [msgspec.to_builtins(p) for p in self._participants(chat)],
+        }
+        if chat.title:
+            item["title"] = chat.title
+        if chat.last_session:
+            item["lastSessionTimestamp"] = chat.last_session
+        if chat.scenario_id:
+            item["scenarioId"] = chat.scenario_id
+        return item
+
     def chats_json(self, character_id: str | None = None) -> bytes:
-        """The ``GET /api/chats`` body (reference §2.4), newest first."""
-        items = []
-        for chat in sorted(self._chats.values(), key=lambda c: c.created, reverse=True):
-            if character_id and character_id not in chat.character_ids:
-                continue
-            item: dict[str, object] = {
-                "id": chat.id, "createdTimestamp": chat.created, "favorite": False,
-                "created": chat.created,
-                "characters": [msgspec.to_builtins(p) for p in self._participants(chat)],
-            }
-            if chat.title:
-                item["title"] = chat.title
-            if chat.last_session:
-                item["lastSessionTimestamp"] = chat.last_session
-            if chat.scenario_id:
-                item["scenarioId"] = chat.scenario_id
-            items.append(item)
-        return msgspec.json.encode({"chats": items})
+        """The ``GET /api/chats`` body, newest first."""
+        chats = sorted(self._chats.values(), key=lambda c: c.created, reverse=True)
+        return msgspec.json.encode({"chats": [
+            self._chat_item(c) for c in chats
+            if not character_id or character_id in c.character_ids]})
+
+    def create_chat(self, character_ids: Sequence[str], scenario_id: str | None = None,
+                    *, ephemeral: bool = False) -> bytes:
+        """``POST /api/chats``: a new chat, as its ``ChatItem`` body.
+
+        Raises:
+            ValueError: no or unknown characters, or an unknown scenario (the text says
+                which).
+        """
+        if not character_ids:
+            raise ValueError("At least one character is required")
+        ids = []
+        for character_id in character_ids:
+            character = self.data.character(character_id)
+            if character is None:
+                raise ValueError(f"Character {character_id} not found")
+            ids.append(character.id)
+        if scenario_id is not None and all(s.id != scenario_id for s in self.data.scenarios):
+            raise ValueError(f"Scenario {scenario_id} not found")
+        chat = self._new_chat(ids, scenario_id)
+        if ephemeral:  # listed nowhere; the item is still returned
+            self._chats.pop(chat.id, None)
+        return msgspec.json.encode(self._chat_item(chat))
+
+    def chat_summary(self, chat_id: str) -> bytes | None:
+        """``GET /api/chats/{chatId}/summary``, or None for an unknown chat."""
+        chat = self._chats.get(chat_id)
+        if chat is None:
+            return None
+        last = chat.messages[-10:]
+        offset = len(chat.messages) - len(last)
+        body: dict[str, object] = {
+            "chatId": chat.id,
+            "lastUpdated": chat.messages[-1].timestamp if chat.messages else chat.created,
+            "lastMessages": [msgspec.to_builtins(self._chat_message(m, offset + i))
+                             for i, m in enumerate(last)],
+        }
+        scenario = next((s for s in self.data.scenarios if s.id == chat.scenario_id), None)
+        if scenario is not None:
+            body["scenario"] = msgspec.to_builtins(self._scenario_info(scenario))
+        return msgspec.json.encode(body)

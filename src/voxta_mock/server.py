@@ -27,6 +27,7 @@ from anyio.abc import ByteStream, SocketAttribute
 from voxta_mock.data import DEFAULT_DATA, MockData
 from voxta_mock.engine import Complete, Emit, MockEngine, Step, Wait
 from voxta_mock.faults import FaultPlan, split_message
+from voxta_mock.rest import NO_AUTH_PATHS, MockRest
 from voxta_proto import RemoteProtocolError, TransportError
 from voxta_proto.hub import HubConfig
 from voxta_proto.transports import (
@@ -123,6 +124,8 @@ class MockVoxtaServer:
         auth_token: when set, every request needs ``Authorization: Bearer <token>`` or
             ``access_token=<token>`` (else 401).
         preseed_session: start with a session owned by a virtual UI connection.
+        speech: text-to-speech with client playback for clients that authenticate with
+            ``audioOutput: "Url"`` (see ``MockEngine``); off: speech disabled.
         keepalive_interval: seconds of silence before the server sends a Ping.
         client_timeout: seconds a client may stay silent before it is dropped (None:
             never).
@@ -141,6 +144,7 @@ class MockVoxtaServer:
         reply_delay: float = 0.03,
         auth_token: str | None = None,
         preseed_session: bool = False,
+        speech: bool = False,
         keepalive_interval: float = 15.0,
         client_timeout: float | None = 30.0,
         stateful_reconnect: bool = False,
@@ -155,7 +159,8 @@ class MockVoxtaServer:
         self.listen = listen
         self.auth_token = auth_token
         self.engine = MockEngine(data, seed=seed, reply_delay=reply_delay, clock=clock,
-                                 preseed_session=preseed_session)
+                                 preseed_session=preseed_session, speech=speech)
+        self.rest = MockRest(self.engine, auth_token=auth_token)
         self.hub_config = HubConfig(keepalive_interval=keepalive_interval,
                                     peer_timeout=client_timeout,
                                     stateful_reconnect=stateful_reconnect)
@@ -244,7 +249,7 @@ class MockVoxtaServer:
 
     async def _app(self, request: HttpRequest) -> HttpResponse | WebSocketUpgrade:
         path = request.path.rstrip("/") or "/"
-        if not self._authorized(request):
+        if path not in NO_AUTH_PATHS and not self._authorized(request):
             return HttpResponse(401, (*_TEXT, ("WWW-Authenticate", "Bearer")), b"Unauthorized")
         if path == "/hub/negotiate":
             if request.method != "POST":
@@ -264,10 +269,8 @@ class MockVoxtaServer:
             return WebSocketUpgrade(lambda t, r: self._run_hub(t, key, r.client))
         if path == "/ws/audio/input/stream":
             return WebSocketUpgrade(self._run_audio)
-        if path == "/api/chats" and request.method == "GET":
-            return HttpResponse(200, _JSON,
-                                self.engine.chats_json(request.query_param("characterId")))
-        return HttpResponse(404, _TEXT, b"Not Found")
+        response = self.rest.handle(request) if path.startswith("/api/") else None
+        return response or HttpResponse(404, _TEXT, b"Not Found")
 
     def _negotiate(self, request: HttpRequest) -> HttpResponse:
         version = 1 if request.query_param("negotiateVersion") not in (None, "0") else 0
@@ -457,10 +460,14 @@ class MockVoxtaServer:
                 conn.scope.cancel()
 
     async def _timer(self, conn: _HubConn) -> None:
-        """Keep-alive pings and the client timeout, on a tick like ASP.NET Core's."""
+        """Keep-alive pings and the client timeout, each woken at its deadline (so a Ping
+        follows the last message by at most ``keepalive_interval``), rechecked at least
+        every tick."""
         tick = min(1.0, self.hub_config.keepalive_interval / 2)
         while True:
-            await anyio.sleep(tick)
+            deadline = conn.session.next_deadline()
+            delay = tick if deadline is None else deadline - anyio.current_time()
+            await anyio.sleep(min(tick, max(0.0, delay)))
             events = conn.session.handle_timer(now=anyio.current_time())
             await self._flush(conn)
             if any(isinstance(e, Disconnected) for e in events):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -11,17 +12,22 @@ from pathlib import Path
 import anyio
 import pytest
 
-from voxta_proto.transports import negotiate
+from voxta_mock import DEFAULT_DATA
+from voxta_mock.__main__ import _parser, server_options
+from voxta_proto import NegotiationError
+from voxta_proto.transports import ConnectOptions, negotiate
 
 SRC = str(Path(__file__).resolve().parents[2] / "src")
 ENV = {**os.environ, "PYTHONPATH": SRC + os.pathsep + os.environ.get("PYTHONPATH", "")}
 
 
 @pytest.mark.network
-@pytest.mark.skipif(sys.platform == "win32", reason="SIGTERM")
-def test_cli_serves_and_stops_on_sigterm() -> None:
-    proc = subprocess.Popen([sys.executable, "-m", "voxta_mock", "--port", "0"], env=ENV,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT])  # SIGINT: Ctrl-C
+def test_cli_serves_and_stops_cleanly_on_a_signal(stop: signal.Signals) -> None:
+    proc = subprocess.Popen([sys.executable, "-m", "voxta_mock", "--port", "0", "--seed", "3",
+                             "--reply-delay", "0", "--log-level", "info", "--auth-token", "k"],
+                            env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         assert proc.stdout is not None
         line = proc.stdout.readline()
@@ -30,12 +36,17 @@ def test_cli_serves_and_stops_on_sigterm() -> None:
 
         async def check() -> None:
             with anyio.fail_after(10):
-                outcome = await negotiate(f"{url}/hub")
+                with pytest.raises(NegotiationError):  # --auth-token is in force
+                    await negotiate(f"{url}/hub")
+                options = ConnectOptions(access_token="k")
+                outcome = await negotiate(f"{url}/hub", options=options)
                 assert outcome.result.connection_token
 
         anyio.run(check)
-        proc.send_signal(signal.SIGTERM)
+        proc.send_signal(stop)
         assert proc.wait(timeout=10) == 0
+        assert proc.stderr is not None
+        assert "Traceback" not in proc.stderr.read()
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -64,8 +75,58 @@ def test_bad_data_file_is_one_clear_line(tmp_path: Path, content: str, suffix: s
     assert "Traceback" not in result.stderr
 
 
-def test_bad_option_fails_without_traceback() -> None:
-    result = subprocess.run([sys.executable, "-m", "voxta_mock", "--port", "99999"], env=ENV,
+@pytest.mark.parametrize(("argv", "expected"), [
+    (["--port", "99999"], "--port must be 0-65535"),
+    (["--port", "x"], "invalid int value"),
+    (["--reply-delay", "-1"], "--reply-delay must be >= 0"),
+    (["--client-timeout", "-1"], "--client-timeout must be >= 0"),
+    (["--log-level", "loud"], "invalid choice"),
+    (["--no-such-option"], "unrecognized arguments"),
+])
+def test_bad_option_fails_without_traceback(argv: list[str], expected: str) -> None:
+    result = subprocess.run([sys.executable, "-m", "voxta_mock", *argv], env=ENV,
                             capture_output=True, text=True, timeout=30, check=False)
     assert result.returncode == 2
+    assert expected in result.stderr
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.network
+def test_port_in_use_is_one_clear_line() -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = subprocess.run([sys.executable, "-m", "voxta_mock", "--port", str(port)],
+                                env=ENV, capture_output=True, text=True, timeout=30, check=False)
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1
+    assert lines[0].startswith(f"voxta-mock: error: cannot listen on 127.0.0.1:{port}: ")
+
+
+def test_options_map_to_the_server() -> None:
+    defaults = server_options(_parser().parse_args([]), DEFAULT_DATA)
+    assert (defaults["host"], defaults["port"], defaults["client_timeout"]) == (
+        "127.0.0.1", 5384, 30.0)
+    assert defaults["speech"] is False
+    args = _parser().parse_args(["--host", "0.0.0.0", "--port", "0", "--seed", "9",
+                                 "--auth-token", "t", "--reply-delay", "0.5",
+                                 "--client-timeout", "0", "--speech", "--preseed-session"])
+    assert server_options(args, DEFAULT_DATA) == {
+        "host": "0.0.0.0", "port": 0, "data": DEFAULT_DATA, "seed": 9, "auth_token": "t",
+        "reply_delay": 0.5, "preseed_session": True, "speech": True,
+        "client_timeout": None}  # 0 disables the silent-client drop
+
+
+def test_console_script_is_installed() -> None:
+    script = Path(sys.executable).parent / ("voxta-mock.exe" if sys.platform == "win32"
+                                            else "voxta-mock")
+    if not script.exists():
+        pytest.skip(f"{script} not installed (the package is not installed in this venv)")
+    result = subprocess.run([str(script), "--help"], capture_output=True, text=True,
+                            timeout=30, check=False)
+    assert result.returncode == 0
+    for option in ("--host", "--port", "--data", "--seed", "--auth-token", "--reply-delay",
+                   "--log-level"):
+        assert option in result.stdout

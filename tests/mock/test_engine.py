@@ -4,12 +4,21 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+import msgspec
+
 from voxta_mock import DEFAULT_DATA, UI_CONNECTION, Complete, Emit, MockEngine, Step, Wait
+from voxta_mock.engine import EMPTY_ID
 from voxta_proto.voxta import (
+    Action,
     AddChatParticipant,
+    AudioOutputCapability,
     Authenticate,
+    ChatSessionError,
+    ChatsListLoaded,
     ChatStarted,
     ClientCapabilities,
+    ClientSpeechPlaybackComplete,
+    ClientSpeechPlaybackStart,
     ClientUpdate,
     DeleteMessage,
     Interrupt,
@@ -18,14 +27,18 @@ from voxta_proto.voxta import (
     LoadScenariosList,
     PauseChat,
     ReplyChunk,
+    ReplyEnd,
     RequestSuggestions,
     ResumeChat,
     Retry,
     Revert,
+    ScenarioActionDefinition,
     Send,
+    Speak,
     StartChat,
     StopChat,
     SubscribeToChat,
+    TriggerAction,
     TypingStart,
     Update,
     UpdateContext,
@@ -176,6 +189,17 @@ def test_lists() -> None:
     assert tags(e.handle("c", LoadScenariosList())) == ["scenariosListLoaded", "done"]
     assert tags(e.handle("c", LoadChatsList(character_id=APEX))) == ["chatsListLoaded", "done"]
 
+    def listed(message: LoadChatsList) -> list[str]:
+        first = next(iter(e.handle("c", message)))
+        assert isinstance(first, Emit)
+        assert isinstance(first.message, ChatsListLoaded)
+        return [c.id for c in first.message.chats]
+
+    scenario = DEFAULT_DATA.scenarios[0].id
+    assert listed(LoadChatsList(character_id=APEX, scenario_id=scenario)) == [OLD_CHAT]
+    assert listed(LoadChatsList(character_id=APEX)) == []  # only chats without a scenario
+    assert listed(LoadChatsList(character_id=EMPTY_ID, scenario_id=scenario)) == []
+
 
 def test_participants_context_and_suggestions() -> None:
     e = engine(reply_delay=0.0)
@@ -243,3 +267,133 @@ def test_unknown_session_is_ignored_and_disconnect_closes() -> None:
     assert tags(e.handle("c", msg)) == ["done"]
     started(e)
     assert tags(e.disconnect("c")) == ["chatClosed", "chatsSessionsUpdated"]
+
+
+SPEAKER = Authenticate(client="t", scope=("role:app",), capabilities=ClientCapabilities(
+    audio_output=AudioOutputCapability.URL))
+
+
+def chunks_of(steps: Iterable[Step]) -> list[ReplyChunk]:
+    return [s.message for s in steps if isinstance(s, Emit) and isinstance(s.message, ReplyChunk)]
+
+
+def test_client_playback_waits_for_the_clients_completion() -> None:
+    e = MockEngine(seed=7, reply_delay=0.0, speech=True)
+    e.connect("c")
+    list(e.handle("c", SPEAKER))
+    greeting = list(e.handle("c", StartChat(character_id=APEX)))
+    assert tags(greeting)[-2:] == ["replyChunk", "replyEnd"]  # the turn waits for the client
+    chunks = chunks_of(greeting)
+    assert all(c.audio_url.startswith("/api/tts/gens/") for c in chunks)
+    audio = e.tts_audio(chunks[0].audio_url.rsplit("/", 1)[1])
+    assert audio is not None
+    assert audio.startswith(b"RIFF")
+    sid, mid = chunks[0].session_id, chunks[0].message_id
+    start = ClientSpeechPlaybackStart(session_id=sid, message_id=mid, start_index=0,
+                                      end_index=chunks[0].end_index, duration=1.5)
+    echoed = list(e.handle("c", start))
+    assert tags(echoed) == ["done", "speechPlaybackStart"]
+    assert isinstance(echoed[1], Emit)
+    assert msgspec.to_builtins(echoed[1].message) == {
+        "$type": "speechPlaybackStart", "sessionId": sid, "messageId": mid, "startIndex": 0,
+        "duration": 1.5}
+    other = ClientSpeechPlaybackComplete(session_id=sid, message_id="another")
+    assert tags(e.handle("c", other)) == ["done"]
+    complete = ClientSpeechPlaybackComplete(session_id=sid, message_id=mid)
+    assert tags(e.handle("c", complete)) == ["done", "speechPlaybackComplete", "chatFlow"]
+    assert tags(e.handle("c", complete)) == ["done"]  # once
+
+
+def test_interrupt_or_new_message_during_playback_interrupts_speech() -> None:
+    e = MockEngine(seed=7, reply_delay=0.0, speech=True)
+    e.connect("c")
+    list(e.handle("c", SPEAKER))
+    sid = started(e)
+    assert tags(e.handle("c", Interrupt(session_id=sid))) == [
+        "done", "interruptSpeech", "chatFlow"]
+    reply = list(e.handle("c", Send(session_id=sid, text="hi")))
+    assert tags(reply)[-1] == "replyEnd"
+    assert tags(e.handle("c", Send(session_id=sid, text="again", do_reply=False)))[:3] == [
+        "done", "interruptSpeech", "update"]
+
+
+def test_speech_disabled_unless_the_client_plays_urls() -> None:
+    for e in (engine(reply_delay=0.0), engine(reply_delay=0.0, speech=True)):
+        steps = list(e.handle("c", StartChat(character_id=APEX)))  # AUTH: no audioOutput
+        assert tags(steps)[-3:] == ["replyEnd", "speechPlaybackComplete", "chatFlow"]
+        assert all(c.audio_url == "" for c in chunks_of(steps))
+
+
+def messages(steps: Iterable[Step]) -> list[object]:
+    return [s.message for s in steps if isinstance(s, Emit)]
+
+
+def test_action_inference_from_context_actions() -> None:
+    """§8.9/§8.10: one action per layer after the reply; the named one, else ``""``."""
+    e = engine(reply_delay=0.0)
+    sid = started(e)
+    jump = ScenarioActionDefinition(name="jump", description="When {{ char }} jumps.",
+                                    layer="game")
+    list(e.handle("c", UpdateContext(session_id=sid, context_key="game", actions=(jump,))))
+    chosen = [m for m in messages(e.handle("c", Send(session_id=sid, text="Can you jump?")))
+              if isinstance(m, Action)]
+    assert [(a.value, a.layer, a.context_key) for a in chosen] == [("jump", "game", "game")]
+    none = [m for m in messages(e.handle("c", Send(session_id=sid, text="Just talk.")))
+            if isinstance(m, Action)]
+    assert [a.value for a in none] == [""]
+    quiet = Send(session_id=sid, text="Can you jump?", do_character_action_inference=False)
+    assert not [m for m in messages(e.handle("c", quiet)) if isinstance(m, Action)]
+
+
+def test_trigger_action_speak_and_slash_commands() -> None:
+    e = engine(reply_delay=0.0)
+    sid = started(e)
+    reply = messages(e.handle("c", Send(session_id=sid, text="hi")))
+    mid = next(m.message_id for m in reply if isinstance(m, ReplyChunk))
+    triggered = messages(e.handle("c", TriggerAction(session_id=sid, message_id=mid,
+                                                     value="wave")))
+    assert [(a.value, a.role.value) for a in triggered if isinstance(a, Action)] == [
+        ("wave", "Assistant")]
+    assert tags(e.handle("c", TriggerAction(session_id=sid, message_id="nope",
+                                            value="wave"))) == ["done"]  # ignored
+    again = list(e.handle("c", Speak(session_id=sid, message_id=mid)))
+    assert tags(again)[:2] == ["done", "replyStart"]  # an existing message: no replyGenerating
+    assert {c.message_id for c in chunks_of(again)} == {mid}
+    note = list(e.handle("c", Send(session_id=sid, text="/note: remember this")))
+    assert tags(note) == ["done", "update"]
+    assert [m.role.value for m in messages(note) if isinstance(m, Update)] == ["Note"]
+    assert "replyGenerating" in tags(e.handle("c", Send(session_id=sid, text="/event Rain.")))
+    unknown = messages(e.handle("c", Send(session_id=sid, text="/dance now")))
+    assert [(m.message, m.retry) for m in unknown if isinstance(m, ChatSessionError)] == [
+        ("Command dance is not supported", False)]
+
+
+def test_start_chat_errors_are_error_messages() -> None:
+    """§9: a chat that cannot start gives ``error`` (no session yet)."""
+    e = engine()
+    cases: dict[StartChat | ResumeChat, str] = {
+        StartChat(character_id="99999999-9999-4999-8999-999999999999"): "not found",
+        StartChat(chat_id="nope"): "not found",
+        StartChat(chat_id=OLD_CHAT, ephemeral=True): "ephemeral",
+        ResumeChat(chat_id="nope"): "not found",
+    }
+    for message, text in cases.items():
+        steps = list(e.handle("c", message))
+        assert tags(steps) == ["done", "error"], message
+        assert text in getattr(messages(steps)[0], "message", "")
+    assert e.sessions.owned_by("c") is None
+
+
+def test_message_indices_are_one_based_as_in_the_reference() -> None:
+    """§8.2/§8.3: the greeting ends at messageIndex 1, the user message is index 2 and
+    its reply ends at messageIndex 3; chatStarted's history counts the same way."""
+    e = engine(reply_delay=0.0)
+    greeting = messages(e.handle("c", StartChat(character_id=APEX)))
+    assert [m.message_index for m in greeting if isinstance(m, ReplyEnd)] == [1]
+    sid = next(m.session_id for m in greeting if isinstance(m, ChatStarted))
+    turn = messages(e.handle("c", Send(session_id=sid, text="Tell me a joke")))
+    assert [m.index for m in turn if isinstance(m, Update)] == [2]
+    assert [m.message_index for m in turn if isinstance(m, ReplyEnd)] == [3]
+    resumed = messages(e.handle("c", ResumeChat(chat_id=OLD_CHAT)))
+    history = next(m.messages for m in resumed if isinstance(m, ChatStarted))
+    assert [m.index for m in history] == [1, 2, 3]

@@ -17,48 +17,9 @@ from voxta_proto.transports import (
     negotiate,
 )
 
+from .wire import AUTH, START, drain, fast, handshake, read_until, records
+
 pytestmark = [pytest.mark.anyio, pytest.mark.network]
-
-AUTH = ('{"type":1,"invocationId":"a","target":"SendMessage","arguments":[{"$type":'
-        '"authenticate","client":"t","scope":["role:app"],"capabilities":{}}]}\x1e')
-START = ('{"type":1,"invocationId":"s","target":"SendMessage","arguments":[{"$type":'
-         '"startChat","characterId":"22222222-2222-4222-8222-222222222222"}]}\x1e')
-
-
-def records(message: str | bytes) -> list[dict[str, object]]:
-    text = message.decode() if isinstance(message, bytes) else message
-    return [json.loads(r) for r in text.split("\x1e") if r]
-
-
-async def read_until(ws: MessageTransport, voxta_type: str) -> list[dict[str, object]]:
-    """Every record up to and including the first ReceiveMessage of ``voxta_type``."""
-    seen: list[dict[str, object]] = []
-    while True:
-        for record in records(await ws.receive()):
-            seen.append(record)
-            args = record.get("arguments")
-            if isinstance(args, list) and args and args[0].get("$type") == voxta_type:
-                return seen
-
-
-async def drain(ws: MessageTransport) -> list[str | bytes]:
-    """Everything the server sends until the connection ends."""
-    pieces: list[str | bytes] = []
-    while True:
-        try:
-            pieces.append(await ws.receive())
-        except TransportError:
-            return pieces
-
-
-async def handshake(ws: MessageTransport, version: int = 1) -> str | bytes:
-    await ws.send(f'{{"protocol":"json","version":{version}}}\x1e')
-    return await ws.receive()
-
-
-def fast(**kwargs: object) -> MockVoxtaServer:
-    return MockVoxtaServer(port=0, reply_delay=0.0, **kwargs)  # type: ignore[arg-type]
-
 
 async def test_negotiate_then_hub_chat() -> None:
     with anyio.fail_after(10):
@@ -125,8 +86,10 @@ async def test_auth_token() -> None:
             with pytest.raises(NegotiationError) as info:
                 await negotiate(server.hub_url)
             assert info.value.status_code == 401
-            with pytest.raises(HandshakeRejected):
-                await connect_websocket(server.hub_url)
+            for path in ("/hub", "/ws/audio/input/stream?sessionId=s"):
+                with pytest.raises(HandshakeRejected) as rejected:
+                    await connect_websocket(f"{server.url}{path}")
+                assert rejected.value.status_code == 401
             good = ConnectOptions(access_token="s3cret")
             outcome = await negotiate(server.hub_url, options=good)
             ws = await connect_websocket(outcome.websocket_url(), options=good)

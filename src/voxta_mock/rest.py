@@ -1,0 +1,219 @@
+"""The REST endpoints Voxta clients call (reference §2.4), on top of the engine's state.
+
+* ``POST /api/device/code``, ``/api/device/poll``, ``/api/device/verify``: the device flow
+  that gives an app its API key (no auth needed). A code is approved by ``verify``, by
+  :meth:`MockRest.approve_device`, or, with ``auto_approve`` (the default), after its
+  first poll, which answers 204 so clients see the pending state once. The key handed
+  out is the server's ``auth_token`` when it has one, so it opens the hub.
+* ``POST /api/auth/test``: 200 when the request got past the server's auth check.
+* ``GET /api/chats[?characterId=]``, ``POST /api/chats``, ``GET /api/chats/{id}/summary``.
+* ``GET /api/tts/gens/{id}``: the WAV of a ``replyChunk.audioUrl`` (client playback).
+* ``POST /api/vision/requests/{id}/send``, ``DELETE /api/vision/requests/{id}``: the
+  answer to (or cancel of) a vision capture request; uploads are recorded, not decoded.
+
+The server checks ``auth_token`` before calling :meth:`MockRest.handle` (except for the
+device flow, see :data:`NO_AUTH_PATHS`).
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from typing import Any, Final
+
+import msgspec
+
+from voxta_mock.engine import MockEngine
+from voxta_proto.transports import HttpRequest, HttpResponse
+
+__all__ = ["DEVICE_SCOPES", "NO_AUTH_PATHS", "DeviceCode", "MockRest", "VisionUpload"]
+
+DEVICE_SCOPES: Final = frozenset({"role:app", "role:provider", "role:inspector"})
+NO_AUTH_PATHS: Final = frozenset({"/api/device/code", "/api/device/poll", "/api/device/verify"})
+"""Paths the server serves without checking ``auth_token``: how a client gets one."""
+
+_JSON: Final = (("Content-Type", "application/json; charset=utf-8"),)
+_TEXT: Final = (("Content-Type", "text/plain; charset=utf-8"),)
+_USER_CODE_ALPHABET: Final = "BCDFGHJKLMNPQRSTVWXZ23456789"
+
+
+@dataclass
+class DeviceCode:
+    """One device-flow request: what the app asked for and whether it was approved."""
+
+    device_code: str
+    user_code: str
+    client_id: str
+    scope: str
+    label: str
+    approved: bool = False
+    polls: int = 0
+
+
+@dataclass(frozen=True)
+class VisionUpload:
+    """What a client posted to ``/api/vision/requests/{id}/send``."""
+
+    request_id: str
+    session_id: str | None
+    source: str | None
+    label: str | None
+    content_type: str | None
+    size: int
+
+
+def _json(status: int, body: object) -> HttpResponse:
+    return HttpResponse(status, _JSON, msgspec.json.encode(body))
+
+
+def _error(status: int, message: str) -> HttpResponse:
+    return _json(status, {"error": message})
+
+
+def _body(request: HttpRequest) -> dict[str, Any] | None:
+    try:
+        decoded = msgspec.json.decode(request.body or b"{}")
+    except msgspec.DecodeError:
+        return None
+    return decoded if isinstance(decoded, dict) else None
+
+
+class MockRest:
+    """Answers the REST calls of reference §2.4 for one mock server.
+
+    Args:
+        engine: the server's engine (chats, TTS clips).
+        auth_token: the server's token; the device flow hands it out.
+        auto_approve: approve a device code after its first poll.
+    """
+
+    def __init__(self, engine: MockEngine, *, auth_token: str | None = None,
+                 auto_approve: bool = True) -> None:
+        self.engine = engine
+        self.auth_token = auth_token
+        self.auto_approve = auto_approve
+        self.devices: dict[str, DeviceCode] = {}
+        """Pending device codes by ``device_code`` (removed once the key was handed out)."""
+        self.vision_uploads: list[VisionUpload] = []
+        self.vision_cancelled: list[str] = []
+
+    def approve_device(self, user_code: str) -> bool:
+        """Approve the pending device code with that user code (what the Voxta UI's
+        browser page does); False when there is none."""
+        for device in self.devices.values():
+            if device.user_code == user_code.strip().upper():
+                device.approved = True
+                return True
+        return False
+
+    def handle(self, request: HttpRequest) -> HttpResponse | None:
+        """The response for an ``/api/...`` request, or None when no endpoint matches."""
+        path = request.path.rstrip("/")
+        parts = path.split("/")[1:]  # "", "api", ... -> "api", ...
+        method = request.method.upper()
+        route = self._route(method, parts, request)
+        if route is not None:
+            return route
+        if self._known(parts):
+            return HttpResponse(405, _TEXT, b"Method Not Allowed")
+        return None
+
+    @staticmethod
+    def _known(parts: list[str]) -> bool:
+        if parts[:2] == ["api", "device"] and len(parts) == 3:
+            return parts[2] in ("code", "poll", "verify")
+        if parts == ["api", "auth", "test"] or parts == ["api", "chats"]:
+            return True
+        if parts[:2] == ["api", "chats"] and len(parts) == 4 and parts[3] == "summary":
+            return True
+        if parts[:3] == ["api", "tts", "gens"] and len(parts) == 4:
+            return True
+        return parts[:3] == ["api", "vision", "requests"] and len(parts) in (4, 5)
+
+    def _route(self, method: str, parts: list[str],
+               request: HttpRequest) -> HttpResponse | None:
+        match (method, parts):
+            case ("POST", ["api", "device", "code"]):
+                return self._device_code(request)
+            case ("POST", ["api", "device", "poll"]):
+                return self._device_poll(request)
+            case ("POST", ["api", "device", "verify"]):
+                body = _body(request)
+                code = body.get("user_code") if body else None
+                if isinstance(code, str) and self.approve_device(code):
+                    return HttpResponse(204)
+                return _error(400, "invalid or expired user_code")
+            case ("POST", ["api", "auth", "test"]):
+                return HttpResponse(200)
+            case ("GET", ["api", "chats"]):
+                return HttpResponse(200, _JSON,
+                                    self.engine.chats_json(request.query_param("characterId")))
+            case ("POST", ["api", "chats"]):
+                return self._create_chat(request)
+            case ("GET", ["api", "chats", chat_id, "summary"]):
+                summary = self.engine.chat_summary(chat_id)
+                if summary is None:
+                    return _error(404, f"Chat {chat_id} not found")
+                return HttpResponse(200, _JSON, summary)
+            case ("GET", ["api", "tts", "gens", clip]):
+                audio = self.engine.tts_audio(clip)
+                if audio is None:
+                    return HttpResponse(404, _TEXT, b"Not Found")
+                return HttpResponse(200, (("Content-Type", "audio/wav"),), audio)
+            case ("POST", ["api", "vision", "requests", request_id, "send"]):
+                self.vision_uploads.append(VisionUpload(
+                    request_id, request.query_param("sessionId"), request.query_param("source"),
+                    request.query_param("label"), request.header("content-type"),
+                    len(request.body)))
+                return HttpResponse(204)
+            case ("DELETE", ["api", "vision", "requests", request_id]):
+                self.vision_cancelled.append(request_id)
+                return HttpResponse(204)
+        return None
+
+    def _device_code(self, request: HttpRequest) -> HttpResponse:
+        body = _body(request)
+        if body is None:
+            return _error(400, "the body must be a JSON object")
+        client_id, scope, label = (body.get("client_id"), body.get("scope", "role:app"),
+                                   body.get("label", ""))
+        if not isinstance(client_id, str) or not client_id:
+            return _error(400, "client_id is required")
+        if scope not in DEVICE_SCOPES:
+            return _error(400, f"Unknown scope '{scope}'")
+        user_code = "-".join("".join(secrets.choice(_USER_CODE_ALPHABET) for _ in range(4))
+                             for _ in range(2))
+        device = DeviceCode(secrets.token_urlsafe(24), user_code, client_id, scope, str(label))
+        self.devices[device.device_code] = device
+        host = request.header("host") or "127.0.0.1"
+        return _json(200, {"user_code": user_code, "verification_url": f"http://{host}/device",
+                           "device_code": device.device_code})
+
+    def _device_poll(self, request: HttpRequest) -> HttpResponse:
+        body = _body(request)
+        code = body.get("device_code") if body else None
+        device = self.devices.get(code) if isinstance(code, str) else None
+        if device is None:
+            return _error(400, "invalid or expired device_code")
+        device.polls += 1
+        if not device.approved:
+            if self.auto_approve:
+                device.approved = True
+            return HttpResponse(204)
+        del self.devices[device.device_code]
+        return _json(200, {"token": self.auth_token or secrets.token_urlsafe(24)})
+
+    def _create_chat(self, request: HttpRequest) -> HttpResponse:
+        body = _body(request)
+        characters = body.get("characters") if body else None
+        scenario = body.get("scenario") if body else None
+        if (body is None or not isinstance(characters, list)
+                or not all(isinstance(c, str) for c in characters)
+                or not isinstance(scenario, (str, type(None)))):
+            return _error(400, "expected {\"characters\": [id, ...], \"scenario\"?: id}")
+        try:
+            item = self.engine.create_chat(characters, scenario,
+                                           ephemeral=body.get("ephemeral") is True)
+        except ValueError as exc:
+            return _error(400, str(exc))
+        return HttpResponse(200, _JSON, item)
