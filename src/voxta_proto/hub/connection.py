@@ -93,6 +93,7 @@ _PLAIN_TRAFFIC: Final = frozenset(
     {Invocation, StreamItem, StreamInvocation, CancelInvocation, Ping}
 )
 """Messages that, outside stateful reconnect, need no bookkeeping on receipt."""
+_PLAIN_OR_COMPLETION: Final = _PLAIN_TRAFFIC | {Completion}
 
 
 def raw_codec() -> JsonHubCodec[msgspec.Raw]:
@@ -229,6 +230,14 @@ class HubConnection(Generic[ArgT]):
                 traffic before the handshake finished), a Sequence (``reattach`` sends
                 those), or the replay buffer is full.
         """
+        if (self._state is HubState.OPEN and type(message) is Invocation
+                and not self._stateful):
+            # The common case, in short: the table keeps OPEN and nothing is replayed.
+            data = self._codec.encode(message)
+            if message.invocation_id is not None:
+                self._pending[message.invocation_id] = message.target
+            self._last_sent = now
+            return data
         if self._state is HubState.ERROR:
             raise LocalProtocolError("the connection is in the ERROR state")
         try:
@@ -307,10 +316,20 @@ class HubConnection(Generic[ArgT]):
             if self._state is HubState.CLOSED or not chunk:
                 return events
         messages = self._codec.decode_records(chunk)
-        if (self._state is HubState.OPEN and not self._stateful
-                and set(map(type, messages)) <= _PLAIN_TRAFFIC):
-            events.extend(messages)  # type: ignore[arg-type]
-            return events
+        if self._state is HubState.OPEN and not self._stateful:
+            kinds = set(map(type, messages))
+            if kinds <= _PLAIN_TRAFFIC:
+                events.extend(messages)  # type: ignore[arg-type]
+                return events
+            if kinds <= _PLAIN_OR_COMPLETION:
+                # The table keeps OPEN for all of these; a Completion only needs its
+                # pending invocation (one for nothing we asked is dropped).
+                pop = self._pending.pop
+                for message in messages:
+                    if type(message) is not Completion or pop(
+                            message.invocation_id, None) is not None:  # type: ignore[attr-defined]
+                        events.append(message)  # type: ignore[arg-type]
+                return events
         for message in messages:
             event = self._receive_message(message, now)
             if event is not None:
