@@ -1,4 +1,5 @@
-"""Developer and CI entry points: ``nox -s tests``, ``nox -s lint``, ``nox -s fuzz``.
+"""Developer and CI entry points: ``nox -s tests``, ``nox -s lint``, ``nox -s fuzz``,
+``nox -s bench``.
 
 Every session builds its own virtualenv with the interpreter that runs nox, installs the
 project in editable mode with the extra it needs, and runs the tools from there. Extra
@@ -39,14 +40,30 @@ def fuzz(session: nox.Session) -> None:
     session.run("pytest", "tests/property", *session.posargs, env={"HYPOTHESIS_PROFILE": "fuzz"})
 
 
+def _voxta_client_venv(session: nox.Session) -> str:
+    """Build ``.interop/voxta-client-venv`` with voxta-client 0.2.0; returns its python."""
+    venv = ".interop/voxta-client-venv"
+    python = f"{venv}/Scripts/python" if session.platform == "win32" else f"{venv}/bin/python"
+    session.run("python", "-m", "venv", venv)
+    session.run(python, "-m", "pip", "install", "-q", "voxta-client==0.2.0", external=True)
+    return python
+
+
 @nox.session
 def interop(session: nox.Session) -> None:
     """Third-party clients against the mock: voxta-client 0.2.0 from PyPI in its own
     virtualenv under ``.interop/`` (built here), then the interop tests."""
     session.install("-e", ".[test]")
-    venv = ".interop/voxta-client-venv"
-    python = f"{venv}/Scripts/python" if session.platform == "win32" else f"{venv}/bin/python"
-    session.run("python", "-m", "venv", venv)
-    session.run(python, "-m", "pip", "install", "-q", "voxta-client==0.2.0", external=True)
+    python = _voxta_client_venv(session)
     session.run("pytest", "-m", "interop", "tests/mock", *session.posargs,
+                env={"VOXTA_CLIENT_PYTHON": python})
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """The benchmarks (``python -m benchmarks``): prints a table and writes
+    ``benchmarks/results/latest.jsonl``. Arguments go to it, e.g. ``nox -s bench -- --quick``."""
+    session.install("-e", ".", "orjson")
+    python = _voxta_client_venv(session)
+    session.run("python", "-m", "benchmarks", *session.posargs,
                 env={"VOXTA_CLIENT_PYTHON": python})

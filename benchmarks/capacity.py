@@ -36,9 +36,27 @@ class Outcome:
     errors: list[str]
 
 
+class _Countdown:
+    """Set once ``tick()`` was called ``count`` times."""
+
+    def __init__(self, count: int) -> None:
+        self.left = count
+        self.event = anyio.Event()
+        if count <= 0:
+            self.event.set()
+
+    def tick(self) -> None:
+        self.left -= 1
+        if self.left <= 0:
+            self.event.set()
+
+    async def wait(self) -> None:
+        await self.event.wait()
+
+
 async def _one_client(url: str, latencies: list[float], errors: list[str],
                       connected: list[int], all_idle: anyio.Event,
-                      gate: anyio.Semaphore) -> None:
+                      gate: anyio.Semaphore, finished: _Countdown) -> None:
     from voxta_proto import VoxtaClient
     from voxta_proto.voxta import ReplyEnd
 
@@ -53,6 +71,7 @@ async def _one_client(url: str, latencies: list[float], errors: list[str],
     client.on("replyEnd", on_end)
     await gate.acquire()  # limits concurrent handshakes, not connections
     held = True
+    counted = False
     try:
         async with client:
             gate.release()
@@ -70,12 +89,18 @@ async def _one_client(url: str, latencies: list[float], errors: list[str],
                         await got_end.wait()
                     latencies.append(time.perf_counter() - t0)
                     connected.append(1)
+                    counted = True
+                    finished.tick()
             except Exception as exc:  # counted as a failure
                 errors.append(f"{type(exc).__name__}: {exc}")
+                counted = True
+                finished.tick()
                 return
             await all_idle.wait()
-    except Exception as exc:  # a failed connect
-        errors.append(f"{type(exc).__name__}: {exc}")
+    except Exception as exc:  # a failed connect, or a failed close after the turn
+        if not counted:
+            errors.append(f"{type(exc).__name__}: {exc}")
+            finished.tick()
     finally:
         if held:
             gate.release()
@@ -86,14 +111,15 @@ async def _run(url: str, clients: int, mock: MockProcess) -> Outcome:
     errors: list[str] = []
     connected: list[int] = []
     all_idle = anyio.Event()
+    finished = _Countdown(clients)
     gate = anyio.Semaphore(64)
     before = await anyio.to_thread.run_sync(mock.rss)
     async with anyio.create_task_group() as tg:
         for _ in range(clients):
-            tg.start_soon(_one_client, url, latencies, errors, connected, all_idle, gate)
+            tg.start_soon(_one_client, url, latencies, errors, connected, all_idle, gate,
+                          finished)
         with anyio.fail_after(600):
-            while len(connected) + len(errors) < clients:
-                await anyio.sleep(0.05)
+            await finished.wait()
         await anyio.sleep(0.5)  # let the server finish the turns' bookkeeping
         after = await anyio.to_thread.run_sync(mock.rss)
         all_idle.set()

@@ -1,10 +1,12 @@
 """The mock server in a process of its own, so clients measured in the parent do not share
-its interpreter. ``python -m benchmarks.mockproc CHUNKS broadcast|no-broadcast`` prints the URL, then answers
+its interpreter. ``python -m benchmarks.mockproc CHUNKS broadcast|no-broadcast`` prints
+the URL, then answers
 each ``rss`` line on stdin with the server's resident memory in bytes (as is, and after
 ``malloc_trim``); EOF stops it. ``BENCH_TRACEMALLOC=1`` also prints where memory grew."""
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import gc
 import os
@@ -13,6 +15,7 @@ import subprocess
 import sys
 import tracemalloc
 from pathlib import Path
+from typing import IO
 
 import anyio
 import msgspec
@@ -46,10 +49,8 @@ def rss_bytes() -> int:
 
 def _malloc_trim() -> None:
     """Give glibc's free heap pages back to the OS, so RSS shows memory in use."""
-    try:
+    with contextlib.suppress(OSError, AttributeError):  # not glibc
         ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):  # not glibc
-        pass
 
 
 def long_reply(chunks: int) -> str:
@@ -104,30 +105,38 @@ class MockProcess:
         self.url = self._line()
         if not self.url.startswith("http"):
             self.proc.kill()
+            self.__exit__()
             raise RuntimeError("the mock server did not start")
         return self
 
+    def _pipes(self) -> tuple[subprocess.Popen[str], IO[str], IO[str]]:
+        proc = self.proc
+        if proc is None or proc.stdin is None or proc.stdout is None:
+            raise RuntimeError("the mock process is not running")
+        return proc, proc.stdin, proc.stdout
+
     def _line(self) -> str:
-        assert self.proc is not None and self.proc.stdout is not None
-        return self.proc.stdout.readline().strip()
+        return self._pipes()[2].readline().strip()
 
     def rss(self) -> tuple[int, int]:
         """The server's resident memory after a gc.collect(), in bytes: as it is, and
         after ``malloc_trim`` returned free heap pages (the same when not glibc)."""
-        assert self.proc is not None and self.proc.stdin is not None
-        self.proc.stdin.write("rss\n")
-        self.proc.stdin.flush()
+        stdin = self._pipes()[1]
+        stdin.write("rss\n")
+        stdin.flush()
         raw, trimmed = self._line().split()
         return int(raw), int(trimmed)
 
     def __exit__(self, *exc_info: object) -> None:
-        assert self.proc is not None and self.proc.stdin is not None
-        self.proc.stdin.close()
+        proc, stdin, stdout = self._pipes()
+        stdin.close()
         try:
-            self.proc.wait(10)
+            proc.wait(10)
         except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+            proc.kill()
+            proc.wait()
+        finally:
+            stdout.close()
 
 
 if __name__ == "__main__":

@@ -327,7 +327,7 @@ class HubConnection(Generic[ArgT]):
                 pop = self._pending.pop
                 for message in messages:
                     if type(message) is not Completion or pop(
-                            message.invocation_id, None) is not None:  # type: ignore[attr-defined]
+                            message.invocation_id, None) is not None:
                         events.append(message)  # type: ignore[arg-type]
                 return events
         for message in messages:
