@@ -163,8 +163,10 @@ def loop_json(frames: tuple[bytes, ...], loads: Callable[[Any], Any] = json.load
 
 
 def floor(frames: tuple[bytes, ...]) -> Factory:
-    """What msgspec alone costs: split, then validate each record as raw JSON."""
-    decode = msgspec.json.Decoder(msgspec.Raw).decode
+    """What msgspec alone costs, as the issue defines it: split, then
+    ``msgspec.json.decode(part, type=msgspec.Raw)`` for each record (no typing at all)."""
+    decode = msgspec.json.decode
+    raw = msgspec.Raw
 
     def factory() -> Run:
         def run() -> int:
@@ -172,7 +174,7 @@ def floor(frames: tuple[bytes, ...]) -> Factory:
             for frame in frames:
                 for part in frame.split(b"\x1e"):
                     if part:
-                        decode(part)
+                        decode(part, type=raw)
                         n += 1
             return n
         return run

@@ -94,6 +94,9 @@ _PLAIN_TRAFFIC: Final = frozenset(
 )
 """Messages that, outside stateful reconnect, need no bookkeeping on receipt."""
 _PLAIN_OR_COMPLETION: Final = _PLAIN_TRAFFIC | {Completion}
+_OPEN, _ERROR, _CLOSED, _DETACHED = (HubState.OPEN, HubState.ERROR, HubState.CLOSED,
+                                     HubState.DETACHED)
+"""Module constants: an enum member as a class attribute costs a lookup on every use."""
 
 
 def raw_codec() -> JsonHubCodec[msgspec.Raw]:
@@ -230,8 +233,7 @@ class HubConnection(Generic[ArgT]):
                 traffic before the handshake finished), a Sequence (``reattach`` sends
                 those), or the replay buffer is full.
         """
-        if (self._state is HubState.OPEN and type(message) is Invocation
-                and not self._stateful):
+        if self._state is _OPEN and type(message) is Invocation and not self._stateful:
             # The common case, in short: the table keeps OPEN and nothing is replayed.
             data = self._codec.encode(message)
             if message.invocation_id is not None:
@@ -288,11 +290,25 @@ class HubConnection(Generic[ArgT]):
             LocalProtocolError: called while DETACHED (reattach first) or in ERROR.
         """
         state = self._state
-        if state is HubState.ERROR:
+        if state is _OPEN and not self._stateful:
+            # The hot path: an open connection without stateful reconnect.
+            self._last_received = now
+            try:
+                chunk = self._records.feed_and_pop(data)
+                if not chunk:
+                    return []
+                messages = self._codec.decode_records(chunk)
+                if set(map(type, messages)) <= _PLAIN_TRAFFIC:
+                    return messages  # type: ignore[return-value]
+                return self._receive_messages(messages, [], now)
+            except ProtocolError:
+                self._state = HubState.ERROR
+                raise
+        if state is _ERROR:
             raise RemoteProtocolError("the connection is in the ERROR state")
-        if state is HubState.CLOSED:
+        if state is _CLOSED:
             return []
-        if state is HubState.DETACHED:
+        if state is _DETACHED:
             self._state = HubState.ERROR
             raise LocalProtocolError("no transport is attached; call reattach() first")
         self._last_received = now
@@ -315,8 +331,11 @@ class HubConnection(Generic[ArgT]):
             # go through the table (and are refused), as they would in a later chunk.
             if self._state is HubState.CLOSED or not chunk:
                 return events
-        messages = self._codec.decode_records(chunk)
-        if self._state is HubState.OPEN and not self._stateful:
+        return self._receive_messages(self._codec.decode_records(chunk), events, now)
+
+    def _receive_messages(self, messages: list[HubMessage], events: list[HubEvent[ArgT]],
+                          now: float) -> list[HubEvent[ArgT]]:
+        if self._state is _OPEN and not self._stateful:
             kinds = set(map(type, messages))
             if kinds <= _PLAIN_TRAFFIC:
                 events.extend(messages)  # type: ignore[arg-type]
