@@ -1,7 +1,7 @@
 """End to end over loopback: one long streamed reply from the mock server, into VoxtaClient
 and into voxta-client 0.2.0 (in its own virtualenv), chunks per second.
 
-The mock runs in a process of its own (:mod:`benchmarks.mockproc`) with
+The mock runs in a process of its own (:mod:`benchmarks.mockproc`), a fresh one per run, with
 ``reply_delay=0``, so it writes the reply's N chunks as fast as it can and TCP
 backpressure makes the client the bottleneck. Both clients time from the first
 ``replyChunk`` to ``replyEnd`` in their callbacks.
@@ -58,15 +58,17 @@ def voxta_client(python: str, url: str) -> dict[str, float]:
 
 
 def run(chunks: int, repeats: int, vc_python: str | None) -> dict[str, Any]:
-    """Interleaved runs; medians of chunks per second for each client."""
+    """Interleaved runs, each client on a fresh mock (the chat's history would otherwise
+    grow by a long reply per run); medians of chunks per second for each client."""
     rates: dict[str, list[float]] = {"ours": [], "voxta-client": []}
-    with MockProcess(chunks) as mock:
-        for _ in range(repeats):
+    for _ in range(repeats):
+        with MockProcess(chunks) as mock:
             result = anyio.run(ours, mock.url)
-            rates["ours"].append(result["chunks"] / result["seconds"])
-            if vc_python is not None:
+        rates["ours"].append(result["chunks"] / result["seconds"])
+        if vc_python is not None:
+            with MockProcess(chunks) as mock:
                 result = voxta_client(vc_python, mock.url)
-                rates["voxta-client"].append(result["chunks"] / result["seconds"])
+            rates["voxta-client"].append(result["chunks"] / result["seconds"])
     return {name: statistics.median(values) if values else None
             for name, values in rates.items()} | {"chunks": chunks, "runs": repeats}
 
