@@ -8,6 +8,8 @@ arguments after ``--`` go to pytest, e.g. ``nox -s tests -- -k framing -x``.
 
 from __future__ import annotations
 
+import sys
+
 import nox
 
 nox.needs_version = ">=2024.3.2"
@@ -43,7 +45,7 @@ def fuzz(session: nox.Session) -> None:
 def _voxta_client_venv(session: nox.Session) -> str:
     """Build ``.interop/voxta-client-venv`` with voxta-client 0.2.0; returns its python."""
     venv = ".interop/voxta-client-venv"
-    python = f"{venv}/Scripts/python" if session.platform == "win32" else f"{venv}/bin/python"
+    python = f"{venv}/Scripts/python" if sys.platform == "win32" else f"{venv}/bin/python"
     session.run("python", "-m", "venv", venv)
     session.run(python, "-m", "pip", "install", "-q", "voxta-client==0.2.0", external=True)
     return python
