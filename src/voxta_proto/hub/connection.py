@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass
-from typing import Final, Generic, TypeVar, Union, overload
+from typing import Final, Generic, TypeVar, Union, cast, overload
 
 import msgspec
 
@@ -298,8 +298,11 @@ class HubConnection(Generic[ArgT]):
                 if not chunk:
                     return []
                 messages = self._codec.decode_records(chunk)
-                if set(map(type, messages)) <= _PLAIN_TRAFFIC:
+                kinds = set(map(type, messages))
+                if kinds <= _PLAIN_TRAFFIC:
                     return messages  # type: ignore[return-value]
+                if kinds <= _PLAIN_OR_COMPLETION:
+                    return self._match_completions(messages)
                 return self._receive_messages(messages, [], now)
             except ProtocolError:
                 self._state = HubState.ERROR
@@ -341,13 +344,7 @@ class HubConnection(Generic[ArgT]):
                 events.extend(messages)  # type: ignore[arg-type]
                 return events
             if kinds <= _PLAIN_OR_COMPLETION:
-                # The table keeps OPEN for all of these; a Completion only needs its
-                # pending invocation (one for nothing we asked is dropped).
-                pop = self._pending.pop
-                for message in messages:
-                    if type(message) is not Completion or pop(
-                            message.invocation_id, None) is not None:
-                        events.append(message)  # type: ignore[arg-type]
+                events.extend(self._match_completions(messages))
                 return events
         for message in messages:
             event = self._receive_message(message, now)
@@ -356,6 +353,23 @@ class HubConnection(Generic[ArgT]):
             if self._state is HubState.CLOSED:
                 break
         return events
+
+    def _match_completions(self, messages: list[HubMessage]) -> list[HubEvent[ArgT]]:
+        """Plain traffic and Completions on an open connection: the table keeps OPEN for
+        all of them, and a Completion only needs its pending invocation (one for nothing
+        we asked is dropped). The Completions are found without a Python-level loop over
+        the whole frame."""
+        types = list(map(type, messages))
+        pop = self._pending.pop
+        index = -1
+        unasked: list[int] = []
+        for _ in range(types.count(Completion)):
+            index = types.index(Completion, index + 1)
+            if pop(cast("Completion", messages[index]).invocation_id, None) is None:
+                unasked.append(index)
+        for index in reversed(unasked):
+            del messages[index]
+        return messages  # type: ignore[return-value]
 
     def _awaiting_handshake_record(self) -> bool:
         if self.role is Role.SERVER:
