@@ -1,4 +1,5 @@
-"""Developer and CI entry points: ``nox -s tests``, ``nox -s lint``, ``nox -s fuzz``.
+"""Developer and CI entry points: ``nox -s tests``, ``nox -s lint``, ``nox -s fuzz``, ``nox -s interop``,
+``nox -s docs``, ``nox -s bench``.
 
 Every session builds its own virtualenv with the interpreter that runs nox, installs the
 project in editable mode with the extra it needs, and runs the tools from there. Extra
@@ -41,6 +42,15 @@ def fuzz(session: nox.Session) -> None:
     session.run("pytest", "tests/property", *session.posargs, env={"HYPOTHESIS_PROFILE": "fuzz"})
 
 
+def _voxta_client_venv(session: nox.Session) -> str:
+    """Build ``.interop/voxta-client-venv`` with voxta-client 0.2.0; returns its python."""
+    venv = ".interop/voxta-client-venv"
+    python = f"{venv}/Scripts/python" if sys.platform == "win32" else f"{venv}/bin/python"
+    session.run("python", "-m", "venv", venv)
+    session.run(python, "-m", "pip", "install", "-q", "voxta-client==0.2.0", external=True)
+    return python
+
+
 @nox.session
 def interop(session: nox.Session) -> None:
     """Third-party clients against the mock: voxta-client 0.2.0 from PyPI in its own
@@ -49,10 +59,7 @@ def interop(session: nox.Session) -> None:
     then the interop tests. Needs Node and npm on PATH; VOXTA_INTEROP_REQUIRED=1 makes a
     missing dependency fail the tests instead of skipping them."""
     session.install("-e", ".[test]")
-    venv = ".interop/voxta-client-venv"
-    python = f"{venv}/Scripts/python" if sys.platform == "win32" else f"{venv}/bin/python"
-    session.run("python", "-m", "venv", venv)
-    session.run(python, "-m", "pip", "install", "-q", "voxta-client==0.2.0", external=True)
+    python = _voxta_client_venv(session)
     session.run("npm", "ci", "--no-audit", "--no-fund", "--prefix", "tests/mock/interop/node",
                 external=True)
     session.run("pytest", "-m", "interop", "tests/mock", *session.posargs,
@@ -66,3 +73,13 @@ def docs(session: nox.Session) -> None:
     session.install("-e", ".[docs]")
     session.run("mkdocs", "build", "--strict", *session.posargs,
                 env={"NO_MKDOCS_2_WARNING": "1"})
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """The benchmarks (``python -m benchmarks``): prints a table and writes
+    ``benchmarks/results/latest.jsonl``. Arguments go to it, e.g. ``nox -s bench -- --quick``."""
+    session.install("-e", ".", "orjson")
+    python = _voxta_client_venv(session)
+    session.run("python", "-m", "benchmarks", *session.posargs,
+                env={"VOXTA_CLIENT_PYTHON": python})

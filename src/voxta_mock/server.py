@@ -41,7 +41,13 @@ from voxta_proto.transports import (
     memory_transport_pair,
     serve_listener,
 )
-from voxta_proto.voxta import Authenticate, DownloadProgress, DownloadStatus, ReplyChunk
+from voxta_proto.voxta import (
+    Authenticate,
+    ChatsSessionsUpdated,
+    DownloadProgress,
+    DownloadStatus,
+    ReplyChunk,
+)
 from voxta_proto.voxta.server import ClientRequest, ServerState, VoxtaServerSession
 from voxta_proto.voxta.session import Disconnected
 
@@ -132,6 +138,9 @@ class MockVoxtaServer:
         stateful_reconnect: offer stateful reconnect to clients that ask for it.
         faults: a fault plan for every hub connection.
         connection_faults: fault plans for the n-th hub connection (0-based).
+        broadcast_sessions: send ``chatsSessionsUpdated`` user-wide, as Voxta does; False
+            sends it to the requesting connection only (for load tests: with N clients
+            each running a chat, the broadcast is N messages of N sessions per start).
     """
 
     def __init__(
@@ -153,6 +162,7 @@ class MockVoxtaServer:
         max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
         listen: bool = True,
         clock: Callable[[], float] = time.time,
+        broadcast_sessions: bool = True,
     ) -> None:
         self.host = host
         self.port = port
@@ -167,6 +177,7 @@ class MockVoxtaServer:
         self.faults = faults or FaultPlan()
         self.connection_faults: dict[int, FaultPlan] = dict(connection_faults or {})
         self.max_message_size = max_message_size
+        self.broadcast_sessions = broadcast_sessions
         self.audio_streams: list[AudioStream] = []
         self.address: ServerAddress | None = None
         self._conns: dict[str, _HubConn] = {}
@@ -411,7 +422,10 @@ class MockVoxtaServer:
             return
         if not isinstance(step, Emit):
             return
-        for target in step.to:
+        targets = step.to
+        if not self.broadcast_sessions and isinstance(step.message, ChatsSessionsUpdated):
+            targets = (origin.key,) if origin is not None else ()
+        for target in targets:
             conn = self._conns.get(target)
             if conn is None or conn.dead or conn.session.state is ServerState.CLOSED:
                 continue

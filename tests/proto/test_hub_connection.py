@@ -379,6 +379,20 @@ def test_completion_for_an_unknown_id_is_ignored() -> None:
     assert pair.client.pending_invocations == frozenset()
 
 
+def test_completions_in_one_frame_each_match_at_most_once() -> None:
+    pair = open_pair()
+    pair.client_sends(inv(invocation_id="1"), inv(invocation_id="2"))
+    events = pair.client.receive_data(
+        b'{"type":3,"invocationId":"x"}\x1e{"type":3,"invocationId":"2"}\x1e'
+        b'{"type":6}\x1e{"type":3,"invocationId":"2"}\x1e{"type":3,"invocationId":"y"}\x1e'
+        b'{"type":1,"target":"T","arguments":[]}\x1e{"type":3,"invocationId":"1"}\x1e',
+        now=0.0,
+    )
+    assert events == [Completion(invocation_id="2"), Ping(), Invocation(target="T", arguments=()),
+                      Completion(invocation_id="1")]
+    assert pair.client.pending_invocations == frozenset()
+
+
 def test_completion_result_null_and_void_are_delivered_as_they_came() -> None:
     pair = open_pair()
     pair.client_sends(inv(invocation_id="0"), inv(invocation_id="1"))

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass
-from typing import Final, Generic, TypeVar, Union, overload
+from typing import Final, Generic, TypeVar, Union, cast, overload
 
 import msgspec
 
@@ -93,6 +93,10 @@ _PLAIN_TRAFFIC: Final = frozenset(
     {Invocation, StreamItem, StreamInvocation, CancelInvocation, Ping}
 )
 """Messages that, outside stateful reconnect, need no bookkeeping on receipt."""
+_PLAIN_OR_COMPLETION: Final = _PLAIN_TRAFFIC | {Completion}
+_OPEN, _ERROR, _CLOSED, _DETACHED = (HubState.OPEN, HubState.ERROR, HubState.CLOSED,
+                                     HubState.DETACHED)
+"""Module constants: an enum member as a class attribute costs a lookup on every use."""
 
 
 def raw_codec() -> JsonHubCodec[msgspec.Raw]:
@@ -229,6 +233,13 @@ class HubConnection(Generic[ArgT]):
                 traffic before the handshake finished), a Sequence (``reattach`` sends
                 those), or the replay buffer is full.
         """
+        if self._state is _OPEN and type(message) is Invocation and not self._stateful:
+            # The common case, in short: the table keeps OPEN and nothing is replayed.
+            data = self._codec.encode(message)
+            if message.invocation_id is not None:
+                self._pending[message.invocation_id] = message.target
+            self._last_sent = now
+            return data
         if self._state is HubState.ERROR:
             raise LocalProtocolError("the connection is in the ERROR state")
         try:
@@ -279,11 +290,28 @@ class HubConnection(Generic[ArgT]):
             LocalProtocolError: called while DETACHED (reattach first) or in ERROR.
         """
         state = self._state
-        if state is HubState.ERROR:
+        if state is _OPEN and not self._stateful:
+            # The hot path: an open connection without stateful reconnect.
+            self._last_received = now
+            try:
+                chunk = self._records.feed_and_pop(data)
+                if not chunk:
+                    return []
+                messages = self._codec.decode_records(chunk)
+                kinds = set(map(type, messages))
+                if kinds <= _PLAIN_TRAFFIC:
+                    return messages  # type: ignore[return-value]
+                if kinds <= _PLAIN_OR_COMPLETION:
+                    return self._match_completions(messages)
+                return self._receive_messages(messages, [], now)
+            except ProtocolError:
+                self._state = HubState.ERROR
+                raise
+        if state is _ERROR:
             raise RemoteProtocolError("the connection is in the ERROR state")
-        if state is HubState.CLOSED:
+        if state is _CLOSED:
             return []
-        if state is HubState.DETACHED:
+        if state is _DETACHED:
             self._state = HubState.ERROR
             raise LocalProtocolError("no transport is attached; call reattach() first")
         self._last_received = now
@@ -306,11 +334,18 @@ class HubConnection(Generic[ArgT]):
             # go through the table (and are refused), as they would in a later chunk.
             if self._state is HubState.CLOSED or not chunk:
                 return events
-        messages = self._codec.decode_records(chunk)
-        if (self._state is HubState.OPEN and not self._stateful
-                and set(map(type, messages)) <= _PLAIN_TRAFFIC):
-            events.extend(messages)  # type: ignore[arg-type]
-            return events
+        return self._receive_messages(self._codec.decode_records(chunk), events, now)
+
+    def _receive_messages(self, messages: list[HubMessage], events: list[HubEvent[ArgT]],
+                          now: float) -> list[HubEvent[ArgT]]:
+        if self._state is _OPEN and not self._stateful:
+            kinds = set(map(type, messages))
+            if kinds <= _PLAIN_TRAFFIC:
+                events.extend(messages)  # type: ignore[arg-type]
+                return events
+            if kinds <= _PLAIN_OR_COMPLETION:
+                events.extend(self._match_completions(messages))
+                return events
         for message in messages:
             event = self._receive_message(message, now)
             if event is not None:
@@ -318,6 +353,23 @@ class HubConnection(Generic[ArgT]):
             if self._state is HubState.CLOSED:
                 break
         return events
+
+    def _match_completions(self, messages: list[HubMessage]) -> list[HubEvent[ArgT]]:
+        """Plain traffic and Completions on an open connection: the table keeps OPEN for
+        all of them, and a Completion only needs its pending invocation (one for nothing
+        we asked is dropped). The Completions are found without a Python-level loop over
+        the whole frame."""
+        types = list(map(type, messages))
+        pop = self._pending.pop
+        index = -1
+        unasked: list[int] = []
+        for _ in range(types.count(Completion)):
+            index = types.index(Completion, index + 1)
+            if pop(cast("Completion", messages[index]).invocation_id, None) is None:
+                unasked.append(index)
+        for index in reversed(unasked):
+            del messages[index]
+        return messages  # type: ignore[return-value]
 
     def _awaiting_handshake_record(self) -> bool:
         if self.role is Role.SERVER:
