@@ -1,5 +1,5 @@
-"""Developer and CI entry points: ``nox -s tests``, ``nox -s lint``, ``nox -s fuzz``, ``nox -s interop``,
-``nox -s docs``, ``nox -s bench``.
+"""Developer and CI entry points: ``nox -s tests``, ``nox -s lint``, ``nox -s fuzz``,
+``nox -s interop``, ``nox -s docs``, ``nox -s bench``.
 
 Every session builds its own virtualenv with the interpreter that runs nox, installs the
 project in editable mode with the extra it needs, and runs the tools from there. Extra
