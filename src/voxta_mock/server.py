@@ -44,7 +44,13 @@ from voxta_proto.transports import (
     memory_transport_pair,
     serve_listener,
 )
-from voxta_proto.voxta import Authenticate, DownloadProgress, DownloadStatus, ReplyChunk
+from voxta_proto.voxta import (
+    Authenticate,
+    AuthenticationRequired,
+    DownloadProgress,
+    DownloadStatus,
+    ReplyChunk,
+)
 from voxta_proto.voxta.server import ClientRequest, ServerState, VoxtaServerSession
 from voxta_proto.voxta.session import Disconnected
 
@@ -462,6 +468,10 @@ class MockVoxtaServer:
             conn.silent = True
 
     async def _request(self, conn: _HubConn, request: ClientRequest) -> None:
+        if isinstance(request.message, Authenticate) and conn.plan.refuse_authenticate:
+            conn.session.send(AuthenticationRequired(), now=anyio.current_time())
+            await self._flush(conn)
+            return
         steps = self.engine.handle(conn.key, request.message)
         lane = getattr(request.message, "session_id", None) or conn.key
         await self._drive(conn, request.invocation_id, steps, lane)
