@@ -267,7 +267,7 @@ class MockVoxtaServer:
                 raise RuntimeError("use the server inside 'async with'")
             client, server_end = memory_transport_pair()
             request = HttpRequest(method="GET", target=f"{split.path}?{split.query}")
-            self._tg.start_soon(self._run_audio, server_end, request)
+            self._tg.start_soon(self._run_memory_audio, server_end, request)
             return client
         return await self.connect_memory(dict(parse_qsl(split.query)).get("id"))
 
@@ -427,8 +427,16 @@ class MockVoxtaServer:
         if session.hub.state is not HubState.DETACHED:
             return False
         conn.scope = anyio.CancelScope()
-        conn.attached = True
-        await self._raw_send(conn, session.hub.reattach(now=anyio.current_time()).decode())
+        async with conn.lock:
+            # What the outbox still holds went into the replay too: sending it again
+            # would deliver it twice.
+            session.data_to_send()
+            replay = session.hub.reattach(now=anyio.current_time())
+            conn.attached = True
+            try:
+                await conn.transport.send(replay.decode())
+            except TransportError:
+                self._lost(conn)
         logger.info("connection %s reattached", conn.key)
         return True
 
@@ -609,6 +617,13 @@ class MockVoxtaServer:
                 return
 
     # -- audio input -------------------------------------------------------------------
+
+    async def _run_memory_audio(self, transport: MemoryTransport, request: HttpRequest) -> None:
+        try:
+            await self._run_audio(transport, request)
+        finally:
+            with anyio.CancelScope(shield=True):
+                await transport.aclose()
 
     async def _run_audio(self, transport: Any, request: HttpRequest) -> None:
         """Audio input stream (reference §2.3): a JSON spec, then binary PCM; counted."""

@@ -645,10 +645,13 @@ class VoxtaClient:
         except BaseException as exc:
             self._closing = True
             tg.cancel_scope.cancel()  # the connect task drops its transport as it ends
-            # Leave the task group with the real exception; it then re-raises that.
-            if not await tg.__aexit__(type(exc), exc, exc.__traceback__):
-                raise
-            raise  # pragma: no cover - a task group never swallows a live exception
+            # Leave the task group in this task: with a cancellation passed in (so the
+            # scopes unwind in order), else empty (so an error is not grouped).
+            if isinstance(exc, Exception):
+                await tg.__aexit__(None, None, None)
+            else:
+                await tg.__aexit__(type(exc), exc, exc.__traceback__)
+            raise
         self._tg_outer = tg
         return self
 
@@ -847,6 +850,11 @@ class VoxtaClient:
                     async with self._send_lock:
                         await self._flush(conn)
                 except TransportError:
+                    if not eof and lost is None:  # writing found it gone: the session
+                        # must know (stateful reconnect then waits DETACHED)
+                        ended = session.receive_eof(now=now)
+                        lost = next((e for e in ended if isinstance(e, Disconnected)), None)
+                        self._connection_ended(ended, lost.error if lost else None)
                     eof = True
             if lost is not None:
                 self.logger.warning("disconnected: %s", lost.error)
@@ -998,7 +1006,15 @@ class VoxtaClient:
                                               expect_reply=wait)
             if invocation_id is not None:
                 self._requests[invocation_id] = (waiter, True)
-            await self._flush(conn)
+            try:
+                await self._flush(conn)
+            except TransportError as exc:
+                # The reader sees the loss too; with stateful reconnect the message is
+                # in the replay buffer and goes out again after the reattach.
+                if not conn.session.hub.stateful_reconnect:
+                    if invocation_id is not None:
+                        self._requests.pop(invocation_id, None)
+                    raise ConnectionClosed(f"sending failed: {exc}") from exc
         if invocation_id is None:
             return None
         try:

@@ -202,7 +202,7 @@ def test_authentication_required() -> None:
     assert events[2:] == [Disconnected(
         error="authentication failed: the server answered authenticationRequired",
         allow_reconnect=False)]
-    assert client.authentication_error == events[2].error
+    assert client.authentication_error == events[2].error  # type: ignore[union-attr]
     assert client.state is ClientState.CLOSED
     assert client.pending_requests == {}
 
