@@ -579,11 +579,14 @@ class VoxtaClient:
                     self._close_error = error
                     self._fail_all(ConnectionClosed(str(error) if error else None))
                     conn, self._conn = self._conn, None
-                    if conn is not None:
-                        await self._drop(conn)
-                    await self._emit(Closed(None if error is None else str(error)))
-                    dispatch_send.close()  # the dispatcher drains, then ends
+                    try:
+                        if conn is not None:
+                            await self._drop(conn)
+                        await self._emit(Closed(None if error is None else str(error)))
+                    finally:  # also when cancelled: the dispatcher drains, then ends
+                        dispatch_send.close()
         finally:
+            dispatch_receive.close()  # when the dispatcher never got to start
             self._running = False
             self._tg = None
             self._finished.set()
