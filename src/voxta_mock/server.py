@@ -578,9 +578,10 @@ class MockVoxtaServer:
                 self._lost(conn)
 
     def _lost(self, conn: _HubConn) -> None:
-        """Sending failed: end this transport (``_detach`` decides what follows)."""
+        """Sending failed: send nothing more on this transport. The receive loop goes
+        on reading what the peer sent before it went (a Close, say) until the transport
+        ends; then ``_detach`` decides what follows."""
         conn.attached = False
-        conn.scope.cancel()
 
     async def _flush(self, conn: _HubConn) -> None:
         async with conn.lock:

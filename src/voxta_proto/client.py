@@ -867,7 +867,8 @@ class VoxtaClient:
                 # receive_eof without Disconnected: treat as a plain loss.
                 await self._drop(conn)
                 return Disconnected(error="connection lost", allow_reconnect=True)
-        await self._drop(conn)
+        async with self._send_lock:  # a close() in progress gets its Close out first
+            await self._drop(conn)
         return None
 
     def _is_closing(self) -> bool:

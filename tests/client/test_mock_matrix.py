@@ -282,18 +282,13 @@ async def test_server_close_without_reconnect_ends_connect(make_client: Factory)
 
 @pytest.mark.voxta_mock(stateful_reconnect=True)
 async def test_reattach_with_unknown_or_finished_token_is_refused(
-        mock: MockVoxtaServer, make_client: Factory, via: str) -> None:
+        mock: MockVoxtaServer, make_client: Factory) -> None:
     with anyio.fail_after(15):
         async with make_client() as client:
             assert client._outcome is not None
             token = client._outcome.result.connection_token
         with pytest.raises(TransportError):
             await mock.connect_memory("no-such-token")
-        if via == "memory":
-            # Known gap: over the memory pair the server sees the transport end before
-            # the client's Close, so the connection waits (DETACHED) for its reattach
-            # timeout instead of ending at once.
-            return
         while mock._conns:  # noqa: ASYNC110 - the server notices the end of the connection
             await anyio.sleep(0.01)
         with pytest.raises(TransportError):
