@@ -7,6 +7,7 @@ import contextlib
 import itertools
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import replace
 from typing import Any
 
 import anyio
@@ -15,14 +16,19 @@ import pytest
 
 from voxta_mock import MockVoxtaServer
 from voxta_mock.faults import FaultPlan
-from voxta_proto.client import Closed, Ready, Reconnected, VoxtaClient
+from voxta_proto.client import Closed, Ready, Reconnected, Reconnecting, VoxtaClient
 from voxta_proto.errors import (
     AuthenticationFailed,
     ConnectionClosed,
+    HandshakeRejected,
     LocalProtocolError,
     TransportError,
 )
+from voxta_proto.hub.negotiate import build_websocket_url
+from voxta_proto.transports import connect_websocket
+from voxta_proto.voxta.client_messages import LoadCharactersList, TypingStart
 from voxta_proto.voxta.server_messages import (
+    CharactersListLoaded,
     ChatPaused,
     ChatStarted,
     ReplyChunk,
@@ -123,9 +129,13 @@ async def test_every_public_method(make_client: Factory, mock: MockVoxtaServer) 
             await client.retry()
             await client.wait_for(ReplyEnd, timeout=15)
             await client.revert()
-            if len(characters) > 1:
-                await client.add_chat_participant(characters[1].id)
-                await client.remove_chat_participant(characters[1].id)
+            await client.add_chat_participant(characters[1].id)
+            await client.remove_chat_participant(characters[1].id)
+            # any client message through the one typed send(): with and without waiting
+            listed = await client.send(LoadCharactersList())
+            assert isinstance(listed, CharactersListLoaded)
+            assert await client.send(TypingStart(session_id=started.session_id),
+                                     wait=False) is None
             await client.delete_message(client._message(None))
             async with await client.open_audio_input(sample_rate=24000) as audio:
                 await audio.send(b"\x01\x00" * 240)
@@ -214,6 +224,38 @@ async def test_stateful_reconnect_loses_nothing(make_client: Factory,
         assert after.start_index - before.end_index in (0, 1)
 
 
+@pytest.mark.voxta_mock(stateful_reconnect=True,
+                        connection_faults={0: FaultPlan(drop_after_chunks=1)})
+async def test_expired_stateful_session_falls_back_to_a_fresh_connection(
+        make_client: Factory, mock: MockVoxtaServer) -> None:
+    """The server gave up waiting for the reattach (404): the client connects afresh,
+    and the requests the old session still owed fail with ConnectionClosed."""
+    mock.hub_config = replace(mock.hub_config, reattach_timeout=0.2)
+    reconnecting: list[Reconnecting] = []
+    client = make_client(reconnect=(0.5, 0.0))
+    client.on("reconnecting", reconnecting.append)
+    with anyio.fail_after(30):
+        async with client:
+            first = client.session
+            reconnected = client.wait_for(Reconnected, timeout=15)
+            failed: list[ConnectionClosed] = []
+            async with anyio.create_task_group() as tg:
+                async def chat() -> None:
+                    try:
+                        await started_chat(client)  # the drop hits its greeting...
+                        await client.send_message("hello")  # ...so this waits, detached
+                    except ConnectionClosed as exc:
+                        failed.append(exc)
+                tg.start_soon(chat)
+                event = await reconnected
+            assert len(failed) == 1
+            assert "could not be resumed" in str(failed[0])
+            assert event == Reconnected(stateful=False)
+            assert client.session is not first
+            assert await client.load_characters_list()
+    assert [r.attempt for r in reconnecting] == [1, 2]
+
+
 @pytest.mark.voxta_mock(stateful_reconnect=True, preseed_session=True,
                         connection_faults={0: FaultPlan(drop_after_chunks=1)})
 async def test_without_stateful_reconnect_the_drop_loses_chunks_and_resubscribes(
@@ -282,7 +324,7 @@ async def test_server_close_without_reconnect_ends_connect(make_client: Factory)
 
 @pytest.mark.voxta_mock(stateful_reconnect=True)
 async def test_reattach_with_unknown_or_finished_token_is_refused(
-        mock: MockVoxtaServer, make_client: Factory) -> None:
+        mock: MockVoxtaServer, make_client: Factory, via: str) -> None:
     with anyio.fail_after(15):
         async with make_client() as client:
             assert client._outcome is not None
@@ -293,6 +335,12 @@ async def test_reattach_with_unknown_or_finished_token_is_refused(
             await anyio.sleep(0.01)
         with pytest.raises(TransportError):
             await mock.connect_memory(token)  # that connection is over
+        if via == "loopback":  # the same over HTTP: 404, not a reattach
+            for stale in (token, "no-such-token"):
+                url = build_websocket_url(mock.hub_url, connection_token=stale)
+                with pytest.raises(HandshakeRejected) as refused:
+                    await connect_websocket(url)
+                assert refused.value.status_code == 404
 
 
 # ------------------------------------------------------------------------------- errors
