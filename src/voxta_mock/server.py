@@ -143,7 +143,10 @@ class MockVoxtaServer:
         keepalive_interval: seconds of silence before the server sends a Ping.
         client_timeout: seconds a client may stay silent before it is dropped (None:
             never).
-        stateful_reconnect: offer stateful reconnect to clients that ask for it.
+        stateful_reconnect: offer stateful reconnect to clients that ask for it; when
+            such a connection's transport ends without a Close, it waits (the hub
+            config's ``reattach_timeout``) for a new WebSocket to ``/hub?id=<token>``
+            and resumes on it, replaying what the client has not acknowledged.
         faults: a fault plan for every hub connection.
         connection_faults: fault plans for the n-th hub connection (0-based).
     """
