@@ -617,8 +617,7 @@ class VoxtaClient:
             transport = conn.transport
             try:
                 async with self._send_lock:
-                    self._connection_ended(conn.session.close(now=anyio.current_time()),
-                                           "the client closed the connection")
+                    self._fail_requests(conn.session.close(now=anyio.current_time()))
                     await self._flush(conn)
             except VoxtaProtoError as exc:
                 self.logger.debug("could not send Close: %s", exc)
@@ -779,8 +778,8 @@ class VoxtaClient:
             await self._emit(Reconnected(stateful=True))
             return conn
         if old.session.state is not ClientState.CLOSED:  # a failed reattach: give it up
-            self._connection_ended(old.session.close(now=anyio.current_time()),
-                                   "the session could not be resumed")
+            self._fail_requests(old.session.close(now=anyio.current_time(),
+                                                  error="the session could not be resumed"))
         await self.negotiate()
         assert self._outcome is not None
         self._welcomed = anyio.Event()
@@ -843,8 +842,6 @@ class VoxtaClient:
                 await self._drop(conn)
                 raise
             lost = next((e for e in events if isinstance(e, Disconnected)), None)
-            if lost is not None:  # requests failing with it fail as ConnectionClosed
-                events = self._connection_ended(events, lost.error)
             for event in events:
                 if not isinstance(event, Disconnected):
                     await self._on_event(conn, event)
@@ -857,7 +854,7 @@ class VoxtaClient:
                         # must know (stateful reconnect then waits DETACHED)
                         ended = session.receive_eof(now=now)
                         lost = next((e for e in ended if isinstance(e, Disconnected)), None)
-                        self._connection_ended(ended, lost.error if lost else None)
+                        self._fail_requests(ended)
                     eof = True
             if lost is not None:
                 self.logger.warning("disconnected: %s", lost.error)
@@ -899,11 +896,7 @@ class VoxtaClient:
                 entry[0].resolve(event.reply)
             return
         if isinstance(event, RequestFailed):
-            entry = self._requests.pop(event.invocation_id, None)
-            if entry is not None:
-                entry[0].resolve(error=InvocationError(event.invocation_id, event.error))
-            elif event.error:
-                self.logger.warning("%s failed: %s", type(event.request).__name__, event.error)
+            self._request_failed(event)
             return
         if not isinstance(event, ServerMessage):
             self.logger.debug("ignoring %r", event)
@@ -966,20 +959,23 @@ class VoxtaClient:
             queue.close()
         self._subscribers.clear()
 
-    def _connection_ended(self, events: list[SessionEvent], error: str | None
-                          ) -> list[SessionEvent]:
-        """Fail the requests of ``events``' RequestFailed with ConnectionClosed (the
-        connection ended; no answer will come); return the other events."""
-        rest: list[SessionEvent] = []
+    def _request_failed(self, event: RequestFailed) -> None:
+        """Fail the waiting request: ConnectionClosed when the connection ended first,
+        else InvocationError with the server's error."""
+        entry = self._requests.pop(event.invocation_id, None)
+        if entry is None:
+            if event.error and not event.connection_ended:
+                self.logger.warning("%s failed: %s", type(event.request).__name__, event.error)
+            return
+        name = type(event.request).__name__
+        entry[0].resolve(error=ConnectionClosed(f"{name}: {event.error}")
+                         if event.connection_ended
+                         else InvocationError(event.invocation_id, event.error))
+
+    def _fail_requests(self, events: list[SessionEvent]) -> None:
         for event in events:
-            if isinstance(event, RequestFailed) and event.reply is None:
-                entry = self._requests.pop(event.invocation_id, None)
-                if entry is not None:
-                    entry[0].resolve(error=ConnectionClosed(
-                        f"{type(event.request).__name__}: {error or 'connection closed'}"))
-            else:
-                rest.append(event)
-        return rest
+            if isinstance(event, RequestFailed):
+                self._request_failed(event)
 
     def _fail_all(self, error: BaseException) -> None:
         for waiter, _ in self._requests.values():

@@ -396,8 +396,10 @@ def test_server_close_with_allow_reconnect() -> None:
     pair.pump()
     events = pair.since(mark)
     assert events == [
-        RequestFailed(str(first), LoadCharactersList(), "Server restarting"),
-        RequestFailed(str(second), StartChat(character_id=CHARACTER), "Server restarting"),
+        RequestFailed(str(first), LoadCharactersList(), "Server restarting",
+                      connection_ended=True),
+        RequestFailed(str(second), StartChat(character_id=CHARACTER), "Server restarting",
+                      connection_ended=True),
         Disconnected(error="Server restarting", allow_reconnect=True),
     ]
     assert pair.client.state is ClientState.CLOSED
@@ -418,8 +420,8 @@ def test_client_close() -> None:
     invocation_id = pair.client.send(LoadCharactersList(), now=pair.now)
     failed = pair.client.close(now=pair.now, error="bye")
     # the pending request is reported failed, not dropped
-    assert failed == [RequestFailed(str(invocation_id), LoadCharactersList(),
-                                    "the connection was closed")]
+    assert failed == [RequestFailed(str(invocation_id), LoadCharactersList(), "bye",
+                                    connection_ended=True)]
     assert pair.client.state is ClientState.CLOSED
     assert pair.client.pending_requests == {}
     assert sent(pair.client)[-1] == {"type": 7, "error": "bye"}

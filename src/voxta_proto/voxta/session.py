@@ -202,6 +202,8 @@ class RequestFailed:
     error: str
     reply: ServerMessage | None = None
     """The server message that reported the failure, when there was one."""
+    connection_ended: bool = False
+    """No answer came because the connection ended (closed, lost or refused)."""
 
 
 @dataclass(frozen=True)
@@ -405,11 +407,11 @@ class VoxtaClientSession:
 
     def close(self, *, now: float, error: str | None = None) -> list[SessionEvent]:
         """Queue a SignalR Close; returns a :class:`RequestFailed` for every pending
-        request (no answer can come any more)."""
+        request (no answer can come any more), with ``error`` as the reason."""
         if self.hub.state in (HubState.OPEN, HubState.DETACHED, HubState.REATTACHING):
             self._outbox.add(self.hub.send(Close(error=error), now=now))
         out: list[SessionEvent] = []
-        self._fail_pending("the connection was closed", out)
+        self._fail_pending(error or "the connection was closed", out)
         self._state = ClientState.CLOSED
         return out
 
@@ -481,7 +483,8 @@ class VoxtaClientSession:
 
     def _fail_pending(self, error: str, out: list[SessionEvent]) -> None:
         for invocation_id, pending in self._pending.items():
-            out.append(RequestFailed(invocation_id, pending.request, error))
+            out.append(RequestFailed(invocation_id, pending.request, error,
+                                     connection_ended=True))
         self._pending.clear()
 
 
