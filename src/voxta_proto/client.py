@@ -647,12 +647,7 @@ class VoxtaClient:
         except BaseException as exc:
             self._closing = True
             tg.cancel_scope.cancel()  # the connect task drops its transport as it ends
-            # Leave the task group in this task: with a cancellation passed in (so the
-            # scopes unwind in order), else empty (so an error is not grouped).
-            if isinstance(exc, Exception):
-                await tg.__aexit__(None, None, None)
-            else:
-                await tg.__aexit__(type(exc), exc, exc.__traceback__)
+            await _leave(tg, exc)
             raise
         self._tg_outer = tg
         return self
@@ -664,7 +659,7 @@ class VoxtaClient:
             await self.close()
         finally:
             if tg is not None:
-                await tg.__aexit__(exc_type, exc, tb)
+                await _leave(tg, exc)
 
     async def _connect_quietly(self, token: str, cookies: Mapping[str, str]) -> None:
         """``connect`` for ``async with``: its error is re-raised by the waiting caller."""
@@ -1239,6 +1234,17 @@ class VoxtaClient:
             await transport.aclose(1011)
             raise
         return AudioInputStream(transport)
+
+
+async def _leave(tg: TaskGroup, exc: BaseException | None) -> None:
+    """Exit ``tg`` (entered by ``__aenter__``) in this task: with a cancellation passed
+    in, so the cancel scopes unwind in order; else with none, so the caller's error is
+    re-raised as it is, not inside an exception group (the connect task ended already,
+    or ends now, and keeps its own errors)."""
+    if exc is None or isinstance(exc, Exception):
+        await tg.__aexit__(None, None, None)
+    else:
+        await tg.__aexit__(type(exc), exc, exc.__traceback__)
 
 
 class AudioInputStream:

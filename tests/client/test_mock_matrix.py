@@ -374,6 +374,15 @@ async def test_outer_timeout_while_connecting_leaves_the_client_usable(
             assert await client.load_characters_list()
 
 
+async def test_an_error_in_the_body_comes_out_as_it_is(make_client: Factory) -> None:
+    """Not wrapped in an exception group (trio's task groups would)."""
+    client = make_client()
+    with anyio.fail_after(15), pytest.raises(KeyError, match="from the body"):
+        async with client:
+            raise KeyError("from the body")
+    assert not client.running
+
+
 @pytest.mark.voxta_mock(faults=FaultPlan(latency=0.3))
 async def test_pending_request_fails_promptly_on_close(make_client: Factory) -> None:
     errors: list[BaseException] = []
