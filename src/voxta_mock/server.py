@@ -411,11 +411,13 @@ class MockVoxtaServer:
         """After a transport ended: with stateful reconnect, wait (up to the reattach
         timeout) for a new one and resume on it; False when the connection is over."""
         conn.attached = False
+        with anyio.CancelScope(shield=True), anyio.move_on_after(1):
+            await conn.transport.aclose(1000)  # given up (a no-op when it is gone)
         if conn.released is not None:
             conn.released.set()
         session = conn.session
-        if session.hub.state is HubState.OPEN:  # dropped by us, unnoticed by the session
-            session.receive_eof(now=anyio.current_time())
+        if session.hub.state in (HubState.OPEN, HubState.REATTACHING):
+            session.receive_eof(now=anyio.current_time())  # ended by us, not by the peer
         while conn.incoming is None:
             if session.hub.state is not HubState.DETACHED:
                 return False

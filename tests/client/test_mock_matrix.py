@@ -224,6 +224,39 @@ async def test_stateful_reconnect_loses_nothing(make_client: Factory,
         assert after.start_index - before.end_index in (0, 1)
 
 
+@pytest.mark.voxta_mock(stateful_reconnect=True)
+async def test_reattach_takes_over_a_transport_the_server_still_holds(
+        make_client: Factory, mock: MockVoxtaServer) -> None:
+    """A reattach for a connection whose transport the server has not seen drop: the
+    server gives that transport up for the new one; the newest attempt wins."""
+    reconnected: list[Reconnected] = []
+    client = make_client()
+    client.on("reconnected", reconnected.append)
+    with anyio.fail_after(20):
+        async with client:
+            session = client.session
+            started = await started_chat(client)
+            assert client._outcome is not None
+            intruder = await mock.connect_memory(client._outcome.result.connection_token)
+            # the intruder is offered the resume (a Sequence first), then loses the
+            # connection to the client's own reattach and is closed
+            first = await intruder.receive()
+            assert isinstance(first, str)
+            assert first.startswith('{"type":9,')
+
+            async def drain() -> None:
+                while True:
+                    await intruder.receive()
+
+            with pytest.raises(TransportError):
+                await drain()
+            await reply_to(client, "still the same chat?")
+            assert client.session is session
+            assert client.session_id == started.session_id
+            await intruder.aclose()
+    assert reconnected == [Reconnected(stateful=True)]
+
+
 @pytest.mark.voxta_mock(stateful_reconnect=True,
                         connection_faults={0: FaultPlan(drop_after_chunks=1)})
 async def test_expired_stateful_session_falls_back_to_a_fresh_connection(
