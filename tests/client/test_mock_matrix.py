@@ -389,6 +389,12 @@ async def test_authentication_failure_raises_from_async_with(make_client: Factor
             pass  # pragma: no cover
     assert not client.running
     assert len(closed) == 1
+    # the same from connect(), the voxta-client way
+    with anyio.fail_after(15):
+        token, cookies = await client.negotiate()
+        with pytest.raises(AuthenticationFailed, match="authenticationRequired"):
+            await client.connect(token, cookies)
+    assert len(closed) == 2
 
 
 async def test_outer_timeout_while_connecting_leaves_the_client_usable(
