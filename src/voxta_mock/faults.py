@@ -29,6 +29,8 @@ class FaultPlan(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields
         latency: seconds to wait before every outgoing message.
         oversized_after_authenticate: after ``authenticate``, send one valid
             ``ReceiveMessage`` of at least this many bytes.
+        refuse_authenticate: answer ``authenticate`` with ``authenticationRequired``
+            instead of ``welcome``.
     """
 
     drop_after_chunks: int | None = None
@@ -40,6 +42,7 @@ class FaultPlan(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields
     allow_reconnect: bool = False
     latency: float = 0.0
     oversized_after_authenticate: int | None = None
+    refuse_authenticate: bool = False
 
     def __post_init__(self) -> None:
         if self.split_every is not None and self.split_every < 1:

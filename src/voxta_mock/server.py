@@ -11,13 +11,15 @@ from __future__ import annotations
 
 import itertools
 import logging
+import math
 import secrets
 import time
 from collections import deque
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Coroutine, Iterator, Mapping
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
+from urllib.parse import parse_qsl, urlsplit
 
 import anyio
 import anyio.abc
@@ -29,13 +31,15 @@ from voxta_mock.engine import Complete, Emit, MockEngine, Step, Wait
 from voxta_mock.faults import FaultPlan, split_message
 from voxta_mock.rest import NO_AUTH_PATHS, MockRest
 from voxta_proto import RemoteProtocolError, TransportError
-from voxta_proto.hub import HubConfig
+from voxta_proto.hub import HubConfig, HubState
+from voxta_proto.hub.negotiate import NegotiateResult, parse_negotiate_response
 from voxta_proto.transports import (
     DEFAULT_MAX_MESSAGE_SIZE,
     HttpRequest,
     HttpResponse,
     MemoryTransport,
     MessageTransport,
+    NegotiateOutcome,
     ServerAddress,
     WebSocketUpgrade,
     memory_transport_pair,
@@ -43,6 +47,7 @@ from voxta_proto.transports import (
 )
 from voxta_proto.voxta import (
     Authenticate,
+    AuthenticationRequired,
     ChatsSessionsUpdated,
     DownloadProgress,
     DownloadStatus,
@@ -84,6 +89,13 @@ class _HubConn:
     silent: bool = False
     chunks: int = 0
     dead: bool = False
+    """Gone for good: nothing more is sent or buffered."""
+    attached: bool = True
+    """A transport is usable; False while a stateful connection waits for a reattach."""
+    released: anyio.Event | None = None
+    """Set when the current transport is given up (ends a reattach's WebSocket handler)."""
+    incoming: tuple[MessageTransport, tuple[str, int] | None, anyio.Event] | None = None
+    handover: anyio.Event = field(default_factory=anyio.Event)
 
 
 class _TrackingListener(anyio.abc.Listener[ByteStream]):
@@ -135,7 +147,10 @@ class MockVoxtaServer:
         keepalive_interval: seconds of silence before the server sends a Ping.
         client_timeout: seconds a client may stay silent before it is dropped (None:
             never).
-        stateful_reconnect: offer stateful reconnect to clients that ask for it.
+        stateful_reconnect: offer stateful reconnect to clients that ask for it; when
+            such a connection's transport ends without a Close, it waits (the hub
+            config's ``reattach_timeout``) for a new WebSocket to ``/hub?id=<token>``
+            and resumes on it, replaying what the client has not acknowledged.
         faults: a fault plan for every hub connection.
         connection_faults: fault plans for the n-th hub connection (0-based).
         broadcast_sessions: send ``chatsSessionsUpdated`` user-wide, as Voxta does; False
@@ -182,6 +197,7 @@ class MockVoxtaServer:
         self.address: ServerAddress | None = None
         self._conns: dict[str, _HubConn] = {}
         self._pending: dict[str, str] = {}
+        self._accepted: dict[str, str] = {}  # connection token -> key, for reattaches
         self._counter = itertools.count()
         self._lanes: dict[str, deque[tuple[_HubConn | None, str | None, Iterator[Step]]]] = {}
         self._streams: dict[tuple[str, int], ByteStream] = {}
@@ -237,13 +253,47 @@ class MockVoxtaServer:
         else:
             self.connection_faults[connection] = plan
 
-    async def connect_memory(self) -> MemoryTransport:
-        """A client transport wired to this server in memory (no socket, no negotiate)."""
+    async def connect_memory(self, connection_token: str | None = None) -> MemoryTransport:
+        """A client transport wired to this server in memory (no socket).
+
+        Without a token the hub connection skips negotiate; with one (from
+        :meth:`negotiate_memory`) it is accepted like ``/hub?id=<token>``, which
+        reattaches a stateful connection whose transport dropped.
+
+        Raises:
+            TransportError: the token is unknown, expired or in use (a 404/409 over HTTP).
+        """
         if self._tg is None:
             raise RuntimeError("use the server inside 'async with'")
+        accept = self._accept_hub(connection_token)
+        if isinstance(accept, int):
+            raise TransportError(f"hub connection refused with HTTP {accept}")
         client, server_end = memory_transport_pair()
-        self._tg.start_soon(self._run_hub, server_end, None)
+        self._tg.start_soon(accept, server_end, None)
         return client
+
+    async def memory_connector(self, url: str, *, options: object = None) -> MemoryTransport:
+        """A ``Connector`` (``VoxtaClient(connector=...)``) that opens a hub URL
+        (``?id=<token>``) or the audio input stream URL in memory."""
+        split = urlsplit(url)
+        if split.path.rstrip("/").endswith("/ws/audio/input/stream"):
+            if self._tg is None:
+                raise RuntimeError("use the server inside 'async with'")
+            client, server_end = memory_transport_pair()
+            request = HttpRequest(method="GET", target=f"{split.path}?{split.query}")
+            self._tg.start_soon(self._run_memory_audio, server_end, request)
+            return client
+        return await self.connect_memory(dict(parse_qsl(split.query)).get("id"))
+
+    async def negotiate_memory(self, url: str = "", options: object = None,
+                               stateful: bool = False) -> NegotiateOutcome:
+        """Negotiate without HTTP; the signature of ``VoxtaClient(negotiator=...)``."""
+        query = f"?negotiateVersion=1{'&useStatefulReconnect=true' if stateful else ''}"
+        request = HttpRequest(method="POST", target="/hub/negotiate" + query)
+        result = parse_negotiate_response(self._negotiate(request).body,
+                                          requested_stateful_reconnect=stateful)
+        assert isinstance(result, NegotiateResult)  # the mock never redirects
+        return NegotiateOutcome(base_url=url or "http://mock.memory/hub", result=result)
 
     # -- HTTP --------------------------------------------------------------------------
 
@@ -269,15 +319,10 @@ class MockVoxtaServer:
         if path == "/hub":
             if not request.is_websocket_upgrade:
                 return HttpResponse(400, _TEXT, b"Connection ID required")
-            token = request.query_param("id")
-            if token is not None:
-                key = self._pending.pop(token, None)
-                if key is None:
-                    status = 409 if any(k == token for k in self._conns) else 404
-                    return HttpResponse(status, _TEXT, b"No Connection with that ID")
-            else:
-                key = None
-            return WebSocketUpgrade(lambda t, r: self._run_hub(t, key, r.client))
+            accept = self._accept_hub(request.query_param("id"))
+            if isinstance(accept, int):
+                return HttpResponse(accept, _TEXT, b"No Connection with that ID")
+            return WebSocketUpgrade(lambda t, r: accept(t, r.client))
         if path == "/ws/audio/input/stream":
             return WebSocketUpgrade(self._run_audio)
         response = self.rest.handle(request) if path.startswith("/api/") else None
@@ -303,6 +348,41 @@ class MockVoxtaServer:
     def _new_key(self) -> str:
         return secrets.token_urlsafe(16)
 
+    def _accept_hub(self, token: str | None) -> int | Callable[
+            [MessageTransport, tuple[str, int] | None], Coroutine[Any, Any, None]]:
+        """What a hub WebSocket with ``id=token`` gets: a new connection, the reattach of
+        a stateful one, or an HTTP status (404 unknown or expired, 409 in use)."""
+        if token is None:
+            return lambda t, peer: self._run_hub(t, None, peer)
+        key = self._pending.pop(token, None)
+        if key is not None:
+            self._accepted[token] = key
+            return lambda t, peer: self._run_hub(t, key, peer)
+        conn = self._conns.get(self._accepted.get(token, ""))
+        if conn is None:
+            return 409 if token in self._conns else 404
+        if conn.dead or not conn.session.hub.stateful_reconnect:
+            return 409
+        return lambda t, peer: self._reattach(conn, t, peer)
+
+    async def _reattach(self, conn: _HubConn, transport: MessageTransport,
+                        peer: tuple[str, int] | None) -> None:
+        """Hand a new transport to a stateful connection; runs until it is given up."""
+        released = anyio.Event()
+        if conn.incoming is not None:
+            conn.incoming[2].set()  # a newer attempt wins
+        conn.incoming = (transport, peer, released)
+        conn.handover.set()
+        if conn.attached:  # the client saw the drop before we did
+            conn.attached = False
+            conn.scope.cancel()
+        try:
+            await released.wait()
+        finally:
+            if isinstance(transport, MemoryTransport):
+                with anyio.CancelScope(shield=True):
+                    await transport.aclose()
+
     # -- hub connections ---------------------------------------------------------------
 
     async def _run_hub(self, transport: MessageTransport, key: str | None,
@@ -316,17 +396,63 @@ class MockVoxtaServer:
         self._conns[key] = conn
         self.engine.connect(key)
         try:
-            with conn.scope:
-                async with anyio.create_task_group() as tg:
-                    tg.start_soon(self._timer, conn)
-                    await self._receive_loop(conn)
-                    tg.cancel_scope.cancel()
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(self._timer, conn)
+                while True:
+                    with conn.scope:
+                        await self._receive_loop(conn)
+                    if not await self._detach(conn):
+                        break
+                tg.cancel_scope.cancel()
         finally:
+            conn.dead = True
             self._conns.pop(key, None)
+            self._accepted = {t: k for t, k in self._accepted.items() if k != key}
+            for event in (conn.released, conn.incoming[2] if conn.incoming else None):
+                if event is not None:
+                    event.set()
             with anyio.CancelScope(shield=True):
                 await self._drive(None, None, self.engine.disconnect(key), key)
                 if isinstance(transport, MemoryTransport):
                     await transport.aclose()
+
+    async def _detach(self, conn: _HubConn) -> bool:
+        """After a transport ended: with stateful reconnect, wait (up to the reattach
+        timeout) for a new one and resume on it; False when the connection is over."""
+        conn.attached = False
+        with anyio.CancelScope(shield=True), anyio.move_on_after(1):
+            await conn.transport.aclose(1000)  # given up (a no-op when it is gone)
+        if conn.released is not None:
+            conn.released.set()
+        session = conn.session
+        if session.hub.state in (HubState.OPEN, HubState.REATTACHING):
+            session.receive_eof(now=anyio.current_time())  # ended by us, not by the peer
+        while conn.incoming is None:
+            if session.hub.state is not HubState.DETACHED:
+                return False
+            deadline = session.next_deadline()
+            with anyio.CancelScope(deadline=math.inf if deadline is None else deadline):
+                await conn.handover.wait()
+            if conn.incoming is None:
+                session.handle_timer(now=anyio.current_time())
+        conn.transport, conn.peer, conn.released = conn.incoming
+        conn.incoming = None
+        conn.handover = anyio.Event()
+        if session.hub.state is not HubState.DETACHED:
+            return False
+        conn.scope = anyio.CancelScope()
+        async with conn.lock:
+            # What the outbox still holds went into the replay too: sending it again
+            # would deliver it twice.
+            session.data_to_send()
+            replay = session.hub.reattach(now=anyio.current_time())
+            conn.attached = True
+            try:
+                await conn.transport.send(replay.decode())
+            except TransportError:
+                self._lost(conn)
+        logger.info("connection %s reattached", conn.key)
+        return True
 
     async def _receive_loop(self, conn: _HubConn) -> None:
         session = conn.session
@@ -364,6 +490,10 @@ class MockVoxtaServer:
             conn.silent = True
 
     async def _request(self, conn: _HubConn, request: ClientRequest) -> None:
+        if isinstance(request.message, Authenticate) and conn.plan.refuse_authenticate:
+            conn.session.send(AuthenticationRequired(), now=anyio.current_time())
+            await self._flush(conn)
+            return
         steps = self.engine.handle(conn.key, request.message)
         lane = getattr(request.message, "session_id", None) or conn.key
         await self._drive(conn, request.invocation_id, steps, lane)
@@ -429,16 +559,27 @@ class MockVoxtaServer:
             conn = self._conns.get(target)
             if conn is None or conn.dead or conn.session.state is ServerState.CLOSED:
                 continue
+            if conn.session.hub.send_would_block:
+                logger.info("connection %s: replay buffer full, dropping it", conn.key)
+                conn.dead = True
+                conn.scope.cancel()
+                continue
             conn.session.send(step.message, now=now)
             await self._flush(conn)
-            if isinstance(step.message, ReplyChunk) and conn.plan.drop_after_chunks is not None:
+            if (isinstance(step.message, ReplyChunk) and conn.plan.drop_after_chunks is not None
+                    and conn.attached):
                 conn.chunks += 1
                 if conn.chunks >= conn.plan.drop_after_chunks:
                     await self._drop(conn)
 
     async def _drop(self, conn: _HubConn) -> None:
-        """Fault: end the TCP connection without a Close message or a close frame."""
-        conn.dead = True
+        """Fault: end the TCP connection without a Close message or a close frame (a
+        stateful connection then waits for its client to reattach)."""
+        conn.attached = False
+        if not conn.session.hub.stateful_reconnect:
+            conn.dead = True
+        conn.chunks = 0
+        conn.plan = msgspec.structs.replace(conn.plan, drop_after_chunks=None)
         stream = self._streams.get(conn.peer) if conn.peer else None
         if stream is not None:
             await anyio.aclose_forcefully(stream)
@@ -451,14 +592,19 @@ class MockVoxtaServer:
             try:
                 await conn.transport.send(message)
             except TransportError:
-                conn.dead = True
-                conn.scope.cancel()
+                self._lost(conn)
+
+    def _lost(self, conn: _HubConn) -> None:
+        """Sending failed: send nothing more on this transport. The receive loop goes
+        on reading what the peer sent before it went (a Close, say) until the transport
+        ends; then ``_detach`` decides what follows."""
+        conn.attached = False
 
     async def _flush(self, conn: _HubConn) -> None:
         async with conn.lock:
             messages = conn.session.data_to_send()
-            if conn.silent or conn.dead:
-                return
+            if conn.silent or conn.dead or not conn.attached:
+                return  # detached: the hub keeps the messages for the replay
             try:
                 for data in messages:
                     if conn.plan.latency:
@@ -470,8 +616,7 @@ class MockVoxtaServer:
                         await conn.transport.send(data.decode("utf-8"))
             except TransportError as exc:
                 logger.debug("connection %s: send failed: %s", conn.key, exc)
-                conn.dead = True
-                conn.scope.cancel()
+                self._lost(conn)
 
     async def _timer(self, conn: _HubConn) -> None:
         """Keep-alive pings and the client timeout, each woken at its deadline (so a Ping
@@ -486,11 +631,21 @@ class MockVoxtaServer:
             await self._flush(conn)
             if any(isinstance(e, Disconnected) for e in events):
                 logger.info("connection %s timed out", conn.key)
-                await conn.transport.aclose(1000)
+                conn.dead = True
+                if conn.attached:
+                    await conn.transport.aclose(1000)
                 conn.scope.cancel()
+                conn.handover.set()
                 return
 
     # -- audio input -------------------------------------------------------------------
+
+    async def _run_memory_audio(self, transport: MemoryTransport, request: HttpRequest) -> None:
+        try:
+            await self._run_audio(transport, request)
+        finally:
+            with anyio.CancelScope(shield=True):
+                await transport.aclose()
 
     async def _run_audio(self, transport: Any, request: HttpRequest) -> None:
         """Audio input stream (reference §2.3): a JSON spec, then binary PCM; counted."""

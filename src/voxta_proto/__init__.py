@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from voxta_proto._version import __version__
 from voxta_proto.errors import (
+    AuthenticationFailed,
     ConnectError,
     ConnectionClosed,
     HandshakeRejected,
@@ -51,6 +52,7 @@ if TYPE_CHECKING:
     from voxta_proto.client import VoxtaClient
 
 __all__ = [
+    "AuthenticationFailed",
     "ClientMessage",
     "ClientRequest",
     "ConnectError",

@@ -25,7 +25,7 @@ import uuid
 import weakref
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from contextlib import AsyncExitStack, suppress
+from contextlib import suppress
 from dataclasses import dataclass, replace
 from types import TracebackType
 from typing import Any, Final, TypeVar, Union, cast, overload
@@ -37,6 +37,7 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 
 from voxta_proto._version import __version__
 from voxta_proto.errors import (
+    AuthenticationFailed,
     ConnectionClosed,
     HandshakeRejected,
     InvocationError,
@@ -121,9 +122,9 @@ from voxta_proto.voxta.shapes import (
 __all__ = [
     "DEFAULT_RECONNECT_DELAYS",
     "AudioInputStream",
-    "ClientEvent",
-    "EventStream",
     "Closed",
+    "ConnectionEvent",
+    "EventStream",
     "Ready",
     "Reconnected",
     "Reconnecting",
@@ -181,8 +182,10 @@ class Closed:
     error: str | None
 
 
-ClientEvent = Union[Ready, Reconnecting, Reconnected, Closed]
-"""Events the client itself makes, next to the server's messages."""
+ConnectionEvent = Union[Ready, Reconnecting, Reconnected, Closed]
+"""Events the client itself makes about its connection, next to the server's messages
+(not to be confused with :data:`voxta_proto.voxta.codec.ClientEvent`, what a client
+sends)."""
 
 _CLIENT_EVENT_NAMES: Final[Mapping[type[object], str]] = {
     Ready: "ready",
@@ -192,7 +195,7 @@ _CLIENT_EVENT_NAMES: Final[Mapping[type[object], str]] = {
 }
 
 
-def event_name(event: ServerMessage | ClientEvent) -> str:
+def event_name(event: ServerMessage | ConnectionEvent) -> str:
     """The name ``on()`` uses for an event: a message's ``$type`` or ``ready``/``close``/..."""
     if isinstance(event, ServerMessage):
         tag = type(event).__struct_config__.tag
@@ -272,13 +275,13 @@ class _EventQueue:
     (``break``) leaks nothing and warns about nothing."""
 
     def __init__(self, size: int) -> None:
-        self.items: deque[ServerMessage | ClientEvent] = deque()
+        self.items: deque[ServerMessage | ConnectionEvent] = deque()
         self.size = max(1, size)
         self.closed = False
         self.not_empty = anyio.Event()
         self.not_full = anyio.Event()
 
-    async def put(self, item: ServerMessage | ClientEvent) -> None:
+    async def put(self, item: ServerMessage | ConnectionEvent) -> None:
         while len(self.items) >= self.size and not self.closed:
             self.not_full = anyio.Event()
             await self.not_full.wait()
@@ -286,7 +289,7 @@ class _EventQueue:
             self.items.append(item)
             self.not_empty.set()
 
-    async def get(self) -> ServerMessage | ClientEvent:
+    async def get(self) -> ServerMessage | ConnectionEvent:
         while not self.items:
             if self.closed:
                 raise StopAsyncIteration
@@ -313,7 +316,7 @@ class EventStream:
     def __aiter__(self) -> EventStream:
         return self
 
-    async def __anext__(self) -> ServerMessage | ClientEvent:
+    async def __anext__(self) -> ServerMessage | ConnectionEvent:
         return await self._queue.get()
 
     async def aclose(self) -> None:
@@ -417,9 +420,9 @@ class VoxtaClient:
         self._active_chat_id: str | None = None
         self._pinned_session: str | None = None
         self._event_buffer = event_buffer
-        self._dispatch_send: MemoryObjectSendStream[ServerMessage | ClientEvent] | None = None
+        self._dispatch_send: MemoryObjectSendStream[ServerMessage | ConnectionEvent] | None = None
         self._tg: TaskGroup | None = None
-        self._stack: AsyncExitStack | None = None
+        self._tg_outer: TaskGroup | None = None
 
     # -- state -------------------------------------------------------------------------
 
@@ -519,7 +522,7 @@ class VoxtaClient:
         def match(event: object) -> bool:
             if isinstance(event_type, str):
                 ok = isinstance(event, (ServerMessage, *_CLIENT_EVENT_NAMES)) and event_name(
-                    cast("Union[ServerMessage, ClientEvent]", event)) == event_type
+                    cast("Union[ServerMessage, ConnectionEvent]", event)) == event_type
             else:
                 ok = isinstance(event, event_type)
             return ok and (predicate is None or bool(predicate(event)))
@@ -554,18 +557,14 @@ class VoxtaClient:
             HandshakeRejected, ConnectError, ConnectionClosed, PeerTimeout: the first
                 connect failed, or the connection ended and could not be restored.
         """
-        if self._running:
-            raise LocalProtocolError("this client is already connected")
-        self._running = True
-        self._closing = False
-        # Fresh events only when a previous run used them: a caller may already wait.
-        if self._finished.is_set():
-            self._finished = anyio.Event()
-        if self._welcomed.is_set():
-            self._welcomed = anyio.Event()
-        self._close_error = None
+        self._begin()
+        await self._run_begun(connection_token, cookies)
+
+    async def _run_begun(self, connection_token: str,
+                         cookies: Mapping[str, str] | None) -> None:
+        """``connect`` after ``_begin``."""
         dispatch_send, dispatch_receive = anyio.create_memory_object_stream[
-            Union[ServerMessage, ClientEvent]](self._event_buffer)
+            Union[ServerMessage, ConnectionEvent]](self._event_buffer)
         self._dispatch_send = dispatch_send
         error: Exception | None = None
         try:
@@ -580,17 +579,34 @@ class VoxtaClient:
                     self._close_error = error
                     self._fail_all(ConnectionClosed(str(error) if error else None))
                     conn, self._conn = self._conn, None
-                    if conn is not None:
-                        await self._drop(conn)
-                    await self._emit(Closed(None if error is None else str(error)))
-                    dispatch_send.close()  # the dispatcher drains, then ends
+                    try:
+                        if conn is not None:
+                            await self._drop(conn)
+                        await self._emit(Closed(None if error is None else str(error)))
+                    finally:  # also when cancelled: the dispatcher drains, then ends
+                        dispatch_send.close()
         finally:
+            dispatch_receive.close()  # when the dispatcher never got to start
             self._running = False
             self._tg = None
             self._finished.set()
             self._welcomed.set()
         if error is not None:
             raise error
+
+    def _begin(self) -> None:
+        """Mark the client running and reset the per-run state (synchronously, so a
+        ``wait_until_welcome`` right after starting the task waits for this run)."""
+        if self._running:
+            raise LocalProtocolError("this client is already connected")
+        self._running = True
+        self._closing = False
+        # Fresh events only when a previous run used them: a caller may already wait.
+        if self._finished.is_set():
+            self._finished = anyio.Event()
+        if self._welcomed.is_set():
+            self._welcomed = anyio.Event()
+        self._close_error = None
 
     async def close(self) -> None:
         """Close gracefully: a SignalR Close, then WebSocket close 1000; ``connect()``
@@ -601,7 +617,7 @@ class VoxtaClient:
             transport = conn.transport
             try:
                 async with self._send_lock:
-                    conn.session.close(now=anyio.current_time())
+                    self._fail_requests(conn.session.close(now=anyio.current_time()))
                     await self._flush(conn)
             except VoxtaProtoError as exc:
                 self.logger.debug("could not send Close: %s", exc)
@@ -612,32 +628,43 @@ class VoxtaClient:
             await self._finished.wait()
 
     async def __aenter__(self) -> VoxtaClient:
-        """Negotiate, connect, authenticate and wait for ``welcome``."""
-        stack = AsyncExitStack()
-        await stack.__aenter__()
+        """Negotiate, connect, authenticate and wait for ``welcome``.
+
+        Raises:
+            AuthenticationFailed: the server refused our ``authenticate``.
+            HandshakeRejected, NegotiationError, TransportError, TimeoutError: connecting
+                failed.
+        """
+        # The task group is entered here and left in __aexit__ (or below), in this task,
+        # so its cancel scope nests inside any scope around ``async with``.
+        tg = anyio.create_task_group()
+        await tg.__aenter__()
         try:
-            tg = await stack.enter_async_context(anyio.create_task_group())
             token, cookies = await self.negotiate()
+            self._begin()
             tg.start_soon(self._connect_quietly, token, cookies)
             await self.wait_until_welcome()
-        except BaseException:
-            tg.cancel_scope.cancel()
-            await stack.__aexit__(None, None, None)
+        except BaseException as exc:
+            self._closing = True
+            tg.cancel_scope.cancel()  # the connect task drops its transport as it ends
+            await _leave(tg, exc)
             raise
-        self._stack = stack
+        self._tg_outer = tg
         return self
 
     async def __aexit__(self, exc_type: type[BaseException] | None,
                         exc: BaseException | None, tb: TracebackType | None) -> None:
-        await self.close()
-        stack, self._stack = self._stack, None
-        if stack is not None:
-            await stack.__aexit__(exc_type, exc, tb)
+        tg, self._tg_outer = self._tg_outer, None
+        try:
+            await self.close()
+        finally:
+            if tg is not None:
+                await _leave(tg, exc)
 
     async def _connect_quietly(self, token: str, cookies: Mapping[str, str]) -> None:
         """``connect`` for ``async with``: its error is re-raised by the waiting caller."""
         try:
-            await self.connect(token, cookies)
+            await self._run_begun(token, cookies)
         except Exception as exc:
             self.logger.debug("connection ended: %r", exc)
 
@@ -709,6 +736,8 @@ class VoxtaClient:
             if lost is None:
                 raise ConnectionClosed("the connection ended")
             if not lost.allow_reconnect and not lost.reattachable:
+                if conn.session.authentication_error is not None:
+                    raise AuthenticationFailed(conn.session.authentication_error)
                 if not self._welcomed.is_set() and lost.error and "handshake" in lost.error:
                     raise HandshakeRejected(lost.error)
                 raise ConnectionClosed(lost.error, allow_reconnect=False)
@@ -743,6 +772,9 @@ class VoxtaClient:
             conn = await self._open(connection_token, cookies, session=old.session)
             await self._emit(Reconnected(stateful=True))
             return conn
+        if old.session.state is not ClientState.CLOSED:  # a failed reattach: give it up
+            self._fail_requests(old.session.close(now=anyio.current_time(),
+                                                  error="the session could not be resumed"))
         await self.negotiate()
         assert self._outcome is not None
         self._welcomed = anyio.Event()
@@ -804,17 +836,20 @@ class VoxtaClient:
                             await transport.send(session.hub.send(hint, now=now).decode())
                 await self._drop(conn)
                 raise
-            lost: Disconnected | None = None
+            lost = next((e for e in events if isinstance(e, Disconnected)), None)
             for event in events:
-                if isinstance(event, Disconnected):
-                    lost = event
-                else:
+                if not isinstance(event, Disconnected):
                     await self._on_event(conn, event)
             if _state(session) is not ClientState.CLOSED or lost is not None:
                 try:
                     async with self._send_lock:
                         await self._flush(conn)
                 except TransportError:
+                    if not eof and lost is None:  # writing found it gone: the session
+                        # must know (stateful reconnect then waits DETACHED)
+                        ended = session.receive_eof(now=now)
+                        lost = next((e for e in ended if isinstance(e, Disconnected)), None)
+                        self._fail_requests(ended)
                     eof = True
             if lost is not None:
                 self.logger.warning("disconnected: %s", lost.error)
@@ -824,7 +859,8 @@ class VoxtaClient:
                 # receive_eof without Disconnected: treat as a plain loss.
                 await self._drop(conn)
                 return Disconnected(error="connection lost", allow_reconnect=True)
-        await self._drop(conn)
+        async with self._send_lock:  # a close() in progress gets its Close out first
+            await self._drop(conn)
         return None
 
     def _is_closing(self) -> bool:
@@ -855,11 +891,7 @@ class VoxtaClient:
                 entry[0].resolve(event.reply)
             return
         if isinstance(event, RequestFailed):
-            entry = self._requests.pop(event.invocation_id, None)
-            if entry is not None:
-                entry[0].resolve(error=InvocationError(event.invocation_id, event.error))
-            elif event.error:
-                self.logger.warning("%s failed: %s", type(event.request).__name__, event.error)
+            self._request_failed(event)
             return
         if not isinstance(event, ServerMessage):
             self.logger.debug("ignoring %r", event)
@@ -890,7 +922,7 @@ class VoxtaClient:
         conn.session.send(SubscribeToChat(session_id=target.session_id),
                           now=anyio.current_time(), expect_reply=False)
 
-    async def _emit(self, event: ServerMessage | ClientEvent) -> None:
+    async def _emit(self, event: ServerMessage | ConnectionEvent) -> None:
         for waiter in list(self._waiters):
             if waiter.match is not None and waiter.match(event):
                 waiter.resolve(event)
@@ -900,7 +932,7 @@ class VoxtaClient:
                 await send.send(event)
 
     async def _dispatch_loop(self, receive: MemoryObjectReceiveStream[
-            ServerMessage | ClientEvent]) -> None:
+            ServerMessage | ConnectionEvent]) -> None:
         """Runs callbacks and feeds ``events()``, so neither stalls the reader."""
         async with receive:
             async for event in receive:
@@ -921,6 +953,24 @@ class VoxtaClient:
         for queue in self._subscribers:
             queue.close()
         self._subscribers.clear()
+
+    def _request_failed(self, event: RequestFailed) -> None:
+        """Fail the waiting request: ConnectionClosed when the connection ended first,
+        else InvocationError with the server's error."""
+        entry = self._requests.pop(event.invocation_id, None)
+        if entry is None:
+            if event.error and not event.connection_ended:
+                self.logger.warning("%s failed: %s", type(event.request).__name__, event.error)
+            return
+        name = type(event.request).__name__
+        entry[0].resolve(error=ConnectionClosed(f"{name}: {event.error}")
+                         if event.connection_ended
+                         else InvocationError(event.invocation_id, event.error))
+
+    def _fail_requests(self, events: list[SessionEvent]) -> None:
+        for event in events:
+            if isinstance(event, RequestFailed):
+                self._request_failed(event)
 
     def _fail_all(self, error: BaseException) -> None:
         for waiter, _ in self._requests.values():
@@ -951,7 +1001,15 @@ class VoxtaClient:
                                               expect_reply=wait)
             if invocation_id is not None:
                 self._requests[invocation_id] = (waiter, True)
-            await self._flush(conn)
+            try:
+                await self._flush(conn)
+            except TransportError as exc:
+                # The reader sees the loss too; with stateful reconnect the message is
+                # in the replay buffer and goes out again after the reattach.
+                if not conn.session.hub.stateful_reconnect:
+                    if invocation_id is not None:
+                        self._requests.pop(invocation_id, None)
+                    raise ConnectionClosed(f"sending failed: {exc}") from exc
         if invocation_id is None:
             return None
         try:
@@ -1176,6 +1234,17 @@ class VoxtaClient:
             await transport.aclose(1011)
             raise
         return AudioInputStream(transport)
+
+
+async def _leave(tg: TaskGroup, exc: BaseException | None) -> None:
+    """Exit ``tg`` (entered by ``__aenter__``) in this task: with a cancellation passed
+    in, so the cancel scopes unwind in order; else with none, so the caller's error is
+    re-raised as it is, not inside an exception group (the connect task ended already,
+    or ends now, and keeps its own errors)."""
+    if exc is None or isinstance(exc, Exception):
+        await tg.__aexit__(None, None, None)
+    else:
+        await tg.__aexit__(type(exc), exc, exc.__traceback__)
 
 
 class AudioInputStream:

@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from voxta_proto.hub.messages import Close
 
 __all__ = [
+    "AuthenticationFailed",
     "ConnectError",
     "ConnectionClosed",
     "HandshakeRejected",
@@ -156,6 +157,11 @@ class ConnectionClosed(VoxtaProtoError):
         super().__init__(error or "connection closed")
         self.error = error
         self.allow_reconnect = allow_reconnect
+
+
+class AuthenticationFailed(ConnectionClosed):
+    """The server refused our ``authenticate`` (it answered ``authenticationRequired``);
+    the connection is closed and reconnecting would not help."""
 
 
 class InvocationError(VoxtaProtoError):

@@ -198,6 +198,11 @@ def test_authentication_required() -> None:
     assert isinstance(failed, RequestFailed)
     assert isinstance(failed.request, Authenticate)
     assert failed.reply is events[0]
+    # the session is over: a Disconnected says so, with a reason and no reconnect
+    assert events[2:] == [Disconnected(
+        error="authentication failed: the server answered authenticationRequired",
+        allow_reconnect=False)]
+    assert client.authentication_error == events[2].error  # type: ignore[union-attr]
     assert client.state is ClientState.CLOSED
     assert client.pending_requests == {}
 
@@ -391,8 +396,10 @@ def test_server_close_with_allow_reconnect() -> None:
     pair.pump()
     events = pair.since(mark)
     assert events == [
-        RequestFailed(str(first), LoadCharactersList(), "Server restarting"),
-        RequestFailed(str(second), StartChat(character_id=CHARACTER), "Server restarting"),
+        RequestFailed(str(first), LoadCharactersList(), "Server restarting",
+                      connection_ended=True),
+        RequestFailed(str(second), StartChat(character_id=CHARACTER), "Server restarting",
+                      connection_ended=True),
         Disconnected(error="Server restarting", allow_reconnect=True),
     ]
     assert pair.client.state is ClientState.CLOSED
@@ -410,8 +417,11 @@ def test_server_close_without_error() -> None:
 
 def test_client_close() -> None:
     pair = ready_pair()
-    pair.client.send(LoadCharactersList(), now=pair.now)
-    pair.client.close(now=pair.now, error="bye")
+    invocation_id = pair.client.send(LoadCharactersList(), now=pair.now)
+    failed = pair.client.close(now=pair.now, error="bye")
+    # the pending request is reported failed, not dropped
+    assert failed == [RequestFailed(str(invocation_id), LoadCharactersList(), "bye",
+                                    connection_ended=True)]
     assert pair.client.state is ClientState.CLOSED
     assert pair.client.pending_requests == {}
     assert sent(pair.client)[-1] == {"type": 7, "error": "bye"}

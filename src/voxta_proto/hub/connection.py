@@ -403,8 +403,9 @@ class HubConnection(Generic[ArgT]):
             if self._ack_deadline is None:
                 self._ack_deadline = now + self.config.ack_interval
         if isinstance(message, Completion):
-            if self._pending.pop(message.invocation_id, None) is None:
-                event = None  # a Completion for nothing we asked: ignore it
+            # Delivered even for an id we never used: it may end an upload stream the
+            # peer sent us; the layer above ignores the ids it does not know.
+            self._pending.pop(message.invocation_id, None)
         elif isinstance(message, Ack):
             event = None
             if self._stateful:

@@ -202,6 +202,8 @@ class RequestFailed:
     error: str
     reply: ServerMessage | None = None
     """The server message that reported the failure, when there was one."""
+    connection_ended: bool = False
+    """No answer came because the connection ended (closed, lost or refused)."""
 
 
 @dataclass(frozen=True)
@@ -290,6 +292,8 @@ class VoxtaClientSession:
         )
         self.chat = ChatState()
         self.welcome: Welcome | None = None
+        self.authentication_error: str | None = None
+        """Why the server refused ``authenticate``, once it did (the session is CLOSED)."""
         self._state = ClientState.NEW
         self._handshake_version = handshake_version
         self._outbox = Outbox()
@@ -360,11 +364,17 @@ class VoxtaClientSession:
                     and event.invocation_id is None and len(event.arguments) == 1):
                 message = event.arguments[0]
                 update = updates.get(type(message))
+                before = self._state
                 if update is not None:
                     update(self, message)
                 out.append(message)
                 if self._pending and isinstance(message, ServerMessage):
                     self._match_reply(message, out)
+                if (self._state is ClientState.CLOSED and before is not ClientState.CLOSED
+                        and isinstance(message, ServerMessage)):
+                    # ``authenticationRequired``: the server refused us for good.
+                    self.authentication_error = f"authentication failed: {_failure_text(message)}"
+                    self._end(self.authentication_error, False, out)
             else:
                 self._on_hub_event(event, now, out)
         return out
@@ -395,12 +405,15 @@ class VoxtaClientSession:
                 self._end(f"{type(tick).__name__}", True, out)
         return out
 
-    def close(self, *, now: float, error: str | None = None) -> None:
-        """Queue a SignalR Close; pending requests fail."""
+    def close(self, *, now: float, error: str | None = None) -> list[SessionEvent]:
+        """Queue a SignalR Close; returns a :class:`RequestFailed` for every pending
+        request (no answer can come any more), with ``error`` as the reason."""
         if self.hub.state in (HubState.OPEN, HubState.DETACHED, HubState.REATTACHING):
             self._outbox.add(self.hub.send(Close(error=error), now=now))
-        self._fail_pending("the connection was closed", [])
+        out: list[SessionEvent] = []
+        self._fail_pending(error or "the connection was closed", out)
         self._state = ClientState.CLOSED
+        return out
 
     # -- internals ---------------------------------------------------------------------
 
@@ -470,7 +483,8 @@ class VoxtaClientSession:
 
     def _fail_pending(self, error: str, out: list[SessionEvent]) -> None:
         for invocation_id, pending in self._pending.items():
-            out.append(RequestFailed(invocation_id, pending.request, error))
+            out.append(RequestFailed(invocation_id, pending.request, error,
+                                     connection_ended=True))
         self._pending.clear()
 
 
@@ -486,7 +500,8 @@ def _failure_text(message: ServerMessage) -> str:
         return message.message
     if isinstance(message, ChatClosed):
         return f"chat session {message.session_id} does not exist"
-    return f"the server answered {type(message).__name__}"
+    tag = type(message).__struct_config__.tag
+    return f"the server answered {tag if isinstance(tag, str) else type(message).__name__}"
 
 
 # -- chat state updates, one small function per server message that changes state ----
