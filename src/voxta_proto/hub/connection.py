@@ -356,19 +356,15 @@ class HubConnection(Generic[ArgT]):
 
     def _match_completions(self, messages: list[HubMessage]) -> list[HubEvent[ArgT]]:
         """Plain traffic and Completions on an open connection: the table keeps OPEN for
-        all of them, and a Completion only needs its pending invocation (one for nothing
-        we asked is dropped). The Completions are found without a Python-level loop over
-        the whole frame."""
+        all of them, and a Completion only retires its pending invocation. Every
+        Completion is delivered, as in ``_receive_message``. The Completions are found
+        without a Python-level loop over the whole frame."""
         types = list(map(type, messages))
         pop = self._pending.pop
         index = -1
-        unasked: list[int] = []
         for _ in range(types.count(Completion)):
             index = types.index(Completion, index + 1)
-            if pop(cast("Completion", messages[index]).invocation_id, None) is None:
-                unasked.append(index)
-        for index in reversed(unasked):
-            del messages[index]
+            pop(cast("Completion", messages[index]).invocation_id, None)
         return messages  # type: ignore[return-value]
 
     def _awaiting_handshake_record(self) -> bool:
