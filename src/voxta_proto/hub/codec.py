@@ -64,6 +64,38 @@ def _protocol_error(text: str) -> RemoteProtocolError:
     return RemoteProtocolError(text, close_hint=Close(error=text))
 
 
+_PING_RECORD: Final = b'{"type":6}' + RECORD_SEPARATOR
+_PING: Final = Ping()
+"""Frozen, so every canonical ping record can decode to this one instance."""
+
+
+def _single_pass(decoder: msgspec.json.Decoder[list[Any]], chunk: bytes) -> list[Any] | None:
+    """Every record of ``chunk`` with one msgspec call, or None if that is not safe.
+
+    A chunk of canonical ping records only (keep-alive traffic) is recognised byte for
+    byte and needs no parsing. Otherwise the records are joined into a JSON array, the
+    separators becoming commas. An empty record makes the array invalid. Two values in one
+    record ("{..},{..}") do not, so the array must have exactly one element per record
+    (the replacement adds one byte per separator, so the lengths count them for free); and
+    a record cut inside a string (a raw 0x1E there) fails on the newline put before each
+    comma, as JSON strings cannot hold one. Not caught: a crafted pair of records, one with
+    two values and one cut inside an array or object, which the record path would refuse.
+    Such a chunk still decodes to messages the peer could have sent properly, so nothing
+    is gained by crafting it.
+    """
+    if chunk.startswith(_PING_RECORD):
+        pings = chunk.count(_PING_RECORD)
+        if pings * len(_PING_RECORD) == len(chunk):  # non-overlapping, so all of it
+            return [_PING] * pings
+    body = chunk[:-1].replace(RECORD_SEPARATOR, b"\n,")
+    try:
+        batch = decoder.decode(b"".join((b"[", body, b"]")))
+    except _DECODE_ERRORS:
+        return None
+    # len(body) - (len(chunk) - 1) separators were replaced, plus the final one.
+    return batch if len(batch) == len(body) - len(chunk) + 2 else None
+
+
 class JsonHubCodec(Generic[ArgT]):
     """Encodes hub messages and decodes whole frames of them.
 
@@ -74,7 +106,7 @@ class JsonHubCodec(Generic[ArgT]):
             not raise (return an "unknown" or "invalid" value instead).
     """
 
-    __slots__ = ("_batch", "_fallback", "_one", "_typed_args")
+    __slots__ = ("_batch", "_fallback", "_one", "_traffic", "_typed_args")
 
     def __init__(self, argument_type: Any, fallback: Callable[[msgspec.Raw], ArgT]) -> None:
         self._typed_args = argument_type is not msgspec.Raw
@@ -90,8 +122,17 @@ class JsonHubCodec(Generic[ArgT]):
             Ack,
             Sequence,
         ]
+        traffic: Any = Union[
+            Invocation[argument_type],
+            StreamItem,
+            Completion,
+            StreamInvocation,
+            CancelInvocation,
+            Ping,
+        ]
         self._one: msgspec.json.Decoder[Any] = msgspec.json.Decoder(union)
         self._batch: msgspec.json.Decoder[list[Any]] = msgspec.json.Decoder(list[union])
+        self._traffic: msgspec.json.Decoder[list[Any]] = msgspec.json.Decoder(list[traffic])
 
     @staticmethod
     def encode(message: HubMessage) -> bytes:
@@ -108,27 +149,25 @@ class JsonHubCodec(Generic[ArgT]):
                 ``type``, or breaks its message's schema (e.g. a Completion with both
                 ``result`` and ``error``).
         """
-        try:
-            # An empty record makes the array invalid. Two values in one record ("{..},{..}")
-            # do not, so the array must have exactly one element per record; and a record
-            # cut inside a string (a raw 0x1E there) fails on the newline put before each
-            # comma, as JSON strings cannot hold one. Not caught: a crafted pair of records,
-            # one with two values and one cut inside an array or object, which the record
-            # path would refuse. Such a chunk still decodes to messages the peer could
-            # have sent properly, so nothing is gained by crafting it.
-            batch = self._batch.decode(
-                b"[" + chunk[:-1].replace(RECORD_SEPARATOR, b"\n,") + b"]"
-            )
-            if len(batch) == chunk.count(RECORD_SEPARATOR):
-                return batch
-        except _DECODE_ERRORS:
-            pass
+        batch = _single_pass(self._batch, chunk)
+        if batch is not None:
+            return batch
         messages: list[HubMessage] = []
         for record in chunk.split(RECORD_SEPARATOR)[:-1]:
             message = self._decode_one(record)
             if message is not None:
                 messages.append(message)
         return messages
+
+    def decode_traffic(self, chunk: bytes) -> list[HubMessage] | None:
+        """Like :meth:`decode_records` for a chunk that holds only traffic (Invocation,
+        StreamItem, Completion, StreamInvocation, CancelInvocation, Ping), else None.
+
+        None means "use :meth:`decode_records`": the chunk holds a Close, Ack or Sequence,
+        or something the single pass does not take (see there). This lets a connection
+        skip its per-message bookkeeping for the frames that need none.
+        """
+        return _single_pass(self._traffic, chunk)
 
     def _decode_one(self, record: bytes) -> HubMessage | None:
         if not record.strip():

@@ -14,6 +14,7 @@ protocol error moves the connection to ``HubState.ERROR`` for good.
 
 from __future__ import annotations
 
+import itertools
 from collections import deque
 from dataclasses import dataclass
 from typing import Final, Generic, TypeVar, Union, cast, overload
@@ -89,14 +90,15 @@ TimerEvent = Union[KeepAliveDue, AckDue, PeerTimedOut, HandshakeTimedOut, Reatta
 Outgoing = Union[HubMessage, HandshakeRequest, HandshakeAccepted, HandshakeRefused]
 """What ``send`` accepts."""
 
-_PLAIN_TRAFFIC: Final = frozenset(
-    {Invocation, StreamItem, StreamInvocation, CancelInvocation, Ping}
+_TRAFFIC: Final = frozenset(
+    {Invocation, StreamItem, Completion, StreamInvocation, CancelInvocation, Ping}
 )
-"""Messages that, outside stateful reconnect, need no bookkeeping on receipt."""
-_PLAIN_OR_COMPLETION: Final = _PLAIN_TRAFFIC | {Completion}
+"""Messages that, outside stateful reconnect, keep an OPEN connection OPEN and need no
+bookkeeping on receipt but a Completion's (see ``JsonHubCodec.decode_traffic``)."""
 _OPEN, _ERROR, _CLOSED, _DETACHED = (HubState.OPEN, HubState.ERROR, HubState.CLOSED,
                                      HubState.DETACHED)
 """Module constants: an enum member as a class attribute costs a lookup on every use."""
+_encode: Final = msgspec.json.Encoder().encode
 
 
 def raw_codec() -> JsonHubCodec[msgspec.Raw]:
@@ -171,7 +173,7 @@ class HubConnection(Generic[ArgT]):
         self._started = now
         self._last_sent = now
         self._last_received = now
-        self._next_id = 0
+        self._ids = map(str, itertools.count())
         self._pending: dict[str, str] = {}
         self._requested_version = 0
         # Stateful reconnect, sender side: (sequence id, record) not yet acknowledged.
@@ -217,9 +219,7 @@ class HubConnection(Generic[ArgT]):
 
     def next_invocation_id(self) -> str:
         """A fresh invocation id from this connection's counter ("0", "1", ...)."""
-        value = str(self._next_id)
-        self._next_id += 1
-        return value
+        return next(self._ids)
 
     def send(self, message: Outgoing, *, now: float) -> bytes:
         """Serialize ``message`` and advance the state; returns the bytes to write.
@@ -235,7 +235,7 @@ class HubConnection(Generic[ArgT]):
         """
         if self._state is _OPEN and type(message) is Invocation and not self._stateful:
             # The common case, in short: the table keeps OPEN and nothing is replayed.
-            data = self._codec.encode(message)
+            data = _encode(message) + RECORD_SEPARATOR  # what JsonHubCodec.encode does
             if message.invocation_id is not None:
                 self._pending[message.invocation_id] = message.target
             self._last_sent = now
@@ -297,13 +297,14 @@ class HubConnection(Generic[ArgT]):
                 chunk = self._records.feed_and_pop(data)
                 if not chunk:
                     return []
-                messages = self._codec.decode_records(chunk)
-                kinds = set(map(type, messages))
-                if kinds <= _PLAIN_TRAFFIC:
-                    return messages  # type: ignore[return-value]
-                if kinds <= _PLAIN_OR_COMPLETION:
-                    return self._match_completions(messages)
-                return self._receive_messages(messages, [], now)
+                messages = self._codec.decode_traffic(chunk)
+                if messages is None:  # a Close, Ack or Sequence, or an unusual record
+                    return self._receive_messages(self._codec.decode_records(chunk), [], now)
+                # Traffic keeps the connection OPEN; only a Completion needs bookkeeping
+                # (its invocation is no longer pending), and only if we are waiting.
+                if self._pending and Completion in map(type, messages):
+                    self._complete(messages)
+                return messages  # type: ignore[return-value]
             except ProtocolError:
                 self._state = HubState.ERROR
                 raise
@@ -338,14 +339,11 @@ class HubConnection(Generic[ArgT]):
 
     def _receive_messages(self, messages: list[HubMessage], events: list[HubEvent[ArgT]],
                           now: float) -> list[HubEvent[ArgT]]:
-        if self._state is _OPEN and not self._stateful:
-            kinds = set(map(type, messages))
-            if kinds <= _PLAIN_TRAFFIC:
-                events.extend(messages)  # type: ignore[arg-type]
-                return events
-            if kinds <= _PLAIN_OR_COMPLETION:
-                events.extend(self._match_completions(messages))
-                return events
+        if self._state is _OPEN and not self._stateful and _TRAFFIC.issuperset(
+                map(type, messages)):
+            self._complete(messages)
+            events.extend(messages)  # type: ignore[arg-type]
+            return events
         for message in messages:
             event = self._receive_message(message, now)
             if event is not None:
@@ -354,18 +352,16 @@ class HubConnection(Generic[ArgT]):
                 break
         return events
 
-    def _match_completions(self, messages: list[HubMessage]) -> list[HubEvent[ArgT]]:
-        """Plain traffic and Completions on an open connection: the table keeps OPEN for
-        all of them, and a Completion only retires its pending invocation. Every
-        Completion is delivered, as in ``_receive_message``. The Completions are found
-        without a Python-level loop over the whole frame."""
+    def _complete(self, messages: list[HubMessage]) -> None:
+        """Forget the pending invocations that the Completions among ``messages`` end.
+        Every Completion is still delivered, even for an id we never used. The
+        Completions are found without a Python-level loop over the whole frame."""
         types = list(map(type, messages))
         pop = self._pending.pop
         index = -1
         for _ in range(types.count(Completion)):
             index = types.index(Completion, index + 1)
             pop(cast("Completion", messages[index]).invocation_id, None)
-        return messages  # type: ignore[return-value]
 
     def _awaiting_handshake_record(self) -> bool:
         if self.role is Role.SERVER:
