@@ -25,6 +25,8 @@ WORDS = ("the", "night", "was", "quiet", "and", "I", "could", "hear", "rain", "o
          "you're", "café", "smiled", "softly", "it's", "fine", "don't", "worry", "über")
 WORDS_PER_CHUNK = 6
 """The mock engine's default chunk length, in words."""
+REPLY_BATCH = 16
+"""Messages per WebSocket message of the long reply (the corpus packs 1 to 20)."""
 
 
 def raise_fd_limit() -> int:
@@ -65,9 +67,11 @@ async def _serve(chunks: int, broadcast_sessions: bool) -> None:
     data = DEFAULT_DATA
     if chunks > 0:
         data = msgspec.structs.replace(DEFAULT_DATA, replies=(long_reply(chunks),), scripts=())
+    # A long reply (end to end) leaves REPLY_BATCH chunks per WebSocket message, so the
+    # mock, a Python process too, writes it faster than a client can read it.
     async with MockVoxtaServer(port=0, data=data, reply_delay=0.0, preseed_session=True,
-                               client_timeout=None,
-                               broadcast_sessions=broadcast_sessions) as server:
+                               client_timeout=None, broadcast_sessions=broadcast_sessions,
+                               batch=REPLY_BATCH if chunks > 0 else 1) as server:
         print(server.url, flush=True)
         previous: tracemalloc.Snapshot | None = None
         while True:

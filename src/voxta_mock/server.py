@@ -156,6 +156,9 @@ class MockVoxtaServer:
         broadcast_sessions: send ``chatsSessionsUpdated`` user-wide, as Voxta does; False
             sends it to the requesting connection only (for load tests: with N clients
             each running a chat, the broadcast is N messages of N sessions per start).
+        batch: up to this many back-to-back steps (a reply without ``reply_delay``)
+            leave in one WebSocket message, as from a busy real server; 1, the default,
+            sends every message in a WebSocket message of its own.
     """
 
     def __init__(
@@ -178,6 +181,7 @@ class MockVoxtaServer:
         listen: bool = True,
         clock: Callable[[], float] = time.time,
         broadcast_sessions: bool = True,
+        batch: int = 1,
     ) -> None:
         self.host = host
         self.port = port
@@ -193,6 +197,7 @@ class MockVoxtaServer:
         self.connection_faults: dict[int, FaultPlan] = dict(connection_faults or {})
         self.max_message_size = max_message_size
         self.broadcast_sessions = broadcast_sessions
+        self.batch = max(1, batch)
         self.audio_streams: list[AudioStream] = []
         self.address: ServerAddress | None = None
         self._conns: dict[str, _HubConn] = {}
@@ -514,8 +519,16 @@ class MockVoxtaServer:
 
     async def _drive(self, origin: _HubConn | None, invocation_id: str | None,
                      steps: Iterator[Step], lane: str) -> None:
-        """Run steps until the first ``Wait``; the rest plays on the lane's task."""
-        for step in steps:
+        """Run steps until the first ``Wait``; the rest plays on the lane's task.
+
+        With ``batch`` > 1, messages emitted back to back are flushed together, up to
+        ``batch`` steps at a time (see ``_flush``)."""
+        unflushed: dict[str, _HubConn] | None = {} if self.batch > 1 else None
+        for count, step in enumerate(steps, 1):
+            if unflushed and (isinstance(step, Wait) or count % self.batch == 0):
+                for conn in unflushed.values():
+                    await self._flush(conn)
+                unflushed.clear()
             if isinstance(step, Wait):
                 queue = self._lanes.get(lane)
                 item = (origin, invocation_id, itertools.chain([step], steps))
@@ -526,7 +539,9 @@ class MockVoxtaServer:
                     assert self._tg is not None
                     self._tg.start_soon(self._play_lane, lane)
                 return
-            await self._apply(origin, invocation_id, step)
+            await self._apply(origin, invocation_id, step, unflushed)
+        for conn in (unflushed or {}).values():
+            await self._flush(conn)
 
     async def _play_lane(self, lane: str) -> None:
         queue = self._lanes[lane]
@@ -542,7 +557,9 @@ class MockVoxtaServer:
             self._lanes.pop(lane, None)
 
     async def _apply(self, origin: _HubConn | None, invocation_id: str | None,
-                     step: Step) -> None:
+                     step: Step, unflushed: dict[str, _HubConn] | None = None) -> None:
+        """Carry out one step. With ``unflushed``, a plain emit is only queued on the
+        session and its connection noted there, for the caller to flush."""
         now = anyio.current_time()
         if isinstance(step, Complete):
             if (origin is not None and invocation_id is not None
@@ -565,6 +582,9 @@ class MockVoxtaServer:
                 conn.scope.cancel()
                 continue
             conn.session.send(step.message, now=now)
+            if unflushed is not None and conn.plan.drop_after_chunks is None:
+                unflushed[conn.key] = conn
+                continue
             await self._flush(conn)
             if (isinstance(step.message, ReplyChunk) and conn.plan.drop_after_chunks is not None
                     and conn.attached):
@@ -606,6 +626,9 @@ class MockVoxtaServer:
             if conn.silent or conn.dead or not conn.attached:
                 return  # detached: the hub keeps the messages for the replay
             try:
+                if (self.batch > 1 and len(messages) > 1
+                        and not (conn.plan.latency or conn.plan.split_every)):
+                    messages = [b"".join(messages)]  # one WebSocket message, many records
                 for data in messages:
                     if conn.plan.latency:
                         await anyio.sleep(conn.plan.latency)
