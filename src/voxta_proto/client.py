@@ -904,11 +904,11 @@ class VoxtaClient:
         elif isinstance(event, ChatsSessionsUpdated):
             self._maybe_pin(conn, event)
         await self._emit(event)
-        pinned = self.session_id
-        if (isinstance(event, (ChatStarted, ChatsSessionsUpdated)) and pinned is not None
-                and self._ready_session != pinned):
-            self._ready_session = pinned
-            await self._emit(Ready(pinned))
+        if isinstance(event, (ChatStarted, ChatsSessionsUpdated)):
+            pinned = self.session_id
+            if pinned is not None and self._ready_session != pinned:
+                self._ready_session = pinned
+                await self._emit(Ready(pinned))
 
     def _maybe_pin(self, conn: _Connection, event: ChatsSessionsUpdated) -> None:
         """voxta-client's auto-pin: the first sessions update with sessions subscribes us
@@ -923,29 +923,45 @@ class VoxtaClient:
                           now=anyio.current_time(), expect_reply=False)
 
     async def _emit(self, event: ServerMessage | ConnectionEvent) -> None:
-        for waiter in list(self._waiters):
-            if waiter.match is not None and waiter.match(event):
-                waiter.resolve(event)
+        if self._waiters:
+            for waiter in list(self._waiters):
+                if waiter.match is not None and waiter.match(event):
+                    waiter.resolve(event)
         send = self._dispatch_send
-        if send is not None:
+        if send is None:
+            return
+        try:
+            send.send_nowait(event)  # no checkpoint per event while there is room
+        except anyio.WouldBlock:
             with suppress(anyio.ClosedResourceError, anyio.BrokenResourceError):
                 await send.send(event)
+        except (anyio.ClosedResourceError, anyio.BrokenResourceError):
+            pass
 
     async def _dispatch_loop(self, receive: MemoryObjectReceiveStream[
             ServerMessage | ConnectionEvent]) -> None:
         """Runs callbacks and feeds ``events()``, so neither stalls the reader."""
         async with receive:
-            async for event in receive:
+            while True:
+                try:  # what is queued already is taken without a checkpoint per event
+                    event = receive.receive_nowait()
+                except anyio.WouldBlock:
+                    try:
+                        event = await receive.receive()
+                    except anyio.EndOfStream:
+                        break
+                except anyio.EndOfStream:
+                    break
                 name = event_name(event)
                 for callback in list(self.callbacks.get(name, ())):
                     arg: object = event.session_id if isinstance(event, Ready) else event
                     try:
                         result = callback(arg)
-                        if inspect.isawaitable(result):
+                        if result is not None and inspect.isawaitable(result):
                             await result
                     except Exception:
                         self.logger.exception("callback %r for %r failed", callback, name)
-                for queue in list(self._subscribers):
+                for queue in list(self._subscribers) if self._subscribers else ():
                     if queue.closed:
                         self._subscribers.remove(queue)
                     else:
