@@ -195,12 +195,20 @@ _CLIENT_EVENT_NAMES: Final[Mapping[type[object], str]] = {
 }
 
 
+_EVENT_NAMES: dict[type[object], str] = dict(_CLIENT_EVENT_NAMES)
+"""Every event class's name, filled in as messages arrive (one lookup per event)."""
+
+
 def event_name(event: ServerMessage | ConnectionEvent) -> str:
     """The name ``on()`` uses for an event: a message's ``$type`` or ``ready``/``close``/..."""
-    if isinstance(event, ServerMessage):
+    kind = type(event)
+    name = _EVENT_NAMES.get(kind)
+    if name is None:
+        if not isinstance(event, ServerMessage):
+            raise KeyError(kind)
         tag = type(event).__struct_config__.tag
-        return tag if isinstance(tag, str) else type(event).__name__
-    return _CLIENT_EVENT_NAMES[type(event)]
+        name = _EVENT_NAMES[kind] = tag if isinstance(tag, str) else kind.__name__
+    return name
 
 
 @dataclass(frozen=True)
@@ -407,7 +415,9 @@ class VoxtaClient:
         self.callbacks: dict[str, list[Callback]] = {}
         self._conn: _Connection | None = None
         self._outcome: NegotiateOutcome | None = None
-        self._send_lock = anyio.Lock()
+        # fast_acquire: the reader takes it after every frame; uncontended, that must not
+        # cost a trip through the event loop.
+        self._send_lock = anyio.Lock(fast_acquire=True)
         self._requests: dict[str, tuple[_Waiter, bool]] = {}
         self._waiters: list[_Waiter] = []
         self._subscribers: list[_EventQueue] = []
