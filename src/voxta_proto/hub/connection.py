@@ -17,7 +17,7 @@ from __future__ import annotations
 import itertools
 from collections import deque
 from dataclasses import dataclass
-from typing import Final, Generic, TypeVar, Union, cast, overload
+from typing import Final, Generic, TypeVar, Union, overload
 
 import msgspec
 
@@ -361,7 +361,8 @@ class HubConnection(Generic[ArgT]):
         index = -1
         for _ in range(types.count(Completion)):
             index = types.index(Completion, index + 1)
-            pop(cast("Completion", messages[index]).invocation_id, None)
+            completion: Completion = messages[index]  # type: ignore[assignment]
+            pop(completion.invocation_id, None)
 
     def _awaiting_handshake_record(self) -> bool:
         if self.role is Role.SERVER:
