@@ -33,6 +33,7 @@ TARGETS: dict[str, tuple[str, float, str]] = {
     "characters_vs_loop": ("charactersListLoaded: ours vs loop 2", 2.7, ">="),
     "encode_vs_json": ("encode send: ours vs json.dumps+uuid4", 8.0, ">="),
     "e2e_vs_voxta_client": ("end to end: ours vs voxta-client", 3.0, ">="),
+    "e2e_cpu_vs_voxta_client": ("end to end per client CPU-second: ours vs vc", 3.0, ">="),
     "capacity_failures": ("capacity: failures", 0.0, "<="),
     "capacity_kib_per_idle": ("capacity: KiB per idle connection", 64.0, "<="),
 }
@@ -115,11 +116,17 @@ def main(argv: list[str] | None = None) -> int:
         chunks = 300 if quick else 5_000
         result = e2e.run(chunks, 1 if quick else max(3, repeats // 2), vc_python)
         records.append({"kind": "e2e", **result})
-        lines.append(f"end to end: one reply of {chunks} chunks over loopback (chunks/s)")
-        lines.append(f"  {'ours: VoxtaClient':<42} {result['ours']:10.0f} /s")
+        cpu = e2e.CPU
+        lines.append(f"end to end: one reply of {chunks} chunks over loopback (chunks per "
+                     "second; per CPU-second of the client's process)")
+        lines.append(f"  {'ours: VoxtaClient':<42} {result['ours']:10.0f} /s "
+                     f"{result['ours' + cpu]:10.0f} /cpu-s")
         if result["voxta-client"] is not None:
-            lines.append(f"  {'voxta-client 0.2.0':<42} {result['voxta-client']:10.0f} /s")
+            lines.append(f"  {'voxta-client 0.2.0':<42} {result['voxta-client']:10.0f} /s "
+                         f"{result['voxta-client' + cpu]:10.0f} /cpu-s")
             ratios["e2e_vs_voxta_client"] = result["ours"] / result["voxta-client"]
+            ratios["e2e_cpu_vs_voxta_client"] = (result["ours" + cpu]
+                                                 / result["voxta-client" + cpu])
         else:
             lines.append("  voxta-client: skipped (no virtualenv; nox -s bench builds one)")
 
