@@ -145,8 +145,8 @@ class MockVoxtaServer:
         speech: text-to-speech with client playback for clients that authenticate with
             ``audioOutput: "Url"`` (see ``MockEngine``); off: speech disabled.
         keepalive_interval: seconds of silence before the server sends a Ping.
-        client_timeout: seconds a client may stay silent before it is dropped (None:
-            never).
+        client_timeout: seconds a client may stay silent (no hub message and no WebSocket
+            ping) before it is dropped (None: never).
         stateful_reconnect: offer stateful reconnect to clients that ask for it; when
             such a connection's transport ends without a Close, it waits (the hub
             config's ``reattach_timeout``) for a new WebSocket to ``/hub?id=<token>``
@@ -623,10 +623,17 @@ class MockVoxtaServer:
         follows the last message by at most ``keepalive_interval``), rechecked at least
         every tick."""
         tick = min(1.0, self.hub_config.keepalive_interval / 2)
+        pings_seen = 0
         while True:
             deadline = conn.session.next_deadline()
             delay = tick if deadline is None else deadline - anyio.current_time()
             await anyio.sleep(min(tick, max(0.0, delay)))
+            # A WebSocket ping is a sign of life: voxta-client keeps its connection up
+            # with those alone and never sends a SignalR Ping (reference §10).
+            pings = getattr(conn.transport, "pings_received", 0)
+            if pings != pings_seen:
+                pings_seen = pings
+                conn.session.peer_alive(now=anyio.current_time())
             events = conn.session.handle_timer(now=anyio.current_time())
             await self._flush(conn)
             if any(isinstance(e, Disconnected) for e in events):
