@@ -134,8 +134,8 @@ class MockVoxtaServer:
     """A mock Voxta server; ``async with MockVoxtaServer(port=0) as server:``.
 
     Args:
-        host, port: where to listen (port 0 picks a free one); ``listen=False`` serves
-            only in-memory clients (:meth:`connect_memory`).
+        host: the address to listen on.
+        port: the port to listen on; 0 picks a free one.
         data: characters, scenarios, chats, replies and scripts.
         seed: makes ids and replies reproducible.
         reply_delay: seconds between streamed reply chunks.
@@ -153,6 +153,9 @@ class MockVoxtaServer:
             and resumes on it, replaying what the client has not acknowledged.
         faults: a fault plan for every hub connection.
         connection_faults: fault plans for the n-th hub connection (0-based).
+        max_message_size: the largest WebSocket message accepted, in bytes.
+        listen: False serves only in-memory clients (:meth:`connect_memory`), no socket.
+        clock: wall-clock seconds, for timestamps and the chat clock.
         broadcast_sessions: send ``chatsSessionsUpdated`` user-wide, as Voxta does; False
             sends it to the requesting connection only (for load tests: with N clients
             each running a chat, the broadcast is N messages of N sessions per start).
