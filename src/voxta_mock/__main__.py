@@ -32,7 +32,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--preseed-session", action="store_true",
                         help="start with a chat session owned by a virtual UI client")
     parser.add_argument("--client-timeout", type=float, default=30.0,
-                        help="drop clients silent this long, in seconds (0 disables)")
+                        help="drop clients that send nothing (no message, no WebSocket "
+                             "ping) this long, in seconds (0 disables)")
     parser.add_argument("--speech", action="store_true",
                         help="text-to-speech: clients with audioOutput Url get audio URLs "
                              "and play the replies themselves")

@@ -134,8 +134,8 @@ class MockVoxtaServer:
     """A mock Voxta server; ``async with MockVoxtaServer(port=0) as server:``.
 
     Args:
-        host, port: where to listen (port 0 picks a free one); ``listen=False`` serves
-            only in-memory clients (:meth:`connect_memory`).
+        host: the address to listen on.
+        port: the port to listen on; 0 picks a free one.
         data: characters, scenarios, chats, replies and scripts.
         seed: makes ids and replies reproducible.
         reply_delay: seconds between streamed reply chunks.
@@ -145,14 +145,17 @@ class MockVoxtaServer:
         speech: text-to-speech with client playback for clients that authenticate with
             ``audioOutput: "Url"`` (see ``MockEngine``); off: speech disabled.
         keepalive_interval: seconds of silence before the server sends a Ping.
-        client_timeout: seconds a client may stay silent before it is dropped (None:
-            never).
+        client_timeout: seconds a client may stay silent (no hub message and no WebSocket
+            ping) before it is dropped (None: never).
         stateful_reconnect: offer stateful reconnect to clients that ask for it; when
             such a connection's transport ends without a Close, it waits (the hub
             config's ``reattach_timeout``) for a new WebSocket to ``/hub?id=<token>``
             and resumes on it, replaying what the client has not acknowledged.
         faults: a fault plan for every hub connection.
         connection_faults: fault plans for the n-th hub connection (0-based).
+        max_message_size: the largest WebSocket message accepted, in bytes.
+        listen: False serves only in-memory clients (:meth:`connect_memory`), no socket.
+        clock: wall-clock seconds, for timestamps and the chat clock.
         broadcast_sessions: send ``chatsSessionsUpdated`` user-wide, as Voxta does; False
             sends it to the requesting connection only (for load tests: with N clients
             each running a chat, the broadcast is N messages of N sessions per start).
@@ -646,10 +649,17 @@ class MockVoxtaServer:
         follows the last message by at most ``keepalive_interval``), rechecked at least
         every tick."""
         tick = min(1.0, self.hub_config.keepalive_interval / 2)
+        pings_seen = 0
         while True:
             deadline = conn.session.next_deadline()
             delay = tick if deadline is None else deadline - anyio.current_time()
             await anyio.sleep(min(tick, max(0.0, delay)))
+            # A WebSocket ping is a sign of life: voxta-client keeps its connection up
+            # with those alone and never sends a SignalR Ping (reference §10).
+            pings = getattr(conn.transport, "pings_received", 0)
+            if pings != pings_seen:
+                pings_seen = pings
+                conn.session.peer_alive(now=anyio.current_time())
             events = conn.session.handle_timer(now=anyio.current_time())
             await self._flush(conn)
             if any(isinstance(e, Disconnected) for e in events):

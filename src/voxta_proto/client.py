@@ -328,12 +328,14 @@ class EventStream:
         return await self._queue.get()
 
     async def aclose(self) -> None:
+        """Unsubscribe: iteration ends after what is already queued."""
         self._queue.close()
 
     async def __aenter__(self) -> EventStream:
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
+        """Unsubscribe, as ``aclose()``."""
         self._queue.close()
 
 
@@ -351,6 +353,16 @@ class _Connection:
 class VoxtaClient:
     """An async Voxta client (asyncio or trio).
 
+    Request methods return once the server answered: with its paired reply message
+    where the protocol has one (``voxta_proto.voxta.session.REPLIES``), else
+    with its Completion. The server only queues chat-session requests before completing
+    them; their effects arrive afterwards as events. Like ``send()``, every request
+    method raises ConnectionClosed when not connected, InvocationError when the server
+    fails the request, and TimeoutError when no answer comes within ``request_timeout``;
+    one that targets a chat session raises LocalProtocolError when no ``session_id`` is
+    given and there is no active session, and one that returns a reply message raises
+    ProtocolError when the server answers with something else.
+
     Args:
         url: the server's base URL, e.g. ``"http://localhost:5384"``; the hub is at
             ``{url}/hub``.
@@ -360,7 +372,9 @@ class VoxtaClient:
         ssl_context: TLS settings for ``https``/``wss``.
         connect_timeout: seconds for negotiate, connect and welcome each.
         request_timeout: default seconds a request method waits for its answer.
-        reconnect: a :class:`ReconnectPolicy`, a sequence of delays, or None for never.
+        reconnect: a :class:`ReconnectPolicy` or a sequence of delays in seconds, one per
+            attempt; None (the default) uses ``DEFAULT_RECONNECT_DELAYS``, and an
+            empty sequence ``()`` never reconnects.
         client_name: the app name sent in ``authenticate``.
         client_version: the app version sent in ``authenticate``.
         capabilities: audio/vision abilities; text only by default.
@@ -448,6 +462,8 @@ class VoxtaClient:
 
     @property
     def welcome(self) -> Welcome | None:
+        """The current connection's ``welcome`` (server version, user), or None before it
+        arrived or when not connected."""
         return self._conn.session.welcome if self._conn else None
 
     @property
@@ -458,18 +474,26 @@ class VoxtaClient:
 
     @property
     def chat_id(self) -> str | None:
+        """The chat of the last ``chatStarted``, ``subscribe_to_chat()`` or auto-subscribe;
+        kept across reconnects so the client can re-subscribe to it."""
         return self._active_chat_id
 
     @property
     def is_speaking(self) -> bool:
+        """True from the server's ``speechPlaybackStart`` until its
+        ``speechPlaybackComplete`` or ``interruptSpeech``; False when not connected."""
         return bool(self._conn and self._conn.session.chat.is_speaking)
 
     @property
     def is_thinking(self) -> bool:
+        """True from ``replyGenerating``/``replyStart`` until ``replyEnd``,
+        ``replyCancelled`` or ``interruptSpeech``; False when not connected."""
         return bool(self._conn and self._conn.session.chat.is_thinking)
 
     @property
     def last_message_id(self) -> str | None:
+        """The message id of the latest ``replyStart``, ``speechPlaybackStart`` or
+        ``update``; the speech playback calls default to it."""
         return self._conn.session.chat.last_message_id if self._conn else None
 
     # -- callbacks and events ----------------------------------------------------------
@@ -664,6 +688,8 @@ class VoxtaClient:
 
     async def __aexit__(self, exc_type: type[BaseException] | None,
                         exc: BaseException | None, tb: TracebackType | None) -> None:
+        """``close()``, then leave the task group ``__aenter__`` entered; an exception
+        from the ``async with`` body propagates unchanged."""
         tg, self._tg_outer = self._tg_outer, None
         try:
             await self.close()
@@ -680,10 +706,18 @@ class VoxtaClient:
 
     async def wait_until_welcome(self, timeout: float | None = None  # noqa: ASYNC109
                                  ) -> Welcome:
-        """Wait until the server's ``welcome`` (the client may then send anything).
+        """Wait until the server's ``welcome`` (the client may then send anything) and
+        return it.
+
+        Args:
+            timeout: seconds to wait; None uses ``connect_timeout``.
 
         Raises:
-            TimeoutError, and whatever ended the connection first.
+            TimeoutError: no ``welcome`` within ``timeout``.
+            AuthenticationFailed: the server refused our ``authenticate``.
+            ConnectionClosed: the connection ended before ``welcome``.
+            VoxtaProtoError: any other error that ended the connection first (e.g.
+                HandshakeRejected, ConnectError), re-raised as it is.
         """
         with anyio.fail_after(self.connect_timeout if timeout is None else timeout):
             await self._welcomed.wait()
@@ -1075,9 +1109,13 @@ class VoxtaClient:
         await self.send(RegisterApp(client_version=self.client_version, label=label))
 
     async def load_characters_list(self) -> tuple[CharactersListItem, ...]:
+        """The server's characters: sends ``loadCharactersList`` and returns the
+        ``characters`` of its ``charactersListLoaded`` answer."""
         return (await self._request(LoadCharactersList(), CharactersListLoaded)).characters
 
     async def load_scenarios_list(self) -> tuple[ScenarioInfo, ...]:
+        """The server's scenarios: sends ``loadScenariosList`` and returns the
+        ``scenarios`` of its ``scenariosListLoaded`` answer (sorted by name)."""
         return (await self._request(LoadScenariosList(), ScenariosListLoaded)).scenarios
 
     async def load_chats_list(self, character_id: str | None = None,
@@ -1099,6 +1137,16 @@ class VoxtaClient:
         return await self._request(message, ChatStarted)
 
     async def resume_chat(self, chat_id: str) -> ChatStarted:
+        """Open an existing chat in a new session owned by this connection; returns its
+        ``chatStarted``, and that session becomes the default one.
+
+        Args:
+            chat_id: the chat to resume (the empty GUID resumes the user's ephemeral chat).
+
+        Raises:
+            InvocationError: the server failed the request (``error`` or
+                ``missingResourcesError``).
+        """
         return await self._request(ResumeChat(chat_id=chat_id), ChatStarted)
 
     async def stop_chat(self, chat_id: str) -> None:
@@ -1121,11 +1169,23 @@ class VoxtaClient:
         return await self._request(SubscribeToChat(session_id=session_id), ChatStarted)
 
     async def add_chat_participant(self, character_id: str, session_id: str | None = None) -> None:
+        """Bring a character into the chat (``addChatParticipant``); waits for the
+        server's Completion (the new cast arrives as ``chatParticipantsUpdated``).
+
+        Raises:
+            LocalProtocolError: no ``session_id`` given and no active chat session.
+        """
         await self.send(AddChatParticipant(session_id=self._session(session_id),
                                            character_id=character_id))
 
     async def remove_chat_participant(self, character_id: str,
                                       session_id: str | None = None) -> None:
+        """Take a character out of the chat (``removeChatParticipant``); waits for the
+        server's Completion (the new cast arrives as ``chatParticipantsUpdated``).
+
+        Raises:
+            LocalProtocolError: no ``session_id`` given and no active chat session.
+        """
         await self.send(RemoveChatParticipant(session_id=self._session(session_id),
                                               character_id=character_id))
 
@@ -1141,10 +1201,23 @@ class VoxtaClient:
 
     async def update_message(self, message_id: str, text: str,
                              session_id: str | None = None) -> None:
+        """Replace a stored message's text (``update``); waits for the server's
+        Completion. The server echoes the change as an ``update``; an empty ``text`` on a
+        message without attachments deletes it.
+
+        Raises:
+            LocalProtocolError: no ``session_id`` given and no active chat session.
+        """
         await self.send(ClientUpdate(session_id=self._session(session_id),
                                      message_id=message_id, text=text))
 
     async def delete_message(self, message_id: str, session_id: str | None = None) -> None:
+        """Delete a stored message (``deleteMessage``); waits for the server's Completion.
+        The deletion arrives as an ``update`` without text.
+
+        Raises:
+            LocalProtocolError: no ``session_id`` given and no active chat session.
+        """
         await self.send(DeleteMessage(session_id=self._session(session_id),
                                       message_id=message_id))
 
@@ -1159,21 +1232,52 @@ class VoxtaClient:
                                       arguments=args))
 
     async def interrupt(self, session_id: str | None = None) -> None:
+        """Stop the reply being generated and the speech being played (``interrupt``);
+        waits for the server's Completion.
+
+        Raises:
+            LocalProtocolError: no ``session_id`` given and no active chat session.
+        """
         await self.send(Interrupt(session_id=self._session(session_id)))
 
     async def retry(self, session_id: str | None = None) -> None:
+        """Regenerate the last reply, or resubmit the last user message (``retry``);
+        waits for the server's Completion, the new reply streams as events.
+
+        Raises:
+            LocalProtocolError: no ``session_id`` given and no active chat session.
+        """
         await self.send(Retry(session_id=self._session(session_id)))
 
     async def revert(self, session_id: str | None = None) -> None:
+        """Undo the last exchange: delete the last user message and everything after it
+        (``revert``); waits for the server's Completion. Each deletion arrives as an
+        ``update`` without text.
+
+        Raises:
+            LocalProtocolError: no ``session_id`` given and no active chat session.
+        """
         await self.send(Revert(session_id=self._session(session_id)))
 
     async def pause(self, session_id: str | None = None, pause: bool = True) -> ChatPaused:
+        """Pause the session, or resume it with ``pause=False`` (which asks the character
+        for a reply at once); returns the server's ``chatPaused``.
+
+        Raises:
+            LocalProtocolError: no ``session_id`` given and no active chat session.
+        """
         return await self._request(PauseChat(session_id=self._session(session_id), pause=pause),
                                    ChatPaused)
 
     # -- UI and presence ---------------------------------------------------------------
 
     async def typing_start(self, session_id: str | None = None) -> None:
+        """Tell the server the user started typing (``typingStart``; only scenario
+        scripts see it); waits for its Completion. End it with ``typing_end()``.
+
+        Raises:
+            LocalProtocolError: no ``session_id`` given and no active chat session.
+        """
         await self.send(TypingStart(session_id=self._session(session_id)))
 
     async def typing_end(self, session_id: str | None = None, sent: bool = False) -> None:
@@ -1181,12 +1285,24 @@ class VoxtaClient:
         await self.send(TypingEnd(session_id=self._session(session_id), sent=sent))
 
     async def request_suggestions(self, session_id: str | None = None) -> tuple[str, ...]:
+        """Ask for replies the user could send (``requestSuggestions``); returns the
+        ``suggestions`` of the server's ``suggestions`` answer.
+
+        Raises:
+            LocalProtocolError: no ``session_id`` given and no active chat session.
+        """
         reply = await self._request(RequestSuggestions(session_id=self._session(session_id)),
                                     Suggestions)
         return reply.suggestions
 
     async def character_speech_request(self, character_id: str, session_id: str | None = None,
                                        text: str = "") -> None:
+        """Make a character say exactly ``text`` (``characterSpeechRequest``), streamed
+        and spoken like a reply; waits for the server's Completion.
+
+        Raises:
+            LocalProtocolError: no ``session_id`` given and no active chat session.
+        """
         await self.send(CharacterSpeechRequest(session_id=self._session(session_id),
                                                character_id=character_id, text=text))
 
@@ -1206,12 +1322,28 @@ class VoxtaClient:
 
     async def speech_playback_complete(self, session_id: str | None = None,
                                        message_id: str | None = None) -> None:
+        """We finished playing a reply's audio (``speechPlaybackComplete``; a server that
+        waits for client playback continues after it); waits for its Completion.
+
+        Args:
+            session_id: the chat session; default the active one.
+            message_id: the reply played; default ``last_message_id``.
+
+        Raises:
+            LocalProtocolError: no active chat session, or no ``message_id`` and no reply
+                seen yet.
+        """
         await self.send(ClientSpeechPlaybackComplete(session_id=self._session(session_id),
                                                      message_id=self._message(message_id)))
 
     # -- debugging and context ---------------------------------------------------------
 
     async def inspect(self, session_id: str, enabled: bool = True) -> None:
+        """Turn the inspector (contexts, memories, execution reports) on or off for a
+        session (``inspect``); waits for the server's Completion, after which
+        ``inspectorEnabled`` (when it changed), ``contextUpdated`` and ``memoryUpdated``
+        follow. ``session_id`` is required here: there is no default session.
+        """
         await self.send(Inspect(session_id=session_id, enabled=enabled))
 
     async def inspect_audio_input(self, enabled: bool, session_id: str | None = None) -> None:
@@ -1232,6 +1364,25 @@ class VoxtaClient:
         set_flags: Sequence[str] | None = None,
         enable_roles: Mapping[str, bool] | None = None,
     ) -> None:
+        """Replace what the app contributes under ``context_key`` (``updateContext``):
+        contexts, actions and events; also set flags and enable or disable roles. Waits
+        for the server's Completion; the new state arrives as ``contextUpdated``.
+
+        Args:
+            session_id: the chat session; an empty string means the active one.
+            context_key: the namespace owning these items; use your own so scenario
+                items are left alone.
+            contexts: replace every context under the key (``()`` clears; None leaves
+                them); shapes or plain dicts.
+            actions: replace every action under the key, likewise.
+            events: replace every event under the key, likewise.
+            set_flags: ``name`` sets a flag, ``!name`` clears it, ``group.value`` sets an
+                enum-style flag.
+            enable_roles: roles to enable (True) or disable (False).
+
+        Raises:
+            LocalProtocolError: no ``session_id`` given and no active chat session.
+        """
         await self.send(UpdateContext(
             session_id=self._session(session_id), context_key=context_key,
             contexts=_tuple_of(contexts, ContextDefinition),
@@ -1286,11 +1437,13 @@ class AudioInputStream:
         await self.transport.send(bytes(pcm))
 
     async def aclose(self) -> None:
+        """End the stream: close the WebSocket normally (1000)."""
         await self.transport.aclose(1000)
 
     async def __aenter__(self) -> AudioInputStream:
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
+        """Close the stream, as ``aclose()``."""
         await self.aclose()
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 
 import anyio
@@ -149,6 +150,31 @@ async def test_silent_client_is_dropped() -> None:
             ws = await connect_websocket(server.hub_url)
             await handshake(ws)
             await drain(ws)  # ends: the server dropped the silent client
+            await ws.aclose()
+
+
+async def test_client_alive_only_through_websocket_pings_is_kept() -> None:
+    """voxta-client never sends a SignalR Ping, only WebSocket pings (reference §10): those
+    count as signs of life, so such a client outlives the client timeout."""
+    with anyio.fail_after(20):
+        async with fast(keepalive_interval=0.1, client_timeout=0.6) as server:
+            ws = await connect_websocket(server.hub_url)
+            await handshake(ws)
+            received: list[str | bytes] = []
+
+            async def read() -> None:  # a reader must run for pongs to be seen
+                with contextlib.suppress(TransportError):
+                    while True:
+                        received.append(await ws.receive())
+
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(read)
+                for n in range(12):  # 2.4 s, four times the client timeout
+                    await ws.ping(str(n).encode())
+                    await anyio.sleep(0.2)
+                tg.cancel_scope.cancel()
+            assert ws.close_code is None  # still connected
+            assert received  # and the server's keep-alive Pings kept coming
             await ws.aclose()
 
 

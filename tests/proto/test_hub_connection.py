@@ -673,6 +673,17 @@ def test_receiving_resets_the_peer_timeout() -> None:
     assert pair.client.handle_timer(now=56.5) == [PeerTimedOut(silent_for=31.5)]
 
 
+def test_peer_alive_resets_the_peer_timeout_but_never_moves_it_back() -> None:
+    """A sign of life seen by the transport (a WebSocket ping) counts like a receive."""
+    pair = open_pair(HubConfig(keepalive_interval=100.0))
+    pair.client.peer_alive(now=20.0)
+    assert pair.client.next_deadline() == 50.0
+    pair.client.peer_alive(now=5.0)  # an older sighting changes nothing
+    assert pair.client.next_deadline() == 50.0
+    assert pair.client.handle_timer(now=49.0) == []
+    assert pair.client.handle_timer(now=50.0) == [PeerTimedOut(silent_for=30.0)]
+
+
 def test_even_a_partial_record_counts_as_received() -> None:
     conn = open_conn(config=HubConfig(keepalive_interval=100.0))
     conn.receive_data(b'{"ty', now=12.0)

@@ -493,6 +493,13 @@ class HubConnection(Generic[ArgT]):
             return self._detached_at + cfg.reattach_timeout
         return None
 
+    def peer_alive(self, *, now: float) -> None:
+        """The transport saw the peer without hub data (a WebSocket ping, say): restart the
+        peer timeout. Some clients keep a connection alive only with WebSocket pings and
+        never send a SignalR Ping; this keeps a server from dropping them as silent."""
+        if now > self._last_received:
+            self._last_received = now
+
     def handle_timer(self, *, now: float) -> list[TimerEvent]:
         """Report what is due at ``now``: a keep-alive, an Ack, or a timeout.
 

@@ -170,6 +170,9 @@ class WebSocketTransport:
         self._receiving = False
         self._close_done = anyio.Event()
         self._pings: dict[bytes, _PingWaiter] = {}
+        self.pings_received = 0
+        """WebSocket pings from the peer so far: a sign of life that carries no message
+        (a server's silent-client timeout can count it, see ``HubConnection.peer_alive``)."""
 
     def __repr__(self) -> str:
         state = f"closed {self._closed.code}" if self._closed else self._ws.state.name.lower()
@@ -227,6 +230,7 @@ class WebSocketTransport:
             if isinstance(event, TextMessage | BytesMessage):
                 self._on_data(event)
             elif isinstance(event, Ping):
+                self.pings_received += 1
                 if self._ws.state is ConnectionState.OPEN:
                     self._outgoing += self._ws.send(event.response())
             elif isinstance(event, Pong):

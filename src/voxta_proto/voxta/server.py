@@ -228,6 +228,10 @@ class VoxtaServerSession:
         """When ``handle_timer`` next has work (absolute, caller's clock)."""
         return self.hub.next_deadline()
 
+    def peer_alive(self, *, now: float) -> None:
+        """The transport saw the client alive without hub data; see ``HubConnection.peer_alive``."""
+        self.hub.peer_alive(now=now)
+
     def handle_timer(self, *, now: float) -> list[ServerEvent]:
         """Queue keep-alive pings and acks; report a silent client as disconnected."""
         out: list[ServerEvent] = []
