@@ -113,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
                                     / rows[micro.ENCODE_OURS].seconds)
 
     if "e2e" in parts:
-        chunks = 300 if quick else 5_000
+        chunks = 300 if quick else 20_000
         result = e2e.run(chunks, 1 if quick else max(3, repeats // 2), vc_python)
         records.append({"kind": "e2e", **result})
         cpu = e2e.CPU

@@ -429,9 +429,7 @@ class VoxtaClient:
         self.callbacks: dict[str, list[Callback]] = {}
         self._conn: _Connection | None = None
         self._outcome: NegotiateOutcome | None = None
-        # fast_acquire: the reader takes it after every frame; uncontended, that must not
-        # cost a trip through the event loop.
-        self._send_lock = anyio.Lock(fast_acquire=True)
+        self._send_lock = anyio.Lock()
         self._requests: dict[str, tuple[_Waiter, bool]] = {}
         self._waiters: list[_Waiter] = []
         self._subscribers: list[_EventQueue] = []
