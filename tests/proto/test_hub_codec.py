@@ -433,3 +433,32 @@ def test_batch_path_crafted_pair_of_broken_records() -> None:
         decode(b"\x1e" + wire)
     with pytest.raises(RemoteProtocolError):
         decode(wire)
+
+
+# -- shortcuts of the single pass -------------------------------------------------------
+
+
+def test_frames_of_canonical_pings_share_one_ping() -> None:
+    pings = CODEC.decode_records(b'{"type":6}\x1e' * 3)
+    assert pings == [Ping()] * 3
+    assert pings[0] is pings[1] is pings[2]  # frozen, so one instance serves them all
+    # Anything else in the frame, or another spelling, is parsed as usual.
+    assert CODEC.decode_records(b'{"type":6}\x1e{"type": 6}\x1e') == [Ping(), Ping()]
+    assert CODEC.decode_records(b'{"type":6}\x1e{"type":7}\x1e') == [Ping(), Close()]
+
+
+@pytest.mark.parametrize("wire", [
+    b'{"type":6}\x1e{"type":7}\x1e',
+    b'{"type":8,"sequenceId":1}\x1e',
+    b'{"type":6}\x1e{"type":9,"sequenceId":1}\x1e',
+    b'{"type":6}\x1e{"type":6},{"type":6}\x1e',  # what decode_records refuses
+])
+def test_decode_traffic_leaves_everything_but_traffic_to_decode_records(wire: bytes) -> None:
+    assert CODEC.decode_traffic(wire) is None
+
+
+def test_decode_traffic_agrees_with_decode_records_on_traffic() -> None:
+    wire = (b'{"type":1,"target":"T","arguments":[1]}\x1e{"type":3,"invocationId":"1"}\x1e'
+            b'{"type":6}\x1e{"type":2,"invocationId":"2","item":null}\x1e')
+    assert CODEC.decode_traffic(wire) == CODEC.decode_records(wire)
+    assert len(CODEC.decode_records(wire)) == 4

@@ -1,0 +1,45 @@
+"""``MockVoxtaServer(batch=N)``: back-to-back messages share WebSocket messages, in order."""
+
+from __future__ import annotations
+
+import anyio
+import pytest
+
+from voxta_proto.transports import connect_websocket
+
+from .wire import AUTH, START, fast, handshake, records
+
+pytestmark = [pytest.mark.anyio, pytest.mark.network]
+
+
+async def _chat_frames(batch: int) -> list[list[dict[str, object]]]:
+    """The records of each WebSocket message from authenticate to the greeting's replyEnd."""
+    frames: list[list[dict[str, object]]] = []
+    with anyio.fail_after(10):
+        async with fast(batch=batch) as server:
+            ws = await connect_websocket(server.hub_url)
+            assert await handshake(ws) == "{}\x1e"
+            await ws.send(AUTH)
+            await ws.send(START)
+            while not any(r.get("type") == 1 and r["arguments"][0]["$type"] == "replyEnd"  # type: ignore[index]
+                          for frame in frames for r in frame):
+                frames.append(records(await ws.receive()))
+            await ws.aclose()
+    return frames
+
+
+def _kinds(frames: list[list[dict[str, object]]]) -> list[object]:
+    """Each record's ``$type`` (or hub type), up to the first replyEnd (a batch may hold
+    more after it)."""
+    kinds = [r["arguments"][0]["$type"] if r["type"] == 1 else r["type"]  # type: ignore[index]
+             for frame in frames for r in frame]
+    return kinds[:kinds.index("replyEnd") + 1]
+
+
+async def test_batch_packs_records_without_changing_them() -> None:
+    single = await _chat_frames(1)
+    batched = await _chat_frames(4)
+    assert all(len(frame) == 1 for frame in single)  # the default: one record each
+    assert max(len(frame) for frame in batched) > 1
+    assert _kinds(batched) == _kinds(single)
+    assert "replyChunk" in _kinds(batched)
