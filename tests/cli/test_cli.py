@@ -17,7 +17,7 @@ import anyio
 import pytest
 
 from voxta_mock import DEFAULT_DATA, MockVoxtaServer
-from voxta_proto import __version__
+from voxta_proto import VoxtaClient, __version__
 from voxta_proto.cli import main
 from voxta_proto.cli.chat import find_character
 from voxta_proto.voxta.shapes import CharactersListItem
@@ -229,6 +229,45 @@ async def test_server_going_away_ends_the_chat_with_one_line() -> None:
         os.close(write_end)
     assert status == 1
     assert_one_error_line(err.decode(), "the connection closed")
+
+
+@pytest.mark.anyio
+async def test_a_character_speaking_elsewhere_shows_as_a_state() -> None:
+    """Another client of the chat (the Voxta UI, say) plays the greeting's audio: the
+    server relays its speechPlaybackStart, and the chat shows the character speaking."""
+    read_end, write_end = os.pipe()  # a stdin that stays open while we watch
+    try:
+        with anyio.fail_after(90):
+            async with MockVoxtaServer(port=0, reply_delay=0) as server:
+                process = await anyio.open_process(
+                    [sys.executable, *VOXTA, "chat", "--url", server.url], stdin=read_end,
+                    env=ENV)
+                assert process.stdout is not None
+                out = b""
+                async with process:
+                    async for chunk in process.stdout:
+                        out += chunk
+                        if GREETING.encode() in out:
+                            break
+                    assert b"is speaking" not in out
+                    async with VoxtaClient(server.url) as player:
+                        # It subscribes to the running chat by itself, maybe before any
+                        # wait_for() could start: poll the state it ends in.
+                        while player.session_id is None or player.chat_id is None:  # noqa: ASYNC110
+                            await anyio.sleep(0.05)
+                        started = await player.subscribe_to_chat(player.session_id,
+                                                                 player.chat_id)
+                        greeting = started.messages[-1].message_id
+                        await player.speech_playback_start(message_id=greeting)
+                        async for chunk in process.stdout:
+                            out += chunk
+                            if b"Apex is speaking" in out:
+                                break
+                    process.terminate()
+    finally:
+        os.close(read_end)
+        os.close(write_end)
+    assert b"Apex is speaking" in out, out
 
 
 # -- the entry points ------------------------------------------------------------------------

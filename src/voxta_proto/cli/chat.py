@@ -3,7 +3,7 @@
 :class:`ChatApp` runs one chat. Three kinds of concurrent work share one task group:
 
 * the **display** reads ``client.events()`` in order and draws the transcript: a
-  thinking status, the streamed reply, one line per action and app trigger;
+  thinking and speaking status, the streamed reply, one line per action and app trigger;
 * the **input** reads stdin lines and turns them into messages and ``/commands``;
 * the **signal watcher** makes Ctrl-C interrupt a running reply first and quit next.
 
@@ -47,12 +47,15 @@ from voxta_proto.voxta.server_messages import (
     ChatSessionError,
     ChatStarted,
     ErrorMessage,
+    InterruptSpeech,
     ReplyCancelled,
     ReplyChunk,
     ReplyEnd,
     ReplyGenerating,
     ReplyStart,
     ServerMessage,
+    SpeechPlaybackComplete,
+    SpeechPlaybackStart,
     Update,
 )
 from voxta_proto.voxta.shapes import CharactersListItem
@@ -174,6 +177,7 @@ class ChatApp:
         self._live: dict[str, str] = {}    # streaming reply id -> text so far
         self._ends: dict[str, int] = {}    # streaming reply id -> end index so far
         self._narration: set[str] = set()
+        self._speaking: set[str] = set()   # replies whose audio is playing somewhere
         self._interrupted = False          # Ctrl-C already interrupted this turn
         self._show_replies = not self.scripted
         self._chatting = False             # past the character prompt
@@ -660,6 +664,10 @@ class ChatApp:
             if self._show_replies:
                 self.notes.line(self.notes.style("[reply cancelled]", "dim"))
             self._set_idle()
+        elif isinstance(message, SpeechPlaybackStart):
+            self._speech_started(message)
+        elif isinstance(message, (SpeechPlaybackComplete, InterruptSpeech)):
+            self._speech_ended(message.message_id)
         elif isinstance(message, Action):
             self._action(message)
         elif isinstance(message, AppTrigger):
@@ -733,6 +741,22 @@ class ChatApp:
                     f"[{self._name(end.sender_id)}'s reply was interrupted]", "yellow"))
         if ends_turn:
             self._set_idle()
+
+    def _speech_started(self, start: SpeechPlaybackStart) -> None:
+        """The reply's audio began playing (in whichever client plays it): show that the
+        character is speaking, once per reply, until its playback ends."""
+        mid = start.message_id
+        if mid in self._speaking or not self._show_replies:
+            return
+        self._speaking.add(mid)
+        sender = self.transcript.get(mid, ("The character", ""))[0]
+        self.notes.status(f"{sender} is speaking…")
+
+    def _speech_ended(self, message_id: str) -> None:
+        if message_id in self._speaking:
+            self._speaking.discard(message_id)
+            if self.notes.tty:
+                self.notes.settle()  # erase the "speaking" status
 
     def _action(self, action: Action) -> None:
         if not action.value:
