@@ -96,6 +96,8 @@ class _HubConn:
     """Set when the current transport is given up (ends a reattach's WebSocket handler)."""
     incoming: tuple[MessageTransport, tuple[str, int] | None, anyio.Event] | None = None
     handover: anyio.Event = field(default_factory=anyio.Event)
+    flush_scheduled: bool = False
+    """A ``_flush`` task is started for this connection and has not taken its data yet."""
 
 
 class _TrackingListener(anyio.abc.Listener[ByteStream]):
@@ -530,7 +532,7 @@ class MockVoxtaServer:
         for count, step in enumerate(steps, 1):
             if unflushed and (isinstance(step, Wait) or count % self.batch == 0):
                 for conn in unflushed.values():
-                    await self._flush(conn)
+                    await self._deliver(conn, origin)
                 unflushed.clear()
             if isinstance(step, Wait):
                 queue = self._lanes.get(lane)
@@ -542,9 +544,9 @@ class MockVoxtaServer:
                     assert self._tg is not None
                     self._tg.start_soon(self._play_lane, lane)
                 return
-            await self._apply(origin, invocation_id, step, unflushed)
+            await self._apply(origin, invocation_id, step, unflushed, own=origin)
         for conn in (unflushed or {}).values():
-            await self._flush(conn)
+            await self._deliver(conn, origin)
 
     async def _play_lane(self, lane: str) -> None:
         queue = self._lanes[lane]
@@ -555,20 +557,22 @@ class MockVoxtaServer:
                     if isinstance(step, Wait):
                         await anyio.sleep(step.seconds)
                     else:
-                        await self._apply(origin, invocation_id, step)
+                        await self._apply(origin, invocation_id, step, own=None)
         finally:
             self._lanes.pop(lane, None)
 
     async def _apply(self, origin: _HubConn | None, invocation_id: str | None,
-                     step: Step, unflushed: dict[str, _HubConn] | None = None) -> None:
+                     step: Step, unflushed: dict[str, _HubConn] | None = None, *,
+                     own: _HubConn | None) -> None:
         """Carry out one step. With ``unflushed``, a plain emit is only queued on the
-        session and its connection noted there, for the caller to flush."""
+        session and its connection noted there, for the caller to flush. ``own`` is the
+        connection whose task runs this (None: a lane's), see ``_deliver``."""
         now = anyio.current_time()
         if isinstance(step, Complete):
             if (origin is not None and invocation_id is not None
                     and invocation_id in origin.session.owed_completions):
                 origin.session.complete(invocation_id, now=now, error=step.error)
-                await self._flush(origin)
+                await self._deliver(origin, own)
             return
         if not isinstance(step, Emit):
             return
@@ -585,12 +589,14 @@ class MockVoxtaServer:
                 conn.scope.cancel()
                 continue
             conn.session.send(step.message, now=now)
-            if unflushed is not None and conn.plan.drop_after_chunks is None:
-                unflushed[conn.key] = conn
+            if conn.plan.drop_after_chunks is None:
+                if unflushed is not None:
+                    unflushed[conn.key] = conn
+                else:
+                    await self._deliver(conn, own)
                 continue
-            await self._flush(conn)
-            if (isinstance(step.message, ReplyChunk) and conn.plan.drop_after_chunks is not None
-                    and conn.attached):
+            await self._flush(conn)  # the fault drops it right after this very chunk
+            if isinstance(step.message, ReplyChunk) and conn.attached:
                 conn.chunks += 1
                 if conn.chunks >= conn.plan.drop_after_chunks:
                     await self._drop(conn)
@@ -623,8 +629,20 @@ class MockVoxtaServer:
         ends; then ``_detach`` decides what follows."""
         conn.attached = False
 
+    async def _deliver(self, conn: _HubConn, own: _HubConn | None) -> None:
+        """Write what ``conn`` has queued: at once if this is ``conn``'s own task (so a
+        client's requests wait on its own reading), else from a task of its own, so a
+        client that stops reading never holds up another client or a chat's lane."""
+        if conn is own:
+            await self._flush(conn)
+        elif not conn.flush_scheduled:
+            conn.flush_scheduled = True
+            assert self._tg is not None
+            self._tg.start_soon(self._flush, conn)
+
     async def _flush(self, conn: _HubConn) -> None:
         async with conn.lock:
+            conn.flush_scheduled = False  # what is queued from now on needs another flush
             messages = conn.session.data_to_send()
             if conn.silent or conn.dead or not conn.attached:
                 return  # detached: the hub keeps the messages for the replay

@@ -18,7 +18,7 @@ from voxta_proto.transports import (
     negotiate,
 )
 
-from .wire import AUTH, START, drain, fast, handshake, read_until, records
+from .wire import AUTH, START, drain, fast, handshake, invoke, read_until, records
 
 pytestmark = [pytest.mark.anyio, pytest.mark.network]
 
@@ -176,6 +176,31 @@ async def test_client_alive_only_through_websocket_pings_is_kept() -> None:
             assert ws.close_code is None  # still connected
             assert received  # and the server's keep-alive Pings kept coming
             await ws.aclose()
+
+
+async def test_a_client_that_stops_reading_holds_up_nobody_else() -> None:
+    """Regression: messages for other connections were written from the sender's task,
+    so one client that had stopped reading (its buffers full) stalled the requests of
+    every client whose answer also went to it (chatsSessionsUpdated goes user-wide)."""
+    with anyio.fail_after(60):
+        async with fast(client_timeout=None) as server:
+            stuck = await connect_websocket(server.hub_url)
+            await handshake(stuck)
+            await stuck.send(AUTH)
+            flood = invoke({"$type": "loadCharactersList"}) * 200
+            for _ in range(100):  # 20,000 answers, far more than the buffers hold
+                await stuck.send(flood)
+            await anyio.sleep(2)  # the server works through them until its writes block
+            other = await connect_websocket(server.hub_url)
+            await handshake(other)
+            await other.send(AUTH)
+            await read_until(other, "welcome")
+            await other.send(START)
+            with anyio.fail_after(15):
+                await read_until(other, "chatStarted")
+            await other.aclose()
+            with anyio.move_on_after(2):
+                await stuck.aclose()
 
 
 async def test_in_memory_pair(voxta_mock_pair: tuple[MockVoxtaServer, MessageTransport]) -> None:
