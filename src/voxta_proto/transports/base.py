@@ -79,6 +79,19 @@ class MessageTransport(Protocol):
         """
         ...
 
+    async def receive_many(self) -> list[bytes]:
+        """Wait for at least one complete message, then return every complete message
+        already available, in order, without waiting again (one socket read can hold
+        many). Text messages come as their UTF-8 bytes, so a reader that decodes bytes
+        pays for no ``str`` round trip; the cost is per read, not per message.
+
+        Raises:
+            TransportClosed: the connection ended and every message before the end has
+                been returned.
+            ReadError: as :meth:`receive`.
+        """
+        ...
+
     async def aclose(self, code: int = 1000, reason: str = "") -> None:
         """Close the connection with a close code and reason; safe to call twice."""
         ...

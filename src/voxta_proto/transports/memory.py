@@ -127,6 +127,23 @@ class MemoryTransport:
         except (anyio.EndOfStream, anyio.ClosedResourceError, anyio.BrokenResourceError):
             raise self._closed_error() from None
 
+    async def receive_many(self) -> list[bytes]:
+        """Wait for one message, then take every message already queued (text as UTF-8).
+
+        Raises:
+            TransportClosed: as :meth:`receive`.
+        """
+        first = await self.receive()
+        batch = [first.encode() if isinstance(first, str) else first]
+        receive_nowait = self._receive_stream.receive_nowait
+        while True:
+            try:
+                message = receive_nowait()
+            except (anyio.WouldBlock, anyio.EndOfStream, anyio.ClosedResourceError,
+                    anyio.BrokenResourceError):
+                return batch  # an end is reported by the next call
+            batch.append(message.encode() if isinstance(message, str) else message)
+
     async def aclose(self, code: int = 1000, reason: str = "") -> None:
         """Close both directions; the peer's ``receive()`` then raises
         ``TransportClosed(code=code, reason=reason)`` once it has read what was sent."""

@@ -466,6 +466,21 @@ class WebSocketTransport:
         finally:
             self._receiving = False
 
+    async def receive_many(self) -> list[bytes]:
+        """Wait for at least one complete message, then return every message that the
+        same socket read completed (text as UTF-8 bytes); see ``MessageTransport``.
+
+        Raises:
+            TransportClosed, ReadError, LocalProtocolError: as :meth:`receive`.
+        """
+        first = await self.receive()
+        batch = [first.encode() if isinstance(first, str) else first]
+        ready = self._ready
+        while ready:
+            message = ready.popleft()
+            batch.append(message.encode() if isinstance(message, str) else message)
+        return batch
+
     async def ping(self, payload: bytes = b"") -> None:
         """Send a Ping and wait for the matching Pong.
 
