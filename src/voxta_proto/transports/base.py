@@ -70,6 +70,15 @@ class MessageTransport(Protocol):
         """
         ...
 
+    async def send_text(self, data: bytes) -> None:
+        """Send one text message whose payload is ``data``, already UTF-8 (a writer
+        that encodes to bytes pays for no ``str`` round trip where the engine allows).
+
+        Raises:
+            TransportClosed, WriteError: as :meth:`send`.
+        """
+        ...
+
     async def receive(self) -> str | bytes:
         """Return the next complete message.
 

@@ -113,6 +113,10 @@ class MemoryTransport:
             raise mapped from exc
         self.sent.append(message)
 
+    async def send_text(self, data: bytes) -> None:
+        """Send one text message given as UTF-8 bytes (see ``MessageTransport``)."""
+        await self.send(data.decode("utf-8"))
+
     async def receive(self) -> str | bytes:
         """Return the next message; messages sent before a close are still delivered.
 

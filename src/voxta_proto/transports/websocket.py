@@ -427,6 +427,10 @@ class WebSocketTransport:
             self._check_can_send()
             await self._write(self._ws.send(event), what="a message")
 
+    async def send_text(self, data: bytes) -> None:
+        """Send one text message given as UTF-8 bytes (see ``MessageTransport``)."""
+        await self.send(data.decode("utf-8"))
+
     async def receive(self) -> str | bytes:
         """Return the next complete message (fragments reassembled).
 
