@@ -18,10 +18,10 @@ from typing import Any, Literal
 
 import msgspec
 
+from voxta_mock.journal import ReceivedMessage
 from voxta_mock.matching import MessagePattern, PatternError
 from voxta_proto.errors import MessageValidationError
 from voxta_proto.voxta import (
-    ClientEvent,
     ServerMessage,
     UnknownServerMessage,
     decode_server_message,
@@ -213,7 +213,7 @@ class Expectations:
                    if item.ordered and self._cursor <= item._position < candidate._position)
 
     def match(self, connection: str, session_id: str | None,
-              message: ClientEvent) -> Expectation | None:
+              message: ReceivedMessage) -> Expectation | None:
         """The first expectation (in the order added) that answers this message, its
         match counted; None lets the engine handle the message as usual.
 

@@ -25,10 +25,11 @@ import msgspec
 from voxta_mock.matching import MessagePattern, message_type_name, wire_form
 from voxta_proto.transports import HttpRequest, HttpResponse
 from voxta_proto.voxta import (
-    ClientEvent,
+    ClientMessage,
     InvalidClientMessage,
     InvalidServerMessage,
-    ServerEvent,
+    ServerMessage,
+    UnknownServerMessage,
 )
 
 __all__ = [
@@ -38,12 +39,19 @@ __all__ = [
     "HubEntry",
     "Journal",
     "JournalEntry",
+    "ReceivedMessage",
     "RestEntry",
+    "SentMessage",
     "entry_json",
 ]
 
 DEFAULT_MAXLEN: Final = 10_000
 MessageT = TypeVar("MessageT")
+
+ReceivedMessage = Union[ClientMessage, InvalidClientMessage]
+"""A client message as the server read it (one that did not bind is kept too)."""
+SentMessage = Union[ServerMessage, UnknownServerMessage, InvalidServerMessage]
+"""A server message as queued for a client."""
 
 
 class Direction(str, Enum):
@@ -62,7 +70,7 @@ class HubEntry:
     direction: Direction
     connection: str
     session_id: str | None
-    message: ClientEvent | ServerEvent
+    message: ReceivedMessage | SentMessage
 
     @property
     def type_name(self) -> str | None:
@@ -160,7 +168,7 @@ class Journal:
             self.dropped += 1
         return self._seq, self._clock()
 
-    def _hub(self, direction: Direction, connection: str, message: ClientEvent | ServerEvent,
+    def _hub(self, direction: Direction, connection: str, message: ReceivedMessage | SentMessage,
              session_id: str | None) -> HubEntry:
         seq, now = self._next()
         if session_id is None:
@@ -170,13 +178,13 @@ class Journal:
         self._entries.append(entry)
         return entry
 
-    def record_received(self, connection: str, message: ClientEvent, *,
+    def record_received(self, connection: str, message: ReceivedMessage, *,
                         session_id: str | None = None) -> HubEntry:
         """A client message the server read (invalid ones too). ``session_id`` defaults
         to the message's own ``sessionId``."""
         return self._hub(Direction.RECEIVED, connection, message, session_id)
 
-    def record_sent(self, connection: str, message: ServerEvent, *,
+    def record_sent(self, connection: str, message: SentMessage, *,
                     session_id: str | None = None) -> HubEntry:
         """A server message queued for a connection."""
         return self._hub(Direction.SENT, connection, message, session_id)
@@ -251,7 +259,7 @@ class Journal:
                  connection: str | None = None, **fields: object) -> list[MessageT]: ...
     @overload
     def received(self, kind: str | None = None, /, *, session_id: str | None = None,
-                 connection: str | None = None, **fields: object) -> list[ClientEvent]: ...
+                 connection: str | None = None, **fields: object) -> list[ReceivedMessage]: ...
 
     def received(self, kind: type | str | None = None, /, *, session_id: str | None = None,
                  connection: str | None = None, **fields: object) -> list[Any]:
@@ -263,7 +271,7 @@ class Journal:
              connection: str | None = None, **fields: object) -> list[MessageT]: ...
     @overload
     def sent(self, kind: str | None = None, /, *, session_id: str | None = None,
-             connection: str | None = None, **fields: object) -> list[ServerEvent]: ...
+             connection: str | None = None, **fields: object) -> list[SentMessage]: ...
 
     def sent(self, kind: type | str | None = None, /, *, session_id: str | None = None,
              connection: str | None = None, **fields: object) -> list[Any]:

@@ -12,9 +12,8 @@ from typing import Any, Final, Protocol, TypeVar, overload
 import msgspec
 
 from voxta_mock.expectations import Expectations
-from voxta_mock.journal import Direction, HubEntry, Journal
+from voxta_mock.journal import Direction, HubEntry, Journal, ReceivedMessage
 from voxta_mock.matching import MessagePattern, message_type_name, wire_form
-from voxta_proto.voxta import ClientEvent
 
 __all__ = ["HasJournal", "assert_received", "verify_expectations"]
 
@@ -83,7 +82,7 @@ def assert_received(source: Journal | HasJournal, kind: type[MessageT], /, *,
 @overload
 def assert_received(source: Journal | HasJournal, kind: str | None = None, /, *,
                     session_id: str | None = None, connection: str | None = None,
-                    **fields: object) -> ClientEvent: ...
+                    **fields: object) -> ReceivedMessage: ...
 
 
 def assert_received(source: Journal | HasJournal, kind: type | str | None = None, /, *,
