@@ -19,9 +19,12 @@ from voxta_mock.data import (
     load_data,
 )
 from voxta_mock.engine import UI_CONNECTION, Complete, Emit, MockEngine, Step, Wait
+from voxta_mock.expectations import Expectation, ExpectationError, Expectations, FaultAnswer
 from voxta_mock.faults import FaultPlan
+from voxta_mock.journal import Journal
 from voxta_mock.rest import DeviceCode, MockRest, VisionUpload
 from voxta_mock.server import DEFAULT_HOST, DEFAULT_PORT, AudioStream, MockVoxtaServer
+from voxta_mock.testing import assert_received, verify_expectations
 
 __all__ = [
     "DEFAULT_DATA",
@@ -35,7 +38,12 @@ __all__ = [
     "DataError",
     "DeviceCode",
     "Emit",
+    "Expectation",
+    "ExpectationError",
+    "Expectations",
+    "FaultAnswer",
     "FaultPlan",
+    "Journal",
     "MessageData",
     "MockData",
     "MockEngine",
@@ -47,5 +55,7 @@ __all__ = [
     "UserData",
     "VisionUpload",
     "Wait",
+    "assert_received",
     "load_data",
+    "verify_expectations",
 ]
