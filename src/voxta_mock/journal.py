@@ -15,7 +15,7 @@ The server calls (see the admin guide for where):
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any, Final, TypeVar, Union, overload
@@ -159,7 +159,8 @@ class Journal:
     def __len__(self) -> int:
         return len(self._entries)
 
-    def __iter__(self) -> Any:
+    def __iter__(self) -> Iterator[JournalEntry]:
+        """The entries kept, oldest first (a snapshot: recording meanwhile is safe)."""
         return iter(tuple(self._entries))
 
     def _next(self) -> tuple[int, float]:

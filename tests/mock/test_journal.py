@@ -6,6 +6,8 @@ import re
 
 import msgspec
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from voxta_mock.journal import AudioEntry, Direction, HubEntry, Journal, RestEntry
 from voxta_mock.matching import MessagePattern, PatternError
@@ -150,3 +152,22 @@ def test_json_patterns_use_wire_names_and_regexes() -> None:
                      ({"fields": {"text": {"regex": "("}}}, "invalid regex")]:
         with pytest.raises(PatternError, match=why):
             MessagePattern.from_json(bad)
+
+
+@given(st.integers(min_value=1, max_value=20), st.lists(st.sampled_from("rsa"), max_size=60))
+def test_any_traffic_keeps_the_newest_maxlen_entries_numbered_without_gaps(
+        maxlen: int, kinds: list[str]) -> None:
+    j = journal(maxlen)
+    for kind in kinds:
+        if kind == "r":
+            j.record_received("c", StopChat())
+        elif kind == "s":
+            j.record_sent("c", ChatSessionError(session_id="s", message="m", retry=False))
+        else:
+            j.record_audio("c", session_id=None, size=1)
+    kept = list(j)
+    assert len(kept) == min(len(kinds), maxlen)
+    assert j.dropped == max(0, len(kinds) - maxlen)
+    assert [e.seq for e in kept] == list(range(len(kinds) - len(kept) + 1, len(kinds) + 1))
+    assert [e.time for e in kept] == sorted(e.time for e in kept)
+    assert j.last_seq == len(kinds)
