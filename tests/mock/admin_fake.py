@@ -55,7 +55,7 @@ class FakeServer:
         self.expectations.clear()
 
     def state(self) -> MockState:
-        character = self.data.characters[0].id
+        character = "22222222-2222-4222-8222-222222222222"  # the session started before
         return MockState(
             connections=(ConnectionState(key="c1", authenticated=True, session_ids=("s1",),
                                          peer="127.0.0.1:50001"),
