@@ -26,6 +26,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 import anyio
 
 from voxta_mock.cassette import CASSETTE_VERSION, HUB_TYPE_NAMES, REDACTED, describe_record
+from voxta_mock.inspector import LiveFeed, inspector_page
 from voxta_proto.errors import HandshakeRejected, TransportError
 from voxta_proto.framing import RECORD_SEPARATOR
 from voxta_proto.transports import ConnectOptions, MessageTransport
@@ -87,8 +88,11 @@ class Recorder:
         self._start = clock()
         self._conns = itertools.count(1)
         self._file: IO[str] | None = None
+        self._open: dict[int, str] = {}  # WebSockets being relayed: conn -> target
         self.entries = 0
         """Entries written so far (the header not counted)."""
+        self.feed = LiveFeed()
+        """What the inspector page (``/_mock/inspector`` on the proxy) shows live."""
 
     # -- the cassette --------------------------------------------------------------------
 
@@ -122,8 +126,17 @@ class Recorder:
 
     def _entry(self, conn: int, kind: str, **fields: Any) -> None:
         self.entries += 1
-        self._line({"t": round(self._clock() - self._start, 6), "conn": conn, "kind": kind,
-                    **fields})
+        t = round(self._clock() - self._start, 6)
+        self._line({"t": t, "conn": conn, "kind": kind, **fields})
+        message = fields.get("message")
+        arguments = message.get("arguments") if isinstance(message, dict) else None
+        first = arguments[0] if isinstance(arguments, list) and arguments else None
+        session = first.get("sessionId") if isinstance(first, dict) else None
+        self.feed.publish({"time": t, "connection": str(conn), "kind": kind,
+                           "session_id": session,
+                           "direction": fields.get("dir"),
+                           "type": fields.get("type") or fields.get("event") or kind,
+                           **{k: v for k, v in fields.items() if k not in ("dir", "type")}})
 
     def _target(self, target: str) -> str:
         if not self.redact or "?" not in target:
@@ -163,6 +176,17 @@ class Recorder:
 
     async def app(self, request: HttpRequest) -> HttpResponse | WebSocketUpgrade:
         """Forward one request upstream and record the exchange."""
+        path = request.path.rstrip("/")
+        if path in ("/_mock", "/_mock/inspector"):
+            return inspector_page()
+        if path == "/_mock/live" and request.is_websocket_upgrade:
+            return WebSocketUpgrade(self.feed.serve_page)
+        if path == "/_mock/state":
+            state = {"mode": "record", "upstream": self.upstream,
+                     "connections": [{"connection": str(conn), "state": "open", "target": target}
+                                     for conn, target in self._open.items()]}
+            return HttpResponse(200, (("Content-Type", "application/json"),),
+                                json.dumps(state).encode())
         conn = next(self._conns)
         if request.is_websocket_upgrade:
             return await self._upgrade(conn, request)
@@ -204,7 +228,11 @@ class Recorder:
         audio = not request.path.rstrip("/").endswith("/hub")
 
         async def relay(client: MessageTransport, _request: HttpRequest) -> None:
-            await self._relay(conn, client, upstream, audio=audio)
+            self._open[conn] = self._target(request.target)
+            try:
+                await self._relay(conn, client, upstream, audio=audio)
+            finally:
+                self._open.pop(conn, None)
 
         return WebSocketUpgrade(relay)
 
