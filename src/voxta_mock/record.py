@@ -11,14 +11,19 @@ as files beside the cassette, or left out with ``audio=False``.
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import itertools
 import json
 import logging
+import os
 import re
+import signal
+import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timezone
+from functools import partial
 from pathlib import Path
 from typing import IO, Any, Final
 from urllib.parse import parse_qsl, urlencode, urlsplit
@@ -31,9 +36,9 @@ from voxta_proto.errors import HandshakeRejected, TransportError
 from voxta_proto.framing import RECORD_SEPARATOR
 from voxta_proto.transports import ConnectOptions, MessageTransport
 from voxta_proto.transports.http import HttpRequest, HttpResponse, http_request
-from voxta_proto.transports.websocket import WebSocketUpgrade, connect_websocket
+from voxta_proto.transports.websocket import WebSocketUpgrade, connect_websocket, serve
 
-__all__ = ["Recorder"]
+__all__ = ["Recorder", "record_main"]
 
 logger = logging.getLogger("voxta_mock.record")
 
@@ -299,3 +304,72 @@ class Recorder:
             (self.audio_dir / name).write_bytes(data)
             fields["file"] = f"{self.audio_dir.name}/{name}"
         self._entry(conn, "audio", dir=direction, **fields)
+
+
+# ------------------------------------------------------------------------------ command
+
+
+def _record_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="voxta-mock record",
+        description="Proxy a real Voxta server and write the session to a cassette, for "
+                    "`voxta-mock --replay` later. Point your client at this proxy instead "
+                    "of the server.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("--upstream", required=True, metavar="URL",
+                        help="the real server, e.g. http://localhost:5384")
+    parser.add_argument("--out", required=True, metavar="FILE",
+                        help="the cassette to write, e.g. session.voxta.jsonl")
+    parser.add_argument("--token", metavar="TOKEN", default=os.environ.get("VOXTA_API_KEY"),
+                        help="bearer token for upstream requests that carry none "
+                             "(default: $VOXTA_API_KEY)")
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    parser.add_argument("--port", type=int, default=5385,
+                        help="port to listen on (0 picks a free one)")
+    parser.add_argument("--no-audio", action="store_true",
+                        help="leave audio frames out of the cassette (default: saved as files "
+                             "in <FILE>.audio/)")
+    parser.add_argument("--no-redact", action="store_true",
+                        help="keep tokens, cookies and Authorization values in the cassette")
+    parser.add_argument("--log-level", default="WARNING", type=str.upper,
+                        choices=["DEBUG", "INFO", "WARNING", "ERROR"],
+                        help="what to log on stderr")
+    return parser
+
+
+async def _run_recorder(recorder: Recorder, host: str, port: int) -> None:
+    async with anyio.create_task_group() as tg:
+        address = await tg.start(partial(serve, recorder.app, host=host, port=port))
+        base = address.url("http", "").rstrip("/")
+        print(f"voxta-mock record: proxying {base} -> {recorder.upstream}, writing "
+              f"{recorder.out}\n  inspector: {base}/_mock/inspector  (Ctrl-C stops)",
+              flush=True)
+        with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+            async for _ in signals:
+                break
+        tg.cancel_scope.cancel()
+
+
+def record_main(argv: Sequence[str]) -> int:
+    """``voxta-mock record ...``: run the recording proxy until Ctrl-C or SIGTERM."""
+    parser = _record_parser()
+    args = parser.parse_args(argv)
+    if not 0 <= args.port <= 65535:
+        parser.error(f"--port must be 0-65535, got {args.port}")
+    logging.basicConfig(level=args.log_level, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        recorder = Recorder(args.upstream, args.out, token=args.token,
+                            redact=not args.no_redact, audio=not args.no_audio)
+    except ValueError as exc:
+        parser.error(str(exc))
+    try:
+        with recorder:
+            anyio.run(_run_recorder, recorder, args.host, args.port)
+    except KeyboardInterrupt:
+        pass
+    except OSError as exc:
+        print(f"voxta-mock record: error: {exc.strerror or exc}", file=sys.stderr)
+        return 1
+    print(f"voxta-mock record: {recorder.entries} entries written to {recorder.out}",
+          file=sys.stderr)
+    return 0

@@ -4,6 +4,9 @@ HubReplay answers the recorded client messages with the recorded server messages
 from __future__ import annotations
 
 import json
+import re
+import signal
+import sys
 from pathlib import Path
 
 import anyio
@@ -129,3 +132,39 @@ def test_load_cassette_refuses_what_is_not_one(tmp_path: Path) -> None:
     bad.write_text("not json\n")
     with pytest.raises(CassetteError, match="not JSON"):
         load_cassette(bad)
+
+
+async def test_the_record_command_records_until_interrupted(tmp_path: Path) -> None:
+    out = tmp_path / "cli.voxta.jsonl"
+    async with MockVoxtaServer(port=0, reply_delay=0.0) as mock:
+        process = await anyio.open_process(
+            [sys.executable, "-m", "voxta_mock", "record", "--upstream", mock.url,
+             "--out", str(out), "--port", "0"])
+        try:
+            assert process.stdout is not None
+            banner = b""
+            with anyio.fail_after(15):
+                while b"inspector:" not in banner:
+                    banner += await process.stdout.receive()
+            proxy = re.search(rb"proxying (http://\S+)", banner)
+            assert proxy is not None
+            async with VoxtaClient(proxy.group(1).decode()) as client:
+                assert await client.load_characters_list()
+            process.send_signal(signal.SIGINT)
+            with anyio.fail_after(15):
+                assert await process.wait() == 0
+        finally:
+            if process.returncode is None:
+                process.kill()
+                await process.wait()
+    kinds = [entry["type"] for entry in load_cassette(out).entries if entry["kind"] == "hub"]
+    assert "charactersListLoaded" in kinds
+
+
+def test_the_record_command_refuses_a_bad_upstream(capsys: pytest.CaptureFixture[str]) -> None:
+    from voxta_mock.__main__ import main
+
+    with pytest.raises(SystemExit) as info:
+        main(["record", "--upstream", "ftp://x", "--out", "x.jsonl"])
+    assert info.value.code == 2
+    assert "http:// or https://" in capsys.readouterr().err
