@@ -60,6 +60,11 @@ async def _serve(options: dict[str, Any]) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Parse options, run until a signal, and return the exit status."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["record"]:
+        from voxta_mock.record import record_main
+
+        return record_main(argv[1:])
     parser = _parser()
     args = parser.parse_args(argv)
     if not 0 <= args.port <= 65535:
