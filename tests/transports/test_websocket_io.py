@@ -1,0 +1,201 @@
+"""receive_many/send_text, a peer that stops reading (issue 14) and engine selection,
+each over both engines."""
+
+from __future__ import annotations
+
+import sys
+
+import anyio
+import pytest
+from anyio.abc import ByteStream
+from wsproto.events import AcceptConnection, CloseConnection, Ping, TextMessage
+
+from voxta_proto.errors import TransportClosed, TransportError, TransportTimeout
+from voxta_proto.transports import connect_websocket
+from voxta_proto.transports.websocket import WebSocketTransport
+
+from .helpers import accept_raw_websocket, echo_app, raw_server, running_server
+
+pytestmark = [pytest.mark.anyio, pytest.mark.network, pytest.mark.usefixtures("websocket_engine")]
+
+BIG = 16 * 1024 * 1024  # more than loopback socket buffers hold
+
+
+async def test_the_engine_fixture_reaches_the_connection(websocket_engine: str) -> None:
+    with anyio.fail_after(10):
+        async with running_server(echo_app()) as address:
+            async with await connect_websocket(address.url("ws", "/")) as ws:
+                assert ws.engine == websocket_engine
+
+
+async def test_receive_many_returns_every_message_of_one_read() -> None:
+    async def handler(stream: ByteStream) -> None:
+        ws, _ = await accept_raw_websocket(stream)
+        await stream.send(ws.send(AcceptConnection()))
+        await anyio.sleep(0.1)
+        frames = b"".join(ws.send(TextMessage(data=f"m{i}é")) for i in range(5))
+        await stream.send(frames)  # one write, one read on the other side
+        await anyio.sleep(0.1)
+        whole = ws.send(TextMessage(data="split across reads"))
+        await stream.send(whole[:5])
+        await anyio.sleep(0.1)
+        await stream.send(whole[5:] + ws.send(TextMessage(data="last"))
+                          + ws.send(CloseConnection(4001, "bye")))
+        await anyio.sleep(1)
+
+    with anyio.fail_after(10):
+        async with raw_server(handler) as address:
+            ws = await connect_websocket(address.url("ws", "/"))
+            assert await ws.receive_many() == [f"m{i}é".encode() for i in range(5)]
+            assert await ws.receive_many() == [b"split across reads", b"last"]
+            with pytest.raises(TransportClosed) as info:
+                await ws.receive_many()
+            assert (info.value.code, info.value.reason) == (4001, "bye")
+            await ws.aclose()
+
+
+async def test_messages_sent_with_the_101_come_out_at_once() -> None:
+    async def handler(stream: ByteStream) -> None:
+        ws, _ = await accept_raw_websocket(stream)
+        await stream.send(ws.send(AcceptConnection()) + ws.send(TextMessage(data="a"))
+                          + ws.send(TextMessage(data="b")))
+        await anyio.sleep(0.5)
+
+    with anyio.fail_after(5):
+        async with raw_server(handler) as address:
+            ws = await connect_websocket(address.url("ws", "/"))
+            assert await ws.receive_many() == [b"a", b"b"]
+            await ws.aclose()
+
+
+async def test_send_text_sends_utf8_bytes_as_text() -> None:
+    with anyio.fail_after(10):
+        async with running_server(echo_app()) as address:
+            async with await connect_websocket(address.url("ws", "/")) as ws:
+                await ws.send_text("héllo ✓".encode())
+                assert await ws.receive() == "héllo ✓"  # a text frame, not binary
+                with pytest.raises(ValueError, match="UTF-8"):
+                    await ws.send_text(b"\xff\xfe")
+                await ws.send_text(b"still open")
+                assert await ws.receive_many() == [b"still open"]
+
+
+async def _silent_peer(stream: ByteStream, ready: anyio.Event | None = None) -> None:
+    """Completes the upgrade, sends a ping and a message a little later, never reads."""
+    ws, _ = await accept_raw_websocket(stream)
+    await stream.send(ws.send(AcceptConnection()))
+    await anyio.sleep(0.5)  # the client's big send is stalled by now
+    await stream.send(ws.send(Ping(b"are you there")) + ws.send(TextMessage(data="hello")))
+    await anyio.sleep(30)
+
+
+async def test_a_stalled_write_never_blocks_the_reader() -> None:
+    """A ping (whose pong cannot be written) and a message arrive while our send is
+    stuck on a peer that does not read: the reader still gets the message at once."""
+    with anyio.fail_after(15):
+        async with raw_server(_silent_peer) as address:
+            ws = await connect_websocket(address.url("ws", "/"), write_timeout=None,
+                                         close_timeout=0.5)
+
+            async def send_big() -> None:
+                with pytest.raises(TransportError):  # aclose ends the stalled write
+                    await ws.send(b"x" * BIG)
+
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(send_big)
+                with anyio.fail_after(3):
+                    assert await ws.receive_many() == [b"hello"]
+                assert ws.pings_received == 1
+                with anyio.fail_after(2):  # returns within close_timeout
+                    await ws.aclose()
+
+
+async def test_a_write_the_peer_never_takes_times_out_and_ends_the_connection() -> None:
+    with anyio.fail_after(15):
+        async with raw_server(_silent_peer) as address:
+            ws = await connect_websocket(address.url("ws", "/"), write_timeout=0.5)
+            async with anyio.create_task_group() as tg:
+                got: list[bytes] = []
+
+                async def read() -> None:
+                    got.extend(await ws.receive_many())
+
+                tg.start_soon(read)
+                before = anyio.current_time()
+                with pytest.raises(TransportTimeout, match="timed out"):
+                    await ws.send(b"x" * BIG)
+                assert anyio.current_time() - before < 3
+            with pytest.raises(TransportClosed) as info:
+                await ws.send("later")
+            assert info.value.code == 1006
+            with anyio.fail_after(2):
+                await ws.aclose()
+
+
+async def test_aclose_returns_in_time_while_a_write_is_stalled() -> None:
+    with anyio.fail_after(15):
+        async with raw_server(_silent_peer) as address:
+            ws = await connect_websocket(address.url("ws", "/"), write_timeout=None,
+                                         close_timeout=0.5)
+            failures: list[BaseException] = []
+
+            async def send_big() -> None:
+                try:
+                    await ws.send(b"x" * BIG)
+                except Exception as exc:
+                    failures.append(exc)
+
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(send_big)
+                await anyio.sleep(0.3)
+                before = anyio.current_time()
+                await ws.aclose()
+                assert anyio.current_time() - before < 2
+            assert failures and isinstance(failures[0], TransportClosed | Exception)
+            assert ws.close_code is not None
+
+
+async def test_the_reader_answers_pings_when_no_write_is_in_progress() -> None:
+    pongs: list[bytes] = []
+
+    async def peer(stream: ByteStream) -> None:
+        ws, _ = await accept_raw_websocket(stream)
+        await stream.send(ws.send(AcceptConnection()) + ws.send(Ping(b"p1")))
+        from wsproto.events import Pong
+        while not pongs:
+            data = await stream.receive()
+            ws.receive_data(data)
+            pongs.extend(bytes(e.payload) for e in ws.events() if isinstance(e, Pong))
+        await anyio.sleep(5)
+
+    with anyio.fail_after(10):
+        async with raw_server(peer) as address:
+            ws = await connect_websocket(address.url("ws", "/"))
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(ws.receive_many)
+                with anyio.fail_after(3):
+                    while not pongs:
+                        await anyio.sleep(0.01)
+                tg.cancel_scope.cancel()
+            await ws.aclose()
+    assert pongs == [b"p1"]
+
+
+# ------------------------------------------------------------------------- engine choice
+
+
+async def test_unknown_engine_is_a_clear_value_error() -> None:
+    with pytest.raises(ValueError, match="unknown websocket_engine 'nope'"):
+        await connect_websocket("ws://127.0.0.1:1/", websocket_engine="nope")
+
+
+async def test_missing_websockets_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "websockets.protocol", None)
+    with pytest.raises(ImportError, match=r"pip install 'voxta-proto\[websockets\]'"):
+        await connect_websocket("ws://127.0.0.1:1/", websocket_engine="websockets")
+
+
+def test_transport_is_reexported() -> None:
+    from voxta_proto import transports
+
+    assert transports.WebSocketTransport is WebSocketTransport
