@@ -145,7 +145,8 @@ class _ServerConnection:
                 with anyio.move_on_after(self._config.request_timeout) as scope:
                     received = await self._read_request()
                 if scope.cancelled_caught:
-                    if conn.their_state is not h11.IDLE:  # idle keep-alive: just close
+                    started = conn.their_state is not h11.IDLE or conn.trailing_data[0]
+                    if started:  # an idle keep-alive connection is just closed
                         logger.info("request from %s timed out after %s s", self._peer,
                                     self._config.request_timeout)
                         await self._send_error(408, "request timed out")
