@@ -30,10 +30,12 @@ async def _read_all(stream: ByteStream) -> bytes:
 async def test_a_request_head_that_never_ends_times_out(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.INFO, "voxta_proto.transports")
     with anyio.fail_after(5):
-        async with running_server(echo_app(), request_timeout=0.3) as address:
-            async with await anyio.connect_tcp(address.host, address.port) as raw:
-                await raw.send(b"GET / HTTP/1.1\r\nHost: x\r\n")  # no blank line, ever
-                answer = await _read_all(raw)
+        async with (
+            running_server(echo_app(), request_timeout=0.3) as address,
+            await anyio.connect_tcp(address.host, address.port) as raw,
+        ):
+            await raw.send(b"GET / HTTP/1.1\r\nHost: x\r\n")  # no blank line, ever
+            answer = await _read_all(raw)
     assert answer.startswith(b"HTTP/1.1 408")
     assert "timed out" in caplog.text
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
@@ -93,7 +95,8 @@ async def test_running_out_of_descriptors_pauses_accept_and_never_exits(
             tg.cancel_scope.cancel()
     assert flaky.failures == 0
     warnings = [r for r in caplog.records if "out of file descriptors" in r.getMessage()]
-    assert len(warnings) == 1 and warnings[0].levelno == logging.WARNING
+    assert len(warnings) == 1
+    assert warnings[0].levelno == logging.WARNING
 
 
 @pytest.mark.parametrize(

@@ -23,9 +23,11 @@ BIG = 16 * 1024 * 1024  # more than loopback socket buffers hold
 
 async def test_the_engine_fixture_reaches_the_connection(websocket_engine: str) -> None:
     with anyio.fail_after(10):
-        async with running_server(echo_app()) as address:
-            async with await connect_websocket(address.url("ws", "/")) as ws:
-                assert ws.engine == websocket_engine
+        async with (
+            running_server(echo_app()) as address,
+            await connect_websocket(address.url("ws", "/")) as ws,
+        ):
+            assert ws.engine == websocket_engine
 
 
 async def test_receive_many_returns_every_message_of_one_read() -> None:
@@ -70,14 +72,16 @@ async def test_messages_sent_with_the_101_come_out_at_once() -> None:
 
 async def test_send_text_sends_utf8_bytes_as_text() -> None:
     with anyio.fail_after(10):
-        async with running_server(echo_app()) as address:
-            async with await connect_websocket(address.url("ws", "/")) as ws:
-                await ws.send_text("héllo ✓".encode())
-                assert await ws.receive() == "héllo ✓"  # a text frame, not binary
-                with pytest.raises(ValueError, match="UTF-8"):
-                    await ws.send_text(b"\xff\xfe")
-                await ws.send_text(b"still open")
-                assert await ws.receive_many() == [b"still open"]
+        async with (
+            running_server(echo_app()) as address,
+            await connect_websocket(address.url("ws", "/")) as ws,
+        ):
+            await ws.send_text("héllo ✓".encode())
+            assert await ws.receive() == "héllo ✓"  # a text frame, not binary
+            with pytest.raises(ValueError, match="UTF-8"):
+                await ws.send_text(b"\xff\xfe")
+            await ws.send_text(b"still open")
+            assert await ws.receive_many() == [b"still open"]
 
 
 async def _silent_peer(stream: ByteStream, ready: anyio.Event | None = None) -> None:
@@ -151,12 +155,14 @@ async def test_aclose_returns_in_time_while_a_write_is_stalled() -> None:
                 before = anyio.current_time()
                 await ws.aclose()
                 assert anyio.current_time() - before < 2
-            assert failures and isinstance(failures[0], TransportClosed | Exception)
+            assert failures
+            assert isinstance(failures[0], TransportClosed | Exception)
             assert ws.close_code is not None
 
 
 async def test_the_reader_answers_pings_when_no_write_is_in_progress() -> None:
     pongs: list[bytes] = []
+    ponged = anyio.Event()
 
     async def peer(stream: ByteStream) -> None:
         ws, _ = await accept_raw_websocket(stream)
@@ -166,6 +172,7 @@ async def test_the_reader_answers_pings_when_no_write_is_in_progress() -> None:
             data = await stream.receive()
             ws.receive_data(data)
             pongs.extend(bytes(e.payload) for e in ws.events() if isinstance(e, Pong))
+        ponged.set()
         await anyio.sleep(5)
 
     with anyio.fail_after(10):
@@ -174,8 +181,7 @@ async def test_the_reader_answers_pings_when_no_write_is_in_progress() -> None:
             async with anyio.create_task_group() as tg:
                 tg.start_soon(ws.receive_many)
                 with anyio.fail_after(3):
-                    while not pongs:
-                        await anyio.sleep(0.01)
+                    await ponged.wait()
                 tg.cancel_scope.cancel()
             await ws.aclose()
     assert pongs == [b"p1"]
