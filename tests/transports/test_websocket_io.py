@@ -10,7 +10,7 @@ import pytest
 from anyio.abc import ByteStream
 from wsproto.events import AcceptConnection, CloseConnection, Ping, TextMessage
 
-from voxta_proto.errors import TransportClosed, TransportError, TransportTimeout
+from voxta_proto.errors import ReadError, TransportClosed, TransportError, TransportTimeout
 from voxta_proto.transports import connect_websocket
 from voxta_proto.transports.websocket import WebSocketTransport
 
@@ -177,7 +177,7 @@ async def test_the_reader_answers_pings_when_no_write_is_in_progress() -> None:
 
     with anyio.fail_after(10):
         async with raw_server(peer) as address:
-            ws = await connect_websocket(address.url("ws", "/"))
+            ws = await connect_websocket(address.url("ws", "/"), close_timeout=0.5)
             async with anyio.create_task_group() as tg:
                 tg.start_soon(ws.receive_many)
                 with anyio.fail_after(3):
@@ -185,6 +185,70 @@ async def test_the_reader_answers_pings_when_no_write_is_in_progress() -> None:
                 tg.cancel_scope.cancel()
             await ws.aclose()
     assert pongs == [b"p1"]
+
+
+async def test_a_pong_owed_during_a_write_goes_out_right_after_that_write() -> None:
+    """The reader queues the pong while a big write is stuck; once the peer reads again,
+    the writer sends the pong after its own message (nothing is lost or interleaved)."""
+    from websockets.frames import Opcode
+    from websockets.protocol import Protocol, Side
+
+    seen: list[tuple[str, int]] = []
+    done = anyio.Event()
+
+    async def peer(stream: ByteStream) -> None:
+        ws, _ = await accept_raw_websocket(stream)
+        await stream.send(ws.send(AcceptConnection()))
+        await anyio.sleep(0.5)  # the client's big send is stalled by now
+        await stream.send(ws.send(Ping(b"p")))
+        await anyio.sleep(0.3)  # the client's reader has queued the pong
+        parser = Protocol(Side.SERVER, max_size=None)
+        while not any(op == "PONG" for op, _ in seen):
+            parser.receive_data(await stream.receive())
+            for frame in parser.events_received():
+                seen.append((Opcode(frame.opcode).name, len(frame.data)))
+        done.set()
+        await anyio.sleep(5)
+
+    with anyio.fail_after(20):
+        async with raw_server(peer) as address:
+            ws = await connect_websocket(address.url("ws", "/"), close_timeout=0.5)
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(ws.receive_many)
+                await ws.send(b"x" * BIG)
+                await done.wait()
+                tg.cancel_scope.cancel()
+            await ws.aclose()
+    assert seen == [("BINARY", BIG), ("PONG", 1)]
+
+
+async def test_fragmented_text_is_checked_across_fragments() -> None:
+    """A character split over two fragments is fine; a bad byte in a later fragment
+    closes with 1007 (the websockets engine checks UTF-8 itself)."""
+    from wsproto.frame_protocol import FrameProtocol, Opcode
+
+    async def peer(stream: ByteStream) -> None:
+        ws, _ = await accept_raw_websocket(stream)
+        framer = FrameProtocol(client=False, extensions=[])
+        euro = "€".encode()
+        good = (framer._serialize_frame(Opcode.TEXT, b"a" + euro[:1], fin=False)
+                + framer._serialize_frame(Opcode.CONTINUATION, euro[1:], fin=True))
+        bad = (framer._serialize_frame(Opcode.TEXT, b"ok", fin=False)
+               + framer._serialize_frame(Opcode.CONTINUATION, b"\xc3\x28", fin=True))
+        await stream.send(ws.send(AcceptConnection()) + good)
+        await anyio.sleep(0.2)
+        await stream.send(bad)
+        await anyio.sleep(1)
+
+    with anyio.fail_after(10):
+        async with raw_server(peer) as address:
+            ws = await connect_websocket(address.url("ws", "/"), close_timeout=0.5)
+            assert await ws.receive() == "a€"
+            with pytest.raises(ReadError):
+                await ws.receive()
+            with pytest.raises(TransportClosed) as info:
+                await ws.receive()
+            assert info.value.code == 1007
 
 
 # ------------------------------------------------------------------------- engine choice
