@@ -190,7 +190,7 @@ async def test_the_reader_answers_pings_when_no_write_is_in_progress() -> None:
 async def test_a_pong_owed_during_a_write_goes_out_right_after_that_write() -> None:
     """The reader queues the pong while a big write is stuck; once the peer reads again,
     the writer sends the pong after its own message (nothing is lost or interleaved)."""
-    from websockets.frames import Opcode
+    from websockets.frames import Frame, Opcode
     from websockets.protocol import Protocol, Side
 
     seen: list[tuple[str, int]] = []
@@ -206,6 +206,7 @@ async def test_a_pong_owed_during_a_write_goes_out_right_after_that_write() -> N
         while not any(op == "PONG" for op, _ in seen):
             parser.receive_data(await stream.receive())
             for frame in parser.events_received():
+                assert isinstance(frame, Frame)
                 seen.append((Opcode(frame.opcode).name, len(frame.data)))
         done.set()
         await anyio.sleep(5)
@@ -237,7 +238,7 @@ async def test_fragmented_text_is_checked_across_fragments() -> None:
                + framer._serialize_frame(Opcode.CONTINUATION, b"\xc3\x28", fin=True))
         await stream.send(ws.send(AcceptConnection()) + good)
         await anyio.sleep(0.2)
-        await stream.send(bad)
+        await stream.send(bytes(bad))
         await anyio.sleep(1)
 
     with anyio.fail_after(10):
