@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import errno
 import logging
+import ssl
 from typing import Any
 
 import anyio
@@ -27,14 +28,23 @@ async def _read_all(stream: ByteStream) -> bytes:
         return data
 
 
-async def test_a_request_head_that_never_ends_times_out(caplog: pytest.LogCaptureFixture) -> None:
+@pytest.mark.parametrize(
+    "partial",
+    [
+        b"GET / HTTP/1.1\r\nHost: x\r\n",  # a head with no blank line, ever
+        b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nabc",  # 3 of 10 bytes
+    ],
+)
+async def test_a_request_that_never_ends_times_out(
+    partial: bytes, caplog: pytest.LogCaptureFixture
+) -> None:
     caplog.set_level(logging.INFO, "voxta_proto.transports")
     with anyio.fail_after(5):
         async with (
             running_server(echo_app(), request_timeout=0.3) as address,
             await anyio.connect_tcp(address.host, address.port) as raw,
         ):
-            await raw.send(b"GET / HTTP/1.1\r\nHost: x\r\n")  # no blank line, ever
+            await raw.send(partial)
             answer = await _read_all(raw)
     assert answer.startswith(b"HTTP/1.1 408")
     assert "timed out" in caplog.text
@@ -58,6 +68,33 @@ async def test_connections_past_the_pending_cap_are_closed_at_once(
             async with await connect_websocket(address.url("ws", "/")) as ws:  # room again
                 await ws.send("ok")
                 assert await ws.receive() == "ok"
+
+
+async def test_a_tls_handshake_that_never_starts_times_out(
+    server_ssl_context: ssl.SSLContext,
+) -> None:
+    with anyio.fail_after(5):
+        async with (
+            running_server(echo_app(), ssl_context=server_ssl_context,
+                           handshake_timeout=0.3) as address,
+            await anyio.connect_tcp(address.host, address.port) as raw,
+        ):
+            before = anyio.current_time()
+            assert await _read_all(raw) == b""  # we never sent a ClientHello
+            assert anyio.current_time() - before < 3
+
+
+async def test_an_idle_keep_alive_connection_is_closed_quietly(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, "voxta_proto.transports")
+    with anyio.fail_after(5):
+        async with (
+            running_server(echo_app(), request_timeout=0.3) as address,
+            await anyio.connect_tcp(address.host, address.port) as raw,
+        ):
+            assert await _read_all(raw) == b""
+    assert "timed out" not in caplog.text
 
 
 class _FlakyListener(Listener[ByteStream]):

@@ -105,8 +105,13 @@ class WebSocketEngine(Protocol):
         """Bytes the engine queued by itself (pongs, close replies) since the last call."""
         ...
 
-    def send_text(self, data: bytes) -> bytes:
-        """Frame one text message whose payload is ``data`` (valid UTF-8)."""
+    def send_text(self, data: bytes | str) -> bytes:
+        """Frame one text message: UTF-8 bytes (checked) or a ``str``.
+
+        Raises:
+            UnicodeError: ``data`` is not valid UTF-8 (or a ``str`` with lone
+                surrogates); nothing was framed.
+        """
         ...
 
     def send_binary(self, data: bytes) -> bytes:
@@ -179,9 +184,13 @@ class WsprotoEngine:
         self._out.clear()
         return data
 
-    def send_text(self, data: bytes) -> bytes:
-        # wsproto frames text from str only: the one str round trip this engine costs.
-        return self._conn.send(TextMessage(data=data.decode("utf-8")))
+    def send_text(self, data: bytes | str) -> bytes:
+        # wsproto frames text from str only: the one str round trip this engine costs
+        # (the decode is also the UTF-8 check).
+        text = data if isinstance(data, str) else data.decode("utf-8")
+        if not text.isascii():
+            text.encode("utf-8")  # lone surrogates: refuse before wsproto frames them
+        return self._conn.send(TextMessage(data=text))
 
     def send_binary(self, data: bytes) -> bytes:
         return self._conn.send(BytesMessage(data=data))
@@ -307,7 +316,11 @@ class WebsocketsEngine:
         writes = self._proto.data_to_send()
         return writes[0] if len(writes) == 1 else b"".join(writes)
 
-    def send_text(self, data: bytes) -> bytes:
+    def send_text(self, data: bytes | str) -> bytes:
+        if isinstance(data, str):
+            data = data.encode("utf-8")
+        elif not data.isascii():
+            codecs.utf_8_decode(data, "strict", True)  # the check; no str is kept
         self._proto.send_text(data)
         return self._framed()
 

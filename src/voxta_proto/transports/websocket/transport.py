@@ -434,7 +434,7 @@ class WebSocketTransport:
                 surrogates); nothing was sent.
         """
         if isinstance(message, str):
-            await self.send_text(message.encode("utf-8"))
+            await self._send_text(message)
         elif isinstance(message, bytes | bytearray | memoryview):
             async with self._send_lock:
                 self._check_can_send()
@@ -450,14 +450,16 @@ class WebSocketTransport:
             ValueError: ``data`` is not valid UTF-8; nothing was sent.
             TransportClosed, TransportTimeout, WriteError: as :meth:`send`.
         """
-        if not data.isascii():
-            try:
-                data.decode("utf-8")
-            except UnicodeDecodeError as exc:
-                raise ValueError(f"text message is not valid UTF-8: {exc}") from None
+        await self._send_text(data)
+
+    async def _send_text(self, data: bytes | str) -> None:
         async with self._send_lock:
             self._check_can_send()
-            frame = self._engine.send_text(data)
+            try:
+                frame = self._engine.send_text(data)
+            except UnicodeError as exc:
+                what = "a str with lone surrogates" if isinstance(data, str) else "not UTF-8"
+                raise ValueError(f"text message is {what}: {exc}") from None
             await self._send_locked(frame, what="a message")
 
     async def receive(self) -> str | bytes:
