@@ -117,18 +117,23 @@ async def test_a_stalled_write_never_blocks_the_reader() -> None:
 async def test_a_write_the_peer_never_takes_times_out_and_ends_the_connection() -> None:
     with anyio.fail_after(15):
         async with raw_server(_silent_peer) as address:
-            ws = await connect_websocket(address.url("ws", "/"), write_timeout=0.5)
+            ws = await connect_websocket(address.url("ws", "/"), write_timeout=1.5)
             async with anyio.create_task_group() as tg:
-                got: list[bytes] = []
+                ended: list[int | None] = []
 
                 async def read() -> None:
-                    got.extend(await ws.receive_many())
+                    """Gets the peer's message, then learns the connection was aborted."""
+                    assert await ws.receive_many() == [b"hello"]
+                    with pytest.raises(TransportClosed) as info:
+                        await ws.receive_many()
+                    ended.append(info.value.code)
 
                 tg.start_soon(read)
                 before = anyio.current_time()
                 with pytest.raises(TransportTimeout, match="timed out"):
                     await ws.send(b"x" * BIG)
-                assert anyio.current_time() - before < 3
+                assert anyio.current_time() - before < 5
+            assert ended == [1006]
             with pytest.raises(TransportClosed) as info:
                 await ws.send("later")
             assert info.value.code == 1006
@@ -270,3 +275,28 @@ def test_transport_is_reexported() -> None:
     from voxta_proto import transports
 
     assert transports.WebSocketTransport is WebSocketTransport
+
+
+async def test_write_lock_is_fifo_and_survives_cancelled_waiters() -> None:
+    from voxta_proto.transports.websocket.transport import _WriteLock
+
+    lock = _WriteLock()
+    order: list[str] = []
+
+    async def writer(name: str, hold: float) -> None:
+        async with lock:
+            order.append(name)
+            await anyio.sleep(hold)
+
+    with anyio.fail_after(5):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(writer, "a", 0.1)
+            await anyio.sleep(0.01)
+            with anyio.CancelScope() as doomed:
+                doomed.cancel()  # cancelled while waiting: must not keep the lock
+                await writer("cancelled", 0)
+            tg.start_soon(writer, "b", 0)
+            await anyio.sleep(0.01)
+            tg.start_soon(writer, "c", 0)
+        assert order == ["a", "b", "c"]
+        assert not lock.locked
