@@ -159,7 +159,7 @@ class WebSocketTransport:
         initial_data: bytes = b"",
     ) -> None:
         """Wrap an upgraded stream and its engine; use :func:`connect_websocket` or
-        :func:`~voxta_proto.transports.websocket.serve` instead of calling this.
+        :func:`~voxta_proto.transports.websocket.server.serve` instead of calling this.
 
         ``initial_data`` is what came after the upgrade in the same read (frames the
         peer sent right away)."""
