@@ -14,7 +14,7 @@ import errno
 import logging
 import ssl
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Final, NamedTuple
 
 import anyio
@@ -65,6 +65,7 @@ TLS_HANDSHAKE_TIMEOUT: Final = DEFAULT_HANDSHAKE_TIMEOUT
 ACCEPT_RETRY_DELAY: Final = 0.1
 """Seconds the accept loop pauses after running out of file descriptors."""
 
+_EXHAUSTION_LOG_INTERVAL: Final = 60.0  # one WARNING per spell, at most one a minute
 _FD_EXHAUSTION: Final = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
 
 # The client proposed a protocol switch (Upgrade header); h11 does not re-export it typed.
@@ -116,7 +117,6 @@ class _ServerConfig:
     handshake_timeout: float | None
     max_pending: int
     pending: int = 0
-    refused: int = field(default=0)
 
 
 class _BadRequest(Exception):
@@ -298,7 +298,6 @@ async def _handle_connection(stream: ByteStream, config: _ServerConfig) -> None:
     """Serve one TCP connection; nothing it does may reach the listener or other peers."""
     peer, client = _peer_name(stream)
     if config.pending >= config.max_pending:
-        config.refused += 1
         logger.warning("refusing the connection from %s: %d connections have not finished "
                        "their request or handshake (max_pending_connections)",
                        peer, config.pending)
@@ -363,8 +362,8 @@ async def serve_listener(
 
     Each connection runs in its own task; garbage, disconnects, timeouts and app or
     handler exceptions are logged and end only that connection. Running out of file
-    descriptors pauses accepting for :data:`ACCEPT_RETRY_DELAY` (one WARNING per spell),
-    never ends the server. The listener is not closed.
+    descriptors pauses accepting for :data:`ACCEPT_RETRY_DELAY` at a time (one WARNING a
+    minute at most), never ends the server. The listener is not closed.
 
     Args:
         app: answers requests with an :class:`HttpResponse` or a :class:`WebSocketUpgrade`.
@@ -414,17 +413,18 @@ async def serve_listener(
 
     async with anyio.create_task_group() as tg:
         task_status.started(bound)
-        exhausted = False
+        warned_at: float | None = None
         while True:
             try:
                 await listener.serve(handle, task_group=tg)
             except Exception as exc:
                 if not _is_fd_exhaustion(exc):
                     raise
-                if not exhausted:
+                now = anyio.current_time()
+                if warned_at is None or now - warned_at >= _EXHAUSTION_LOG_INTERVAL:
+                    warned_at = now
                     logger.warning("out of file descriptors (%s): pausing accept, open "
                                    "connections keep running", exc)
-                exhausted = True
                 await anyio.sleep(ACCEPT_RETRY_DELAY)
             else:  # a listener that stops serving by itself: nothing more to accept
                 return
