@@ -5,7 +5,11 @@ from __future__ import annotations
 
 import errno
 import logging
+import socket
 import ssl
+import subprocess
+import sys
+import time
 from typing import Any
 
 import anyio
@@ -166,3 +170,51 @@ async def test_ordinary_bad_input_is_never_an_error(
             await raw.aclose()
             await anyio.sleep(0.2)
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR], caplog.text
+
+
+_EMFILE_SERVER = """
+import os, resource, sys, anyio
+from voxta_proto.transports import HttpResponse, serve
+
+async def app(request):
+    return HttpResponse(200, [], b"ok")
+
+async def main():
+    async with anyio.create_task_group() as tg:
+        address = await tg.start(serve, app)
+        used = len(os.listdir("/proc/self/fd"))
+        hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+        resource.setrlimit(resource.RLIMIT_NOFILE, (used + 8, hard))
+        print(address.port, flush=True)
+        await anyio.sleep(30)
+
+anyio.run(main, backend=sys.argv[1])
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="needs /proc and rlimits")
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+def test_a_real_descriptor_shortage_pauses_accept_then_serves_again(backend: str) -> None:
+    """A server limited to a few spare descriptors gets 30 connections at once, runs
+    out, and answers a request once they are gone (it used to exit)."""
+    server = subprocess.Popen(
+        [sys.executable, "-c", _EMFILE_SERVER, backend],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        assert server.stdout is not None
+        port = int(server.stdout.readline())
+        flood = [socket.create_connection(("127.0.0.1", port), timeout=5) for _ in range(30)]
+        time.sleep(0.5)
+        for sock in flood:
+            sock.close()
+        time.sleep(0.5)
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+            sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+            assert sock.recv(100).startswith(b"HTTP/1.1 200")
+        assert server.poll() is None
+    finally:
+        server.kill()
+        _, errors = server.communicate(timeout=10)
+    assert "out of file descriptors (Too many open files)" in errors
+    assert "Traceback" not in errors

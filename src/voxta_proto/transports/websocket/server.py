@@ -328,19 +328,20 @@ async def _handle_connection(stream: ByteStream, config: _ServerConfig) -> None:
         await anyio.aclose_forcefully(stream)
 
 
-def _is_fd_exhaustion(exc: BaseException) -> bool:
-    """Whether accepting failed for lack of descriptors or memory (possibly wrapped by
-    anyio or in a group from a multi-address listener)."""
+def _fd_exhaustion(exc: BaseException) -> OSError | None:
+    """The ``OSError`` if accepting failed for lack of descriptors or memory (possibly
+    wrapped by anyio, or in a group from a multi-address listener), else ``None``."""
     members = getattr(exc, "exceptions", None)
     if isinstance(members, tuple) and members:
-        return all(_is_fd_exhaustion(member) for member in members)
+        found = [_fd_exhaustion(member) for member in members]
+        return found[0] if all(found) else None
     seen = 0
     current: BaseException | None = exc
     while current is not None and seen < 5:
         if isinstance(current, OSError) and current.errno in _FD_EXHAUSTION:
-            return True
+            return current
         current, seen = current.__cause__, seen + 1
-    return False
+    return None
 
 
 async def serve_listener(
@@ -418,13 +419,14 @@ async def serve_listener(
             try:
                 await listener.serve(handle, task_group=tg)
             except Exception as exc:
-                if not _is_fd_exhaustion(exc):
+                error = _fd_exhaustion(exc)
+                if error is None:
                     raise
                 now = anyio.current_time()
                 if warned_at is None or now - warned_at >= _EXHAUSTION_LOG_INTERVAL:
                     warned_at = now
                     logger.warning("out of file descriptors (%s): pausing accept, open "
-                                   "connections keep running", exc)
+                                   "connections keep running", error.strerror or error)
                 await anyio.sleep(ACCEPT_RETRY_DELAY)
             else:  # a listener that stops serving by itself: nothing more to accept
                 return
