@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import ssl
 from pathlib import Path
+from typing import Any
 
 import pytest
 import trustme
@@ -42,3 +43,20 @@ def ca_file(ca: trustme.CA, tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("ca") / "ca.pem"
     ca.cert_pem.write_to_path(str(path))
     return path
+
+
+@pytest.fixture(params=["wsproto", "websockets"])
+def websocket_engine(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Run a test once per WebSocket engine: every connection it opens or serves (client
+    and server side) uses that engine, whatever the code under test asked for."""
+    from voxta_proto.transports.websocket import engine, server, transport
+
+    name: str = request.param
+    real = engine.create_engine
+
+    def forced(_name: str, **kwargs: Any) -> engine.WebSocketEngine:
+        return real(name, **kwargs)
+
+    monkeypatch.setattr(transport, "create_engine", forced)
+    monkeypatch.setattr(server, "create_engine", forced)
+    return name

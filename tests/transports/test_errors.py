@@ -26,7 +26,7 @@ from voxta_proto.transports import (
 
 from .helpers import accept_raw_websocket, closed_port, raw_server
 
-pytestmark = [pytest.mark.anyio, pytest.mark.network]
+pytestmark = [pytest.mark.anyio, pytest.mark.network, pytest.mark.usefixtures("websocket_engine")]
 
 SHORT = ConnectOptions(connect_timeout=0.2)
 

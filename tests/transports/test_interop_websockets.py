@@ -24,6 +24,7 @@ pytestmark = [
     pytest.mark.anyio,
     pytest.mark.network,
     pytest.mark.parametrize("anyio_backend", ["asyncio"]),
+    pytest.mark.usefixtures("websocket_engine"),
 ]
 
 

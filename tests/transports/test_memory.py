@@ -112,3 +112,29 @@ async def test_is_a_message_transport() -> None:
     for transport in transports:
         assert isinstance(transport, MemoryTransport)
         await transport.aclose()
+
+
+@pytest.mark.anyio
+async def test_receive_many_takes_everything_queued_then_reports_the_close() -> None:
+    with anyio.fail_after(10):
+        client, server = memory_transport_pair()
+        await client.send_text("é1".encode())
+        await client.send(b"\x00two")
+        await client.send("three")
+        await client.aclose(4000, "done")
+        assert await server.receive_many() == ["é1".encode(), b"\x00two", b"three"]
+        with pytest.raises(TransportClosed) as info:
+            await server.receive_many()
+        assert (info.value.code, info.value.reason) == (4000, "done")
+        assert client.sent == ["é1", b"\x00two", "three"]  # text recorded as str
+        await server.aclose()
+
+
+@pytest.mark.anyio
+async def test_send_text_refuses_bytes_that_are_not_utf8() -> None:
+    with anyio.fail_after(10):
+        client, server = memory_transport_pair()
+        async with client, server:
+            with pytest.raises(ValueError, match="not UTF-8"):
+                await client.send_text(b"\xff")
+            assert client.sent == []

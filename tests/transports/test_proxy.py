@@ -20,7 +20,7 @@ from .helpers import (
     running_server,
 )
 
-pytestmark = [pytest.mark.anyio, pytest.mark.network]
+pytestmark = [pytest.mark.anyio, pytest.mark.network, pytest.mark.usefixtures("websocket_engine")]
 
 
 async def test_https_proxy_from_env_tunnels_negotiate_and_wss(

@@ -14,7 +14,7 @@ from voxta_proto.transports import ConnectOptions, connect_websocket, negotiate
 
 from .helpers import HANDSHAKE_REQUEST, SignalRApp, running_server
 
-pytestmark = [pytest.mark.anyio, pytest.mark.network]
+pytestmark = [pytest.mark.anyio, pytest.mark.network, pytest.mark.usefixtures("websocket_engine")]
 
 
 def _ipv6_available() -> bool:

@@ -15,7 +15,7 @@ from voxta_proto.transports import ConnectOptions, connect_websocket, http_reque
 
 from .helpers import HANDSHAKE_REQUEST, SignalRApp, echo_app, running_server
 
-pytestmark = [pytest.mark.anyio, pytest.mark.network]
+pytestmark = [pytest.mark.anyio, pytest.mark.network, pytest.mark.usefixtures("websocket_engine")]
 
 
 async def test_https_negotiate_and_wss_with_a_trusted_ca(

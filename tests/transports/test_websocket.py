@@ -48,7 +48,7 @@ from .helpers import (
     running_server,
 )
 
-pytestmark = [pytest.mark.anyio, pytest.mark.network]
+pytestmark = [pytest.mark.anyio, pytest.mark.network, pytest.mark.usefixtures("websocket_engine")]
 
 
 async def test_text_and_binary_round_trip() -> None:

@@ -237,6 +237,29 @@ def ssl_context_for(options: ConnectOptions) -> ssl.SSLContext:
 # -------------------------------------------------------------------------------- streams
 
 
+async def next_h11_event(conn: h11.Connection, stream: ByteStream) -> Any:
+    """h11's next event, reading from ``stream`` whenever h11 needs more data.
+
+    The one h11 receive loop of the package (client requests, proxy tunnels, the
+    server and the WebSocket upgrade). End of stream is fed as ``b""``, h11's EOF
+    marker; a server waiting on ``Expect: 100-continue`` gets its interim response.
+    Returns an event, never ``NEED_DATA``; h11's errors pass through.
+    """
+    while True:
+        event = conn.next_event()
+        if event is not h11.NEED_DATA:
+            return event
+        if conn.our_role is h11.SERVER and conn.they_are_waiting_for_100_continue:
+            await stream.send(
+                conn.send(h11.InformationalResponse(status_code=100, headers=[])) or b""
+            )
+        try:
+            data = await stream.receive(READ_SIZE)
+        except anyio.EndOfStream:
+            data = b""
+        conn.receive_data(data)
+
+
 class _PrefixedStream(ByteStream):
     """A byte stream that first returns bytes already read from it (a proxy's reply
     can arrive in the same packet as the first tunnelled bytes)."""
@@ -296,14 +319,8 @@ async def _open_tunnel(stream: ByteStream, endpoint: Endpoint, proxy: Endpoint,
         status = 0
         body = b""
         while True:
-            event = conn.next_event()
-            if event is h11.NEED_DATA:
-                try:
-                    data = await stream.receive(READ_SIZE)
-                except anyio.EndOfStream:
-                    data = b""
-                conn.receive_data(data)
-            elif isinstance(event, h11.Response):
+            event = await next_h11_event(conn, stream)
+            if isinstance(event, h11.Response):
                 status = event.status_code
                 if 200 <= status < 300:
                     break

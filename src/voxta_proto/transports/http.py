@@ -36,9 +36,9 @@ from voxta_proto.hub.negotiate import (
     parse_negotiate_response,
 )
 from voxta_proto.transports._net import (
-    READ_SIZE,
     Endpoint,
     encode_headers,
+    next_h11_event,
     open_connection,
     parse_url,
 )
@@ -259,14 +259,8 @@ async def _exchange(
         chunks: list[bytes] = []
         size = 0
         while True:
-            event = conn.next_event()
-            if event is h11.NEED_DATA:
-                try:
-                    received = await stream.receive(READ_SIZE)
-                except anyio.EndOfStream:
-                    received = b""  # h11's EOF marker; ends close-delimited bodies
-                conn.receive_data(received)
-            elif isinstance(event, h11.Response):
+            event = await next_h11_event(conn, stream)  # EOF ends close-delimited bodies
+            if isinstance(event, h11.Response):
                 response = event
                 length = _content_length(event)
                 if length is not None and length > max_body_size:

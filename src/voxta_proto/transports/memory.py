@@ -114,8 +114,18 @@ class MemoryTransport:
         self.sent.append(message)
 
     async def send_text(self, data: bytes) -> None:
-        """Send one text message given as UTF-8 bytes (see ``MessageTransport``)."""
-        await self.send(data.decode("utf-8"))
+        """Send one text message given as UTF-8 bytes (see ``MessageTransport``); it
+        travels, and is recorded in :attr:`sent`, as ``str``.
+
+        Raises:
+            ValueError: ``data`` is not valid UTF-8; nothing was sent.
+            TransportClosed: as :meth:`send`.
+        """
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise ValueError(f"text message is not UTF-8: {exc}") from None
+        await self.send(text)
 
     async def receive(self) -> str | bytes:
         """Return the next message; messages sent before a close are still delivered.
