@@ -535,19 +535,36 @@ def test_end_of_stream_without_close(state: HubState) -> None:
     assert conn.receive_eof() == []
 
 
-def test_end_of_stream_inside_a_record_is_an_error() -> None:
+def test_end_of_stream_inside_a_record_is_a_lost_connection() -> None:
+    """Issue 14: a TCP drop while a record spans WebSocket messages is a network loss
+    (reconnect), never "the server broke the protocol"."""
     conn = open_conn()
     assert conn.receive_data(b'{"type":6}\x1e{"type"', now=0.0) == [Ping()]
-    with pytest.raises(RemoteProtocolError, match="incomplete record"):
-        conn.receive_eof()
-    assert conn.state is HubState.ERROR
+    assert conn.receive_eof() == [ConnectionLost(reattachable=False)]
+    assert conn.state is HubState.CLOSED
+    assert conn.receive_eof() == []
 
 
-def test_end_of_stream_inside_the_handshake_response_is_an_error() -> None:
+def test_end_of_stream_inside_the_handshake_response_is_a_lost_connection() -> None:
     client = client_in(HubState.HANDSHAKING)
     client.receive_data(b"{", now=0.0)
-    with pytest.raises(RemoteProtocolError, match="incomplete record"):
-        client.receive_eof()
+    assert client.receive_eof() == [ConnectionLost(reattachable=False)]
+    assert client.state is HubState.CLOSED
+
+
+def test_end_of_stream_inside_the_handshake_request_is_a_lost_connection() -> None:
+    server = HubConnection(Role.SERVER, now=0.0)
+    server.receive_data(b'{"protocol":"js', now=0.0)
+    assert server.receive_eof() == [ConnectionLost(reattachable=False)]
+    assert server.state is HubState.CLOSED
+
+
+def test_stateful_end_of_stream_inside_a_record_detaches_and_drops_the_half() -> None:
+    pair = open_pair(stateful=True)
+    pair.client.receive_data(b'{"type":1,"target":"x","argu', now=0.0)
+    assert pair.client.receive_eof(now=0.0) == [ConnectionLost(reattachable=True)]
+    assert pair.client.state is HubState.DETACHED
+    assert len(pair.client._records) == 0
 
 
 # -- after a protocol error, everything raises ------------------------------------------
@@ -565,11 +582,6 @@ def _break_by_local_misuse(conn: Conn) -> None:
     conn.send(HandshakeAccepted(), now=0.0)
 
 
-def _break_by_partial_eof(conn: Conn) -> None:
-    conn.receive_data(b"{", now=0.0)
-    conn.receive_eof()
-
-
 def _break_by_reattach_while_open(conn: Conn) -> None:
     conn.reattach(now=0.0)
 
@@ -581,7 +593,7 @@ def _break_by_sequence(conn: Conn) -> None:
 @pytest.mark.parametrize(
     "breaker",
     [_break_by_bad_record, _break_by_oversized_record, _break_by_local_misuse,
-     _break_by_partial_eof, _break_by_reattach_while_open, _break_by_sequence],
+     _break_by_reattach_while_open, _break_by_sequence],
 )
 def test_every_call_raises_after_a_protocol_error(breaker: object) -> None:
     assert callable(breaker)

@@ -423,10 +423,9 @@ class HubConnection(Generic[ArgT]):
 
         With stateful reconnect active the connection becomes DETACHED and waits
         ``reattach_timeout`` (from ``now``, or from the last activity) for ``reattach``.
-
-        Raises:
-            RemoteProtocolError: the stream ended inside a record (without stateful
-                reconnect, which replays it instead).
+        A partial record buffered at that moment is dropped: the stream ending inside a
+        record is a lost connection like any other (the peer replays it whole after a
+        reattach; without stateful reconnect it is gone with the connection).
         """
         state = self._state
         if state in (HubState.CLOSED, HubState.ERROR, HubState.DETACHED):
@@ -437,9 +436,9 @@ class HubConnection(Generic[ArgT]):
             self._detached_at = now if now is not None else max(self._last_sent,
                                                                  self._last_received)
             return [ConnectionLost(reattachable=True)]
-        if len(self._records):
-            self._state = HubState.ERROR
-            raise RemoteProtocolError("connection closed with an incomplete record")
+        # Half a record (or half a handshake) at the end is what a network drop leaves
+        # when a record spans WebSocket messages: a lost connection, not a broken protocol.
+        self._records.clear()
         self._state = self._next_state(self.role.peer, EndOfStream, RemoteProtocolError)
         return [ConnectionLost(reattachable=False)]
 
