@@ -152,8 +152,12 @@ def test_handshake_and_welcome_in_one_transport_message() -> None:
         {"$type": "welcome", "voxtaServerVersion": "1.2.1", "apiVersion": "2025-11",
          "user": {"id": "u", "name": "User"}}]})
     events = client.receive_data(b"{}\x1e" + welcome, now=0.0)
-    assert [type(e) for e in events] == [Welcome, RequestCompleted]
+    assert [type(e) for e in events] == [Welcome]
     assert client.state is ClientState.READY
+    # The reply is held until the Completion names the request it answers.
+    (done,) = client.receive_data(frame({"type": 3, "invocationId": "0"}), now=0.0)
+    assert isinstance(done, RequestCompleted)
+    assert done.reply is events[0]
 
 
 @pytest.mark.parametrize("message", [
