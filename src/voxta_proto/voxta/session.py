@@ -142,6 +142,8 @@ __all__ = [
     "CLIENT_TRANSITIONS",
     "FAILURES",
     "REPLIES",
+    "ChatLost",
+    "ChatRef",
     "ChatState",
     "ClientState",
     "Disconnected",
@@ -250,6 +252,28 @@ class RequestFailed:
 
 
 @dataclass(frozen=True)
+class ChatRef:
+    """The chat a client was in, to rejoin on a new connection (see ``rejoin``)."""
+
+    session_id: str
+    chat_id: str | None = None
+
+
+@dataclass(frozen=True)
+class ChatLost:
+    """After a reconnect, the chat the client was in is gone on the server.
+
+    VOXTA_PROTOCOL_2025-11.md §3.7: a new connection does not resume chats; the session
+    survives only if another connection owns it (the client was a subscriber). Anything
+    still waiting on that chat (a reply, its end) will never come: fail it now.
+    """
+
+    session_id: str
+    chat_id: str | None
+    reason: str
+
+
+@dataclass(frozen=True)
 class Disconnected:
     """The connection ended or stalled; no more events follow unless it reattaches.
 
@@ -262,7 +286,7 @@ class Disconnected:
     reattachable: bool = False
 
 
-SessionEvent = Union[ServerEvent, RequestCompleted, RequestFailed, Disconnected]
+SessionEvent = Union[ServerEvent, RequestCompleted, RequestFailed, Disconnected, ChatLost]
 """What ``receive_data``, ``receive_eof`` and ``handle_timer`` return."""
 
 
@@ -315,6 +339,10 @@ class VoxtaClientSession:
         hub_config: SignalR intervals and limits.
         handshake_version: 1, or 2 to ask for stateful reconnect (only when negotiate
             said the server allows it).
+        rejoin: on a fresh connection after a lost one, the chat the old connection was
+            in. Once authenticated, the session subscribes to it again if the server
+            still lists it in ``chatsSessionsUpdated``, and reports :class:`ChatLost`
+            if not (or if the subscription fails).
     """
 
     def __init__(
@@ -327,6 +355,7 @@ class VoxtaClientSession:
         capabilities: ClientCapabilities | None = None,
         hub_config: HubConfig | None = None,
         handshake_version: int = 1,
+        rejoin: ChatRef | None = None,
     ) -> None:
         config = hub_config or HubConfig(stateful_reconnect=handshake_version >= 2)
         self.hub: Final = HubConnection(Role.CLIENT, now=now, config=config, codec=server_codec())
@@ -344,6 +373,10 @@ class VoxtaClientSession:
         self._handshake_version = handshake_version
         self._outbox = Outbox()
         self._pending: dict[str, _Pending] = {}
+        self._rejoin = rejoin
+        self._rejoin_id: str | None = None
+        """The invocation id of the ``subscribeToChat`` that rejoins ``_rejoin``."""
+        self._authenticate_id: str | None = None
         self._held: list[ServerMessage] = []
         """Replies that came before the Completion of the request they answer."""
         self._on_message: Mapping[type[object], Callable[[VoxtaClientSession, object], None]] = (
@@ -440,6 +473,8 @@ class VoxtaClientSession:
                     self._end(self.authentication_error, False, out)
             else:
                 self._on_hub_event(event, now, out)
+        if self._rejoin is not None and out:
+            self._rejoin_step(out, now)
         return out
 
     def receive_eof(self, *, now: float | None = None) -> list[SessionEvent]:
@@ -488,7 +523,7 @@ class VoxtaClientSession:
     def _on_hub_event(self, event: object, now: float, out: list[SessionEvent]) -> None:
         if isinstance(event, HandshakeAccepted):
             self._move(HandshakeAccepted)
-            self.send(self.authenticate_message, now=now)
+            self._authenticate_id = self.send(self.authenticate_message, now=now)
         elif isinstance(event, HandshakeRefused):
             self._move(HandshakeRefused)
             self._end(f"handshake refused: {event.error}", False, out)
@@ -509,6 +544,33 @@ class VoxtaClientSession:
                 self._end("connection lost", True, out)
         elif isinstance(event, Reattached):
             self._move(Reattached)
+
+    def _rejoin_step(self, out: list[SessionEvent], now: float) -> None:
+        """§3.7 after a reconnect: once ``authenticate`` completed (the server sends its
+        ``chatsSessionsUpdated`` before that Completion when any session runs), subscribe
+        to the old chat if it is still listed, else report it lost; a failed subscription
+        reports it lost too."""
+        rejoin = self._rejoin
+        assert rejoin is not None
+        if self._rejoin_id is None:
+            if (self._state is not ClientState.READY or self._authenticate_id is None
+                    or self._authenticate_id in self._pending):
+                return  # not authenticated yet (or refused: Disconnected says so)
+            if any(info.session_id == rejoin.session_id for info in self.chat.sessions):
+                self._rejoin_id = self.send(SubscribeToChat(session_id=rejoin.session_id),
+                                            now=now)
+            else:
+                self._rejoin = None
+                out.append(ChatLost(rejoin.session_id, rejoin.chat_id,
+                                    "the server no longer runs this chat session"))
+            return
+        for event in out:
+            if isinstance(event, (RequestCompleted, RequestFailed)) and (
+                    event.invocation_id == self._rejoin_id):
+                self._rejoin = None
+                if isinstance(event, RequestFailed):
+                    out.append(ChatLost(rejoin.session_id, rejoin.chat_id, event.error))
+                return
 
     def _on_completion(self, completion: Completion, out: list[SessionEvent]) -> None:
         invocation_id = completion.invocation_id
