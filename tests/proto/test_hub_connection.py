@@ -35,6 +35,7 @@ from voxta_proto.hub import (
     Reattached,
     ReattachTimedOut,
     Role,
+    SendUnblocked,
     Sequence,
     StreamInvocation,
     StreamItem,
@@ -848,13 +849,45 @@ def test_send_would_block_at_the_byte_budget() -> None:
     assert client.buffered_bytes == budget
     assert blocked() is True
     pair.client_sends(Ping())  # not trackable: still fine
-    pair.server_sends(Ack(sequence_id=1), expect=[])
+    pair.server_sends(Ack(sequence_id=1), expect=[SendUnblocked()])
     assert blocked() is False
     pair.client_sends(inv("X", b'"0123456789"'))
     assert blocked() is True
+    # Backpressure, not a failure: the send is refused and the connection stays usable.
     with pytest.raises(LocalProtocolError, match="buffer is full"):
         client.send(inv("X"), now=0.0)
-    assert state_of(client) is HubState.ERROR
+    assert state_of(client) is HubState.OPEN
+    assert client.buffered_bytes == budget
+    pair.server_sends(Ack(sequence_id=2), expect=[SendUnblocked()])
+    pair.server_sends(Ack(sequence_id=4), expect=[])  # it was not full: no event
+    assert client.buffered_bytes == 0
+    pair.client_sends(inv("X"))
+
+
+def test_a_full_buffer_waits_for_acks_and_loses_nothing() -> None:
+    """Issue 13: a server whose client acks slowly waits (backpressure) instead of
+    dropping; every message it held back arrives once the acks come, exactly once."""
+    pair = open_pair(HubConfig(max_buffered_bytes=200), stateful=True)
+    server, client = pair.server, pair.client
+    waiting = [inv(f"M{n}", b'"0123456789012345678901234567890123456789"')
+               for n in range(40)]
+    got: list[Event] = []
+    unblocked = 0
+    while waiting:
+        while waiting and not server.send_would_block:
+            got += client.receive_data(server.send(waiting.pop(0), now=pair.now),
+                                       now=pair.now)
+        assert server.send_would_block or not waiting
+        pair.advance(1.0)
+        for tick in client.handle_timer(now=pair.now):
+            if isinstance(tick, AckDue):
+                events = server.receive_data(client.answer_timer(tick, now=pair.now),
+                                             now=pair.now)
+                unblocked += events.count(SendUnblocked())
+    assert [e.target for e in got if isinstance(e, Invocation)] == [
+        f"M{n}" for n in range(40)]
+    assert unblocked >= 5
+    assert server.state is HubState.OPEN
 
 
 def test_no_buffering_without_stateful_reconnect() -> None:

@@ -71,6 +71,7 @@ from voxta_proto.hub import (
     Reattached,
     ReattachTimedOut,
     Role,
+    SendUnblocked,
 )
 from voxta_proto.hub.state import TransportLost
 from voxta_proto.voxta.client_messages import (
@@ -286,7 +287,9 @@ class Disconnected:
     reattachable: bool = False
 
 
-SessionEvent = Union[ServerEvent, RequestCompleted, RequestFailed, Disconnected, ChatLost]
+SessionEvent = Union[
+    ServerEvent, RequestCompleted, RequestFailed, Disconnected, ChatLost, SendUnblocked
+]
 """What ``receive_data``, ``receive_eof`` and ``handle_timer`` return."""
 
 
@@ -399,6 +402,12 @@ class VoxtaClientSession:
     def data_to_send(self) -> list[bytes]:
         """Take what waits to be written: one item per transport message."""
         return self._outbox.take()
+
+    @property
+    def send_would_block(self) -> bool:
+        """Stateful reconnect: the replay buffer is full and ``send`` would raise; wait
+        (keep reading) for ``SendUnblocked``. Nothing is dropped meanwhile."""
+        return self.hub.send_would_block
 
     # -- inputs ------------------------------------------------------------------------
 
@@ -544,6 +553,8 @@ class VoxtaClientSession:
                 self._end("connection lost", True, out)
         elif isinstance(event, Reattached):
             self._move(Reattached)
+        elif isinstance(event, SendUnblocked):
+            out.append(event)
 
     def _rejoin_step(self, out: list[SessionEvent], now: float) -> None:
         """§3.7 after a reconnect: once ``authenticate`` completed (the server sends its
