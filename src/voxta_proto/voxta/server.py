@@ -236,6 +236,21 @@ class VoxtaServerSession:
                     self._disconnect("connection lost", False, out)
         return out
 
+    def reattach(self, *, now: float) -> None:
+        """Stateful reconnect: queue our Sequence and replay for the client's new
+        transport, as its own message; write ``data_to_send()`` to that transport.
+
+        What the outbox still held is dropped first: the replay carries every message
+        of it that counts, and writing both would deliver them twice.
+
+        Raises:
+            LocalProtocolError: the connection is not DETACHED (call ``receive_eof``
+                for the old transport first).
+        """
+        data = self.hub.reattach(now=now)
+        self._outbox.clear()
+        self._outbox.add_alone(data)
+
     def next_deadline(self) -> float | None:
         """When ``handle_timer`` next has work (absolute, caller's clock)."""
         return self.hub.next_deadline()

@@ -494,8 +494,14 @@ class VoxtaClientSession:
         return out
 
     def reattach(self, *, now: float) -> None:
-        """Stateful reconnect: queue our Sequence and replay on a new transport."""
-        self._outbox.add(self.hub.reattach(now=now))
+        """Stateful reconnect: queue our Sequence and replay on a new transport.
+
+        What the outbox still held is dropped first: the replay carries every message
+        of it that counts, and writing both would deliver them twice to a peer that
+        has not noticed the old transport is gone."""
+        data = self.hub.reattach(now=now)
+        self._outbox.clear()
+        self._outbox.add(data)
 
     def next_deadline(self) -> float | None:
         """When ``handle_timer`` next has work (absolute, caller's clock)."""
