@@ -34,6 +34,7 @@ def drop(pair: SessionPair) -> None:
 def test_client_reattach_writes_the_replay_and_not_the_stale_outbox() -> None:
     pair = stateful_pair()
     invocation_id = pair.client.send(LoadCharactersList(), now=pair.now)  # never written
+    assert invocation_id is not None
     drop(pair)
     pair.client.reattach(now=pair.now)
     (item,) = pair.client.data_to_send()
@@ -77,8 +78,12 @@ def test_server_send_would_block_then_send_unblocked() -> None:
     pair = stateful_pair(HubConfig(stateful_reconnect=True, peer_timeout=None,
                                    max_buffered_bytes=2000))
     server = pair.server
+
+    def blocked() -> bool:
+        return server.send_would_block
+
     sent = 0
-    while not server.send_would_block:
+    while not blocked():
         server.send(CharactersListLoaded(characters=()), now=pair.now)
         sent += 1
     assert sent > 1
@@ -91,5 +96,5 @@ def test_server_send_would_block_then_send_unblocked() -> None:
     for item in pair.client.data_to_send():
         events += pair.deliver_to_server(item)
     assert events == [SendUnblocked()]
-    assert not server.send_would_block
+    assert not blocked()
     assert len(of_type(pair.client_events, CharactersListLoaded)) == sent
