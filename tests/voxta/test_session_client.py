@@ -390,6 +390,17 @@ def test_transport_eof() -> None:
     assert pair.client.state is ClientState.CLOSED
 
 
+def test_transport_eof_inside_a_record_is_a_reconnectable_loss() -> None:
+    """Issue 14: a drop while a record spans WebSocket messages ends the connection as
+    a network loss (reconnect), not as "the server broke the protocol"."""
+    pair = ready_pair()
+    pair.client.send(LoadCharactersList(), now=pair.now)
+    assert pair.client.receive_data(b'{"type":1,"target":"ReceiveMess', now=pair.now) == []
+    events = pair.client.receive_eof(now=pair.now)
+    assert [type(e) for e in events] == [RequestFailed, Disconnected]
+    assert events[1] == Disconnected(error="connection lost", allow_reconnect=True)
+
+
 def test_server_close_with_allow_reconnect() -> None:
     pair = ready_pair()
     first = pair.client.send(LoadCharactersList(), now=pair.now)
