@@ -1003,6 +1003,32 @@ def test_sequence_id_too_high_is_a_protocol_error() -> None:
     assert pair.to_server(wire(Sequence(sequence_id=1))) == [Reattached()]
 
 
+def test_a_replay_cut_short_then_acknowledged_does_not_look_like_a_gap() -> None:
+    """Found by the session-level chaos property: the server processed A (id 1) and
+    acknowledged it, but the client's replay of A after a first drop was cut before it
+    arrived, rewinding the server's expected id to 1. After a second drop the client
+    rightly starts at 2 (A is acknowledged): that skips nothing the server has not
+    processed, so it must not be a protocol error (it was: the connection died)."""
+    pair = open_pair(stateful=True)
+    pair.client_sends(inv("A"))
+    pair.drop()
+    client_wire, server_wire = pair.reattach()
+    sequence = wire(Sequence(sequence_id=1))
+    assert client_wire == sequence + wire(inv("A"))
+    assert pair.to_server(sequence) == [Reattached()]  # the replayed A never arrives
+    assert pair.to_client(server_wire) == [Reattached()]
+    pair.advance(1.0)
+    pair.ack_both()  # the server acknowledges A (it processed it before the drop)
+    assert pair.client.buffered_bytes == 0
+    pair.drop()
+    client_wire, server_wire = pair.reattach()
+    assert client_wire == wire(Sequence(sequence_id=2))
+    assert pair.to_server(client_wire) == [Reattached()]
+    assert pair.to_client(server_wire) == [Reattached()]
+    assert pair.to_server(wire(inv("B"))) == [inv("B")]  # B is id 2: not a duplicate
+    assert pair.states() == (HubState.OPEN, HubState.OPEN)
+
+
 def test_sequence_id_too_high_while_open() -> None:
     pair = open_pair(stateful=True)
     with pytest.raises(RemoteProtocolError, match="skips messages"):

@@ -4,13 +4,30 @@ drop, and a full replay buffer on the server is backpressure with ``SendUnblocke
 
 from __future__ import annotations
 
-from voxta_proto.hub import HubConfig, HubState, SendUnblocked
-from voxta_proto.voxta.client_messages import LoadCharactersList
-from voxta_proto.voxta.server import ClientRequest
-from voxta_proto.voxta.server_messages import CharactersListLoaded
-from voxta_proto.voxta.session import ClientState, RequestCompleted
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from .session_pair import SessionPair, of_type, records
+from voxta_proto.hub import HubConfig, HubState, SendUnblocked
+from voxta_proto.voxta.client_messages import (
+    LoadCharactersList,
+    LoadChatsList,
+    LoadScenariosList,
+)
+from voxta_proto.voxta.server import ClientRequest
+from voxta_proto.voxta.server_messages import (
+    CharactersListLoaded,
+    ChatsListLoaded,
+    ScenariosListLoaded,
+)
+from voxta_proto.voxta.session import ClientState, RequestCompleted, RequestFailed
+
+from .session_pair import CHARACTER, SessionPair, of_type, records
+
+REPLY_OF: dict[type[object], type[object]] = {
+    LoadCharactersList: CharactersListLoaded,
+    LoadScenariosList: ScenariosListLoaded,
+    LoadChatsList: ChatsListLoaded,
+}
 
 STATEFUL = HubConfig(stateful_reconnect=True, peer_timeout=None)
 
@@ -98,3 +115,124 @@ def test_server_send_would_block_then_send_unblocked() -> None:
     assert events == [SendUnblocked()]
     assert not blocked()
     assert len(of_type(pair.client_events, CharactersListLoaded)) == sent
+
+
+# -- every request answered exactly once across cuts at random byte offsets --------------
+
+CUT_STEPS = st.lists(st.one_of(
+    st.tuples(st.just("request"), st.integers(0, 2)),
+    st.tuples(st.just("to server"), st.integers(0, 600)),
+    st.tuples(st.just("to client"), st.integers(0, 600)),
+    st.tuples(st.just("cut to server"), st.integers(0, 600)),
+    st.tuples(st.just("cut to client"), st.integers(0, 600)),
+    st.tuples(st.just("tick"), st.just(0)),
+    st.tuples(st.just("reattach"), st.just(0)),
+), max_size=40)
+
+REQUESTS = (LoadCharactersList(), LoadScenariosList(), LoadChatsList(character_id=CHARACTER))
+
+
+@settings(max_examples=200, deadline=None)
+@given(steps=CUT_STEPS)
+def test_requests_are_answered_exactly_once_across_random_cuts(
+    steps: list[tuple[str, int]],
+) -> None:
+    """Both Voxta sessions over stateful reconnect, the transport cut at random byte
+    offsets either way (one end noticing before the other): every request reaches the
+    server once and gets exactly one outcome, its own reply, none lost (issue 14)."""
+    pair = stateful_pair()
+    client, server = pair.client, pair.server
+    to_server, to_client = b"", b""
+    open_to = {"server": True, "client": True}
+    sent: dict[str, type[object]] = {}
+
+    def flush() -> None:
+        nonlocal to_server, to_client
+        for item in client.data_to_send():
+            if open_to["server"]:
+                to_server += item
+        for item in server.data_to_send():
+            if open_to["client"]:
+                to_client += item
+
+    def feed_server(size: int) -> None:
+        nonlocal to_server
+        if open_to["server"] and server.hub.state is not HubState.DETACHED:
+            piece, to_server = to_server[:size], to_server[size:]
+            pair.deliver_to_server(piece)  # the Script answers each request
+        flush()
+
+    def feed_client(size: int) -> None:
+        nonlocal to_client
+        if open_to["client"] and client.hub.state is not HubState.DETACHED:
+            piece, to_client = to_client[:size], to_client[size:]
+            pair.deliver_to_client(piece)
+        flush()
+
+    def cut(end: str, size: int) -> None:
+        nonlocal to_server, to_client
+        if not open_to[end]:
+            return
+        if end == "server":
+            feed_server(size)
+            to_server = b""
+            if server.hub.state is not HubState.DETACHED:
+                pair.server_events.extend(server.receive_eof(now=pair.now))
+        else:
+            feed_client(size)
+            to_client = b""
+            if client.hub.state is not HubState.DETACHED:
+                pair.log(client.receive_eof(now=pair.now))
+        open_to[end] = False
+
+    def reattach() -> None:
+        nonlocal to_server, to_client
+        cut("server", 0)
+        cut("client", 0)
+        open_to.update(server=True, client=True)
+        client.reattach(now=pair.now)
+        server.reattach(now=pair.now)
+        flush()
+
+    for action, arg in steps:
+        if action == "request":
+            invocation_id = client.send(REQUESTS[arg], now=pair.now)
+            assert invocation_id is not None
+            sent[invocation_id] = type(REQUESTS[arg])
+            flush()
+        elif action == "to server":
+            feed_server(arg)
+        elif action == "to client":
+            feed_client(arg)
+        elif action == "cut to server":
+            cut("server", arg)
+        elif action == "cut to client":
+            cut("client", arg)
+        elif action == "tick":
+            pair.advance(1.0)
+            pair.client_timer()
+            pair.server_timer()
+            flush()
+        elif action == "reattach" and not all(open_to.values()):
+            reattach()
+
+    if not all(open_to.values()):
+        reattach()
+    for _ in range(20):
+        if not (to_server or to_client):
+            break
+        feed_server(len(to_server))
+        feed_client(len(to_client))
+    assert not (to_server or to_client)
+    handled = [r.invocation_id for r in pair.script.handled]
+    assert sorted(i for i in handled if i in sent) == sorted(sent)  # each reached it once
+    outcomes = [e for e in pair.client_events if isinstance(e, (RequestCompleted,
+                                                                 RequestFailed))]
+    mine = [e for e in outcomes if e.invocation_id in sent]
+    assert not [e for e in mine if isinstance(e, RequestFailed)]
+    assert sorted(e.invocation_id for e in mine) == sorted(sent)  # once each
+    for event in mine:
+        assert isinstance(event, RequestCompleted)
+        assert type(event.reply) is REPLY_OF[sent[event.invocation_id]]
+    assert client.pending_requests == {}
+    assert client.state is ClientState.READY

@@ -419,10 +419,13 @@ class HubConnection(Generic[ArgT]):
         elif isinstance(message, Sequence):
             event = None
             if self._stateful:
-                if message.sequence_id > self._next_expected:
+                # Only a gap after what we processed is an error. ``_next_expected`` may
+                # lag behind it: a replay cut short by a second drop rewound it, and the
+                # peer, acknowledged meanwhile, rightly starts after what we have.
+                if message.sequence_id > self._latest_processed + 1:
                     raise RemoteProtocolError(
                         f"Sequence {message.sequence_id} skips messages; expected at most "
-                        f"{self._next_expected}",
+                        f"{self._latest_processed + 1}",
                         close_hint=Close(error="Sequence id is too high"),
                     )
                 self._next_expected = message.sequence_id
