@@ -223,7 +223,8 @@ def test_requests_are_answered_exactly_once_across_random_cuts(
             break
         feed_server(len(to_server))
         feed_client(len(to_client))
-    assert not (to_server or to_client)
+    assert not to_server
+    assert not to_client
     handled = [r.invocation_id for r in pair.script.handled]
     assert sorted(i for i in handled if i in sent) == sorted(sent)  # each reached it once
     outcomes = [e for e in pair.client_events if isinstance(e, (RequestCompleted,
