@@ -634,20 +634,26 @@ class HubTableWalk(RuleBasedStateMachine):
         conn = self.conns[role]
         old, kind = conn.state, type(message)
         target = TRANSITIONS.get((old, role, kind))
-        should_fail = (
-            old is HubState.ERROR or kind is Sequence or target is None
-            or (conn.stateful_reconnect and kind in TRACKABLE_TYPES and conn.send_would_block)
-        )
+        should_fail = old is HubState.ERROR or kind is Sequence or target is None
+        # A full replay buffer is backpressure: refused, and nothing changes.
+        must_wait = (not should_fail and conn.stateful_reconnect and kind in TRACKABLE_TYPES
+                     and conn.send_would_block)
         error: ProtocolError | None = None
         try:
             data = conn.send(message, now=self.now)
         except ProtocolError as exc:
             error = exc
+        if error is not None and must_wait:
+            assert isinstance(error, LocalProtocolError)
+            assert "buffer is full" in str(error)
+            assert conn.state is old
+            return
         if error is not None:
             assert should_fail, f"{role} {old} {kind.__name__} raised {error!r}"
             self.expect_error(role, error)
             return
         assert not should_fail, f"{role} {old} {kind.__name__} did not raise"
+        assert not must_wait, f"{role} {old} {kind.__name__} did not wait"
         assert conn.state is target
         if old is HubState.DETACHED:
             assert data == b""

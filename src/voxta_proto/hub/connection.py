@@ -250,7 +250,8 @@ class HubConnection(Generic[ArgT]):
             return data
         if self._state is HubState.ERROR:
             raise LocalProtocolError("the connection is in the ERROR state")
-        if type(message) in TRACKABLE_TYPES and self.send_would_block:
+        if (type(message) in TRACKABLE_TYPES and self.send_would_block
+                and (self._state, self.role, type(message)) in TRANSITIONS):
             # Backpressure, not a failure: the connection stays usable.
             raise LocalProtocolError("the stateful reconnect buffer is full; wait for "
                                      "SendUnblocked")
