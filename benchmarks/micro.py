@@ -104,8 +104,11 @@ def _ready_session() -> VoxtaClientSession:
     replies to them would dominate (real clients have a few)."""
     session = VoxtaClientSession(now=0.0)
     session.start(now=0.0)
-    session.receive_data(b"{}\x1e" + _welcome_record(), now=0.0)
+    # welcome, then the Completion of authenticate (id "0"), as a server sends them
+    session.receive_data(b"{}\x1e" + _welcome_record() + b'{"type":3,"invocationId":"0"}\x1e',
+                         now=0.0)
     session.data_to_send()
+    assert not session.pending_requests
     return session
 
 

@@ -4,6 +4,10 @@ Splitting on 0x1E is safe because JSON escapes control characters inside strings
 byte never occurs inside a multi-byte UTF-8 sequence. A partial record is kept across
 calls (WebSocket messages need not end on a record boundary), but never beyond
 ``max_record_size``, so a peer cannot make us buffer without bound.
+
+The buffer remembers how many bytes follow its last separator, so each call looks for a
+separator only in the bytes it was given: a record dribbled in small pieces costs time
+linear in its size, not quadratic.
 """
 
 from __future__ import annotations
@@ -32,13 +36,14 @@ class RecordBuffer:
     parse them in a single pass.
     """
 
-    __slots__ = ("_buf", "max_record_size")
+    __slots__ = ("_buf", "_tail", "max_record_size")
 
     def __init__(self, max_record_size: int = DEFAULT_MAX_RECORD_SIZE) -> None:
         if max_record_size < 1:
             raise ValueError("max_record_size must be positive")
         self.max_record_size = max_record_size
         self._buf = bytearray()
+        self._tail = 0  # bytes after the last separator in _buf: the partial record
 
     def __len__(self) -> int:
         return len(self._buf)
@@ -51,8 +56,9 @@ class RecordBuffer:
                 ``max_record_size``.
         """
         self._buf += data
-        tail_start = self._buf.rfind(RECORD_SEPARATOR) + 1
-        if len(self._buf) - tail_start > self.max_record_size:
+        last = data.rfind(RECORD_SEPARATOR)
+        self._tail = self._tail + len(data) if last < 0 else len(data) - last - 1
+        if self._tail > self.max_record_size:
             raise RemoteProtocolError(
                 f"record exceeds the maximum size of {self.max_record_size} bytes"
             )
@@ -70,9 +76,9 @@ class RecordBuffer:
 
     def pop_record(self) -> bytes | None:
         """Remove and return the first complete record without its separator, or None."""
-        end = self._buf.find(RECORD_SEPARATOR)
-        if end < 0:
+        if self._tail == len(self._buf):
             return None
+        end = self._buf.find(RECORD_SEPARATOR)
         record = bytes(self._buf[:end])
         del self._buf[: end + 1]
         self._check_size(len(record))
@@ -84,7 +90,7 @@ class RecordBuffer:
         Raises:
             RemoteProtocolError: one of the records is longer than ``max_record_size``.
         """
-        end = self._buf.rfind(RECORD_SEPARATOR) + 1
+        end = len(self._buf) - self._tail
         if end == 0:
             return b""
         if end == len(self._buf):
@@ -101,6 +107,7 @@ class RecordBuffer:
     def clear(self) -> None:
         """Drop everything buffered (used when a transport is replaced on reattach)."""
         self._buf.clear()
+        self._tail = 0
 
     def _check_size(self, size: int) -> None:
         if size > self.max_record_size:

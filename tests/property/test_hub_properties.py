@@ -49,6 +49,7 @@ from voxta_proto.hub import (
     Reattached,
     ReattachTimedOut,
     Role,
+    SendUnblocked,
     Sequence,
     StreamInvocation,
     StreamItem,
@@ -419,6 +420,110 @@ def test_stateful_reconnect_delivers_everything_exactly_once_in_order(
     assert got[Role.CLIENT] == sent[Role.SERVER]
 
 
+# -- exactly once across cuts at random byte offsets, both ways --------------------------
+
+cut_actions = st.one_of(
+    st.tuples(st.just("send"), st.sampled_from(Role), st.integers(0, 4)),
+    st.tuples(st.just("deliver"), st.sampled_from(Role), st.integers(0, 1 << 12)),
+    st.tuples(st.just("ack"), st.sampled_from(Role), st.just(0)),
+    st.tuples(st.just("cut"), st.sampled_from(Role), st.integers(0, 1 << 12)),
+    st.tuples(st.just("send and cut"), st.sampled_from(Role), st.integers(0, 1 << 12)),
+    st.tuples(st.just("reattach"), st.just(Role.CLIENT), st.just(0)),
+)
+
+
+@given(steps=st.lists(cut_actions, max_size=50))
+def test_exactly_once_across_cuts_at_random_offsets(steps: list[tuple[str, Role, int]]) -> None:
+    """Issue 13/14: stateful reconnect through a transport that dies at any byte, in
+    either direction, with the two ends noticing at different times (the one that has
+    not noticed keeps writing into the dead transport), including a cut right after a
+    request (inside its record). Whatever was sent arrives exactly once, in order: the
+    unacknowledged is replayed whole, the half record is dropped, the replay deduped."""
+    pair = open_pair(RECONNECT_CONFIG, stateful=True)
+    sent: dict[Role, list[HubMessage]] = {Role.CLIENT: [], Role.SERVER: []}
+    got: dict[Role, list[Event]] = {Role.CLIENT: [], Role.SERVER: []}
+    wire = {Role.CLIENT: b"", Role.SERVER: b""}  # bytes on their way TO that role
+    open_to = {Role.CLIENT: True, Role.SERVER: True}  # that direction still carries bytes
+    counter = 0
+
+    def attached(role: Role) -> bool:
+        return pair.conn(role).state is not HubState.DETACHED
+
+    def write(sender: Role, data: bytes) -> None:
+        if open_to[sender.peer]:
+            wire[sender.peer] += data
+        # else: written into a transport that is gone; only the replay can save it
+
+    def deliver(receiver: Role, size: int) -> None:
+        if not (open_to[receiver] and attached(receiver)):
+            return
+        piece, wire[receiver] = wire[receiver][:size], wire[receiver][size:]
+        got[receiver].extend(e for e in pair.deliver(receiver, piece)
+                             if not isinstance(e, (Reattached, SendUnblocked)))
+
+    def cut(receiver: Role, size: int) -> None:
+        """The direction to ``receiver`` ends after ``size`` more bytes; it sees the end."""
+        if not open_to[receiver]:
+            return
+        deliver(receiver, size)
+        wire[receiver] = b""
+        open_to[receiver] = False
+        if attached(receiver):
+            assert pair.conn(receiver).receive_eof(now=pair.now) == [
+                ConnectionLost(reattachable=True)]
+
+    def send(role: Role, kind: int) -> bytes:
+        nonlocal counter
+        counter += 1
+        message = numbered(kind, counter)
+        if isinstance(message, Completion):
+            call: Invocation[Raw] = Invocation(target="T", arguments=(),
+                                               invocation_id=message.invocation_id)
+            sent[role.peer].append(call)
+            write(role.peer, pair.conn(role.peer).send(call, now=pair.now))
+        sent[role].append(message)
+        data = pair.conn(role).send(message, now=pair.now)
+        write(role, data)
+        return data
+
+    def reattach() -> None:
+        for role in Role:  # a new transport: whoever still holds the old one drops it
+            cut(role, 0)
+        open_to.update({Role.CLIENT: True, Role.SERVER: True})
+        write(Role.CLIENT, pair.client.reattach(now=pair.now))
+        write(Role.SERVER, pair.server.reattach(now=pair.now))
+
+    for action, role, arg in steps:
+        if action == "send":
+            send(role, arg)
+        elif action == "deliver":
+            deliver(role, arg)
+        elif action == "ack":
+            pair.advance(1.0)
+            conn = pair.conn(role)
+            for tick in conn.handle_timer(now=pair.now):
+                if isinstance(tick, AckDue):
+                    write(role, conn.send(Ack(sequence_id=tick.sequence_id), now=pair.now))
+        elif action == "cut":
+            cut(role, arg)
+        elif action == "send and cut":
+            # A cut inside the record of a request just written, on its way to the peer.
+            data = send(role, arg % len(TRACKABLE_SAMPLES))
+            before = len(wire[role.peer]) - len(data)
+            cut(role.peer, max(before, 0) + (arg % len(data) if data else 0))
+        elif action == "reattach" and not all(open_to.values()):
+            reattach()
+
+    if not all(open_to.values()) or not all(map(attached, Role)):
+        reattach()
+    while any(wire.values()):
+        for role in Role:
+            deliver(role, len(wire[role]))
+    assert pair.states() == (HubState.OPEN, HubState.OPEN)
+    assert got[Role.SERVER] == sent[Role.CLIENT]
+    assert got[Role.CLIENT] == sent[Role.SERVER]
+
+
 # -- a random walk over the state table -------------------------------------------------
 
 HANDSHAKE_KINDS = (HandshakeRequest, HandshakeAccepted, HandshakeRefused)
@@ -529,20 +634,26 @@ class HubTableWalk(RuleBasedStateMachine):
         conn = self.conns[role]
         old, kind = conn.state, type(message)
         target = TRANSITIONS.get((old, role, kind))
-        should_fail = (
-            old is HubState.ERROR or kind is Sequence or target is None
-            or (conn.stateful_reconnect and kind in TRACKABLE_TYPES and conn.send_would_block)
-        )
+        should_fail = old is HubState.ERROR or kind is Sequence or target is None
+        # A full replay buffer is backpressure: refused, and nothing changes.
+        must_wait = (not should_fail and conn.stateful_reconnect and kind in TRACKABLE_TYPES
+                     and conn.send_would_block)
         error: ProtocolError | None = None
         try:
             data = conn.send(message, now=self.now)
         except ProtocolError as exc:
             error = exc
+        if error is not None and must_wait:
+            assert isinstance(error, LocalProtocolError)
+            assert "buffer is full" in str(error)
+            assert conn.state is old
+            return
         if error is not None:
             assert should_fail, f"{role} {old} {kind.__name__} raised {error!r}"
             self.expect_error(role, error)
             return
         assert not should_fail, f"{role} {old} {kind.__name__} did not raise"
+        assert not must_wait, f"{role} {old} {kind.__name__} did not wait"
         assert conn.state is target
         if old is HubState.DETACHED:
             assert data == b""

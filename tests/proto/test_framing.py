@@ -155,3 +155,59 @@ def test_many_small_records_beyond_the_limit_in_total_are_fine() -> None:
     buf.feed(data[:-1])
     assert buf.pop_records() == data[: -len(b"0123456789\x1e")]
     assert len(buf) == 10
+
+
+class _CountingBytes(bytes):
+    """Bytes that add up how many bytes their searches look at."""
+
+    scanned = 0
+
+    def find(self, sub, start=None, end=None):  # type: ignore[no-untyped-def]
+        _CountingBytes.scanned += len(self[start:end])
+        return super().find(sub, start, end)
+
+    def rfind(self, sub, start=None, end=None):  # type: ignore[no-untyped-def]
+        _CountingBytes.scanned += len(self[start:end])
+        return super().rfind(sub, start, end)
+
+
+class _CountingBuffer(bytearray):
+    """A bytearray that adds its searches to the same count."""
+
+    def find(self, sub, start=None, end=None):  # type: ignore[no-untyped-def]
+        _CountingBytes.scanned += len(self[start:end])
+        return super().find(sub, start, end)
+
+    def rfind(self, sub, start=None, end=None):  # type: ignore[no-untyped-def]
+        _CountingBytes.scanned += len(self[start:end])
+        return super().rfind(sub, start, end)
+
+
+@pytest.mark.parametrize("piece", [1, 100])
+def test_dribbled_record_is_scanned_in_linear_work(piece: int) -> None:
+    """Issue 13: a 256 KiB record fed in small pieces must cost work linear in its size.
+    Counts the bytes searched for a separator (never time): the old ``feed`` searched the
+    whole buffer on every call, about size²/(2·piece) bytes."""
+    size = 256 * 1024 if piece > 1 else 16 * 1024
+    record = b"x" * size
+    buf = RecordBuffer()
+    buf._buf = _CountingBuffer()
+    _CountingBytes.scanned = 0
+    out = b""
+    for start in range(0, size, piece):
+        out += buf.feed_and_pop(_CountingBytes(record[start:start + piece]))
+    out += buf.feed_and_pop(_CountingBytes(RECORD_SEPARATOR))
+    assert out == record + RECORD_SEPARATOR
+    assert len(buf) == 0
+    assert _CountingBytes.scanned <= 4 * (size + 1)
+
+
+def test_partial_record_survives_pop_record_and_pop_records() -> None:
+    buf = RecordBuffer(8)
+    buf.feed(b"a\x1ebb\x1ecc")
+    assert buf.pop_record() == b"a"
+    assert buf.pop_records() == b"bb\x1e"
+    assert buf.pop_record() is None
+    buf.feed(b"cccccc")  # 8 bytes of one record: still within the limit
+    with pytest.raises(RemoteProtocolError, match="maximum size of 8"):
+        buf.feed(b"c")

@@ -35,6 +35,7 @@ from voxta_proto.hub import (
     Reattached,
     ReattachTimedOut,
     Role,
+    SendUnblocked,
     Sequence,
     StreamInvocation,
     StreamItem,
@@ -535,19 +536,36 @@ def test_end_of_stream_without_close(state: HubState) -> None:
     assert conn.receive_eof() == []
 
 
-def test_end_of_stream_inside_a_record_is_an_error() -> None:
+def test_end_of_stream_inside_a_record_is_a_lost_connection() -> None:
+    """Issue 14: a TCP drop while a record spans WebSocket messages is a network loss
+    (reconnect), never "the server broke the protocol"."""
     conn = open_conn()
     assert conn.receive_data(b'{"type":6}\x1e{"type"', now=0.0) == [Ping()]
-    with pytest.raises(RemoteProtocolError, match="incomplete record"):
-        conn.receive_eof()
-    assert conn.state is HubState.ERROR
+    assert conn.receive_eof() == [ConnectionLost(reattachable=False)]
+    assert conn.state is HubState.CLOSED
+    assert conn.receive_eof() == []
 
 
-def test_end_of_stream_inside_the_handshake_response_is_an_error() -> None:
+def test_end_of_stream_inside_the_handshake_response_is_a_lost_connection() -> None:
     client = client_in(HubState.HANDSHAKING)
     client.receive_data(b"{", now=0.0)
-    with pytest.raises(RemoteProtocolError, match="incomplete record"):
-        client.receive_eof()
+    assert client.receive_eof() == [ConnectionLost(reattachable=False)]
+    assert client.state is HubState.CLOSED
+
+
+def test_end_of_stream_inside_the_handshake_request_is_a_lost_connection() -> None:
+    server = HubConnection(Role.SERVER, now=0.0)
+    server.receive_data(b'{"protocol":"js', now=0.0)
+    assert server.receive_eof() == [ConnectionLost(reattachable=False)]
+    assert server.state is HubState.CLOSED
+
+
+def test_stateful_end_of_stream_inside_a_record_detaches_and_drops_the_half() -> None:
+    pair = open_pair(stateful=True)
+    pair.client.receive_data(b'{"type":1,"target":"x","argu', now=0.0)
+    assert pair.client.receive_eof(now=0.0) == [ConnectionLost(reattachable=True)]
+    assert pair.client.state is HubState.DETACHED
+    assert len(pair.client._records) == 0
 
 
 # -- after a protocol error, everything raises ------------------------------------------
@@ -565,11 +583,6 @@ def _break_by_local_misuse(conn: Conn) -> None:
     conn.send(HandshakeAccepted(), now=0.0)
 
 
-def _break_by_partial_eof(conn: Conn) -> None:
-    conn.receive_data(b"{", now=0.0)
-    conn.receive_eof()
-
-
 def _break_by_reattach_while_open(conn: Conn) -> None:
     conn.reattach(now=0.0)
 
@@ -581,7 +594,7 @@ def _break_by_sequence(conn: Conn) -> None:
 @pytest.mark.parametrize(
     "breaker",
     [_break_by_bad_record, _break_by_oversized_record, _break_by_local_misuse,
-     _break_by_partial_eof, _break_by_reattach_while_open, _break_by_sequence],
+     _break_by_reattach_while_open, _break_by_sequence],
 )
 def test_every_call_raises_after_a_protocol_error(breaker: object) -> None:
     assert callable(breaker)
@@ -836,13 +849,45 @@ def test_send_would_block_at_the_byte_budget() -> None:
     assert client.buffered_bytes == budget
     assert blocked() is True
     pair.client_sends(Ping())  # not trackable: still fine
-    pair.server_sends(Ack(sequence_id=1), expect=[])
+    pair.server_sends(Ack(sequence_id=1), expect=[SendUnblocked()])
     assert blocked() is False
     pair.client_sends(inv("X", b'"0123456789"'))
     assert blocked() is True
+    # Backpressure, not a failure: the send is refused and the connection stays usable.
     with pytest.raises(LocalProtocolError, match="buffer is full"):
         client.send(inv("X"), now=0.0)
-    assert state_of(client) is HubState.ERROR
+    assert state_of(client) is HubState.OPEN
+    assert client.buffered_bytes == budget
+    pair.server_sends(Ack(sequence_id=2), expect=[SendUnblocked()])
+    pair.server_sends(Ack(sequence_id=4), expect=[])  # it was not full: no event
+    assert client.buffered_bytes == 0
+    pair.client_sends(inv("X"))
+
+
+def test_a_full_buffer_waits_for_acks_and_loses_nothing() -> None:
+    """Issue 13: a server whose client acks slowly waits (backpressure) instead of
+    dropping; every message it held back arrives once the acks come, exactly once."""
+    pair = open_pair(HubConfig(max_buffered_bytes=200), stateful=True)
+    server, client = pair.server, pair.client
+    waiting = [inv(f"M{n}", b'"0123456789012345678901234567890123456789"')
+               for n in range(40)]
+    got: list[Event] = []
+    unblocked = 0
+    while waiting:
+        while waiting and not server.send_would_block:
+            got += client.receive_data(server.send(waiting.pop(0), now=pair.now),
+                                       now=pair.now)
+        assert server.send_would_block or not waiting
+        pair.advance(1.0)
+        for tick in client.handle_timer(now=pair.now):
+            if isinstance(tick, AckDue):
+                events = server.receive_data(client.answer_timer(tick, now=pair.now),
+                                             now=pair.now)
+                unblocked += events.count(SendUnblocked())
+    assert [e.target for e in got if isinstance(e, Invocation)] == [
+        f"M{n}" for n in range(40)]
+    assert unblocked >= 5
+    assert server.state is HubState.OPEN
 
 
 def test_no_buffering_without_stateful_reconnect() -> None:
@@ -956,6 +1001,32 @@ def test_sequence_id_too_high_is_a_protocol_error() -> None:
     assert info.value.close_hint == Close(error="Sequence id is too high")
     assert pair.client.state is HubState.ERROR
     assert pair.to_server(wire(Sequence(sequence_id=1))) == [Reattached()]
+
+
+def test_a_replay_cut_short_then_acknowledged_does_not_look_like_a_gap() -> None:
+    """Found by the session-level chaos property: the server processed A (id 1) and
+    acknowledged it, but the client's replay of A after a first drop was cut before it
+    arrived, rewinding the server's expected id to 1. After a second drop the client
+    rightly starts at 2 (A is acknowledged): that skips nothing the server has not
+    processed, so it must not be a protocol error (it was: the connection died)."""
+    pair = open_pair(stateful=True)
+    pair.client_sends(inv("A"))
+    pair.drop()
+    client_wire, server_wire = pair.reattach()
+    sequence = wire(Sequence(sequence_id=1))
+    assert client_wire == sequence + wire(inv("A"))
+    assert pair.to_server(sequence) == [Reattached()]  # the replayed A never arrives
+    assert pair.to_client(server_wire) == [Reattached()]
+    pair.advance(1.0)
+    pair.ack_both()  # the server acknowledges A (it processed it before the drop)
+    assert pair.client.buffered_bytes == 0
+    pair.drop()
+    client_wire, server_wire = pair.reattach()
+    assert client_wire == wire(Sequence(sequence_id=2))
+    assert pair.to_server(client_wire) == [Reattached()]
+    assert pair.to_client(server_wire) == [Reattached()]
+    assert pair.to_server(wire(inv("B"))) == [inv("B")]  # B is id 2: not a duplicate
+    assert pair.states() == (HubState.OPEN, HubState.OPEN)
 
 
 def test_sequence_id_too_high_while_open() -> None:

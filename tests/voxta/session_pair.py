@@ -69,6 +69,7 @@ from voxta_proto.voxta.server_messages import (
 )
 from voxta_proto.voxta.session import (
     CLIENT_TRANSITIONS,
+    ChatRef,
     ChatState,
     ClientState,
     SessionEvent,
@@ -413,10 +414,11 @@ class SessionPair:
         server_hub: HubConfig | None = None,
         refuse_handshake: str | None = None,
         handshake_version: int = 1,
+        rejoin: ChatRef | None = None,
     ) -> None:
         self.now = 0.0
         self.client = VoxtaClientSession(now=0.0, hub_config=client_hub,
-                                         handshake_version=handshake_version)
+                                         handshake_version=handshake_version, rejoin=rejoin)
         self.server = VoxtaServerSession(now=0.0, hub_config=server_hub,
                                          refuse_handshake=refuse_handshake)
         self.script = script if script is not None else Script()

@@ -152,8 +152,12 @@ def test_handshake_and_welcome_in_one_transport_message() -> None:
         {"$type": "welcome", "voxtaServerVersion": "1.2.1", "apiVersion": "2025-11",
          "user": {"id": "u", "name": "User"}}]})
     events = client.receive_data(b"{}\x1e" + welcome, now=0.0)
-    assert [type(e) for e in events] == [Welcome, RequestCompleted]
+    assert [type(e) for e in events] == [Welcome]
     assert client.state is ClientState.READY
+    # The reply is held until the Completion names the request it answers.
+    (done,) = client.receive_data(frame({"type": 3, "invocationId": "0"}), now=0.0)
+    assert isinstance(done, RequestCompleted)
+    assert done.reply is events[0]
 
 
 @pytest.mark.parametrize("message", [
@@ -384,6 +388,17 @@ def test_transport_eof() -> None:
     assert [type(e) for e in events] == [RequestFailed, Disconnected]
     assert events[1] == Disconnected(error="connection lost", allow_reconnect=True)
     assert pair.client.state is ClientState.CLOSED
+
+
+def test_transport_eof_inside_a_record_is_a_reconnectable_loss() -> None:
+    """Issue 14: a drop while a record spans WebSocket messages ends the connection as
+    a network loss (reconnect), not as "the server broke the protocol"."""
+    pair = ready_pair()
+    pair.client.send(LoadCharactersList(), now=pair.now)
+    assert pair.client.receive_data(b'{"type":1,"target":"ReceiveMess', now=pair.now) == []
+    events = pair.client.receive_eof(now=pair.now)
+    assert [type(e) for e in events] == [RequestFailed, Disconnected]
+    assert events[1] == Disconnected(error="connection lost", allow_reconnect=True)
 
 
 def test_server_close_with_allow_reconnect() -> None:

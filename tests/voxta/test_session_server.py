@@ -347,6 +347,18 @@ def test_transport_eof_disconnects() -> None:
     assert server.receive_eof(now=2.0) == []
 
 
+@pytest.mark.parametrize("half", [b'{"type":1,"target":"SendMe', b'{"protocol":"js'])
+def test_transport_eof_inside_a_record_is_a_plain_disconnect(half: bytes) -> None:
+    """Issue 13: half a record or half a handshake then the end of the stream is an
+    ordinary lost connection (one INFO line in a server), never a protocol error."""
+    server = authenticated_server() if half.startswith(b'{"type"') else VoxtaServerSession(
+        now=0.0)
+    assert server.receive_data(half, now=1.0) == []
+    (event,) = server.receive_eof(now=1.0)
+    assert event == Disconnected("connection lost", False)
+    assert server.state is ServerState.CLOSED
+
+
 def test_server_close() -> None:
     server = authenticated_server()
     server.close(now=1.0, error="bye", allow_reconnect=True)

@@ -26,6 +26,7 @@ from voxta_proto.hub.events import (
     PeerTimedOut,
     Reattached,
     ReattachTimedOut,
+    SendUnblocked,
 )
 from voxta_proto.hub.messages import (
     TRACKABLE_TYPES,
@@ -77,6 +78,7 @@ __all__ = [
     "ReattachTimedOut",
     "Reattached",
     "Role",
+    "SendUnblocked",
     "Sequence",
     "StreamInvocation",
     "StreamItem",

@@ -37,6 +37,7 @@ from voxta_proto.hub.events import (
     PeerTimedOut,
     Reattached,
     ReattachTimedOut,
+    SendUnblocked,
 )
 from voxta_proto.hub.messages import (
     TRACKABLE_TYPES,
@@ -81,8 +82,10 @@ HubEvent = Union[
     HandshakeRefused,
     ConnectionLost,
     Reattached,
+    SendUnblocked,
 ]
-"""What ``receive_data`` and ``receive_eof`` return. Ack and Sequence are handled inside."""
+"""What ``receive_data`` and ``receive_eof`` return. Ack and Sequence are handled inside
+(an Ack that frees a full replay buffer yields ``SendUnblocked``)."""
 
 TimerEvent = Union[KeepAliveDue, AckDue, PeerTimedOut, HandshakeTimedOut, ReattachTimedOut]
 """What ``handle_timer`` returns."""
@@ -212,7 +215,11 @@ class HubConnection(Generic[ArgT]):
     @property
     def send_would_block(self) -> bool:
         """Stateful reconnect: the replay buffer is full; wait for an Ack before sending
-        another invocation, stream item or completion."""
+        another invocation, stream item or completion.
+
+        This is backpressure, as in ASP.NET Core: the writer waits, nothing is dropped.
+        ``receive_data`` yields ``SendUnblocked`` when an Ack frees room; until then a
+        driver holds what it wants to send (and keeps reading, so the Ack can come)."""
         return self._stateful and self._replay_bytes >= self.config.max_buffered_bytes
 
     # -- sending ---------------------------------------------------------------------
@@ -230,8 +237,9 @@ class HubConnection(Generic[ArgT]):
 
         Raises:
             LocalProtocolError: the message is not allowed in this state (for example hub
-                traffic before the handshake finished), a Sequence (``reattach`` sends
-                those), or the replay buffer is full.
+                traffic before the handshake finished) or is a Sequence (``reattach``
+                sends those); the connection is then in ERROR. Or the replay buffer is
+                full (``send_would_block``): nothing changed, wait for ``SendUnblocked``.
         """
         if self._state is _OPEN and type(message) is Invocation and not self._stateful:
             # The common case, in short: the table keeps OPEN and nothing is replayed.
@@ -242,6 +250,11 @@ class HubConnection(Generic[ArgT]):
             return data
         if self._state is HubState.ERROR:
             raise LocalProtocolError("the connection is in the ERROR state")
+        if (type(message) in TRACKABLE_TYPES and self.send_would_block
+                and (self._state, self.role, type(message)) in TRANSITIONS):
+            # Backpressure, not a failure: the connection stays usable.
+            raise LocalProtocolError("the stateful reconnect buffer is full; wait for "
+                                     "SendUnblocked")
         try:
             return self._send(message, now)
         except ProtocolError:
@@ -266,8 +279,6 @@ class HubConnection(Generic[ArgT]):
                     and message.invocation_id is not None):
                 self._pending[message.invocation_id] = message.target
             if self._stateful and kind in TRACKABLE_TYPES:
-                if self.send_would_block:
-                    raise LocalProtocolError("the stateful reconnect buffer is full")
                 self._replay.append((self._next_send_seq, data))
                 self._replay_bytes += len(data)
                 self._next_send_seq += 1
@@ -402,14 +413,20 @@ class HubConnection(Generic[ArgT]):
         elif isinstance(message, Ack):
             event = None
             if self._stateful:
+                was_full = self.send_would_block
                 self._release(message.sequence_id)
+                if was_full and not self.send_would_block:
+                    event = SendUnblocked()
         elif isinstance(message, Sequence):
             event = None
             if self._stateful:
-                if message.sequence_id > self._next_expected:
+                # Only a gap after what we processed is an error. ``_next_expected`` may
+                # lag behind it: a replay cut short by a second drop rewound it, and the
+                # peer, acknowledged meanwhile, rightly starts after what we have.
+                if message.sequence_id > self._latest_processed + 1:
                     raise RemoteProtocolError(
                         f"Sequence {message.sequence_id} skips messages; expected at most "
-                        f"{self._next_expected}",
+                        f"{self._latest_processed + 1}",
                         close_hint=Close(error="Sequence id is too high"),
                     )
                 self._next_expected = message.sequence_id
@@ -423,10 +440,9 @@ class HubConnection(Generic[ArgT]):
 
         With stateful reconnect active the connection becomes DETACHED and waits
         ``reattach_timeout`` (from ``now``, or from the last activity) for ``reattach``.
-
-        Raises:
-            RemoteProtocolError: the stream ended inside a record (without stateful
-                reconnect, which replays it instead).
+        A partial record buffered at that moment is dropped: the stream ending inside a
+        record is a lost connection like any other (the peer replays it whole after a
+        reattach; without stateful reconnect it is gone with the connection).
         """
         state = self._state
         if state in (HubState.CLOSED, HubState.ERROR, HubState.DETACHED):
@@ -437,9 +453,9 @@ class HubConnection(Generic[ArgT]):
             self._detached_at = now if now is not None else max(self._last_sent,
                                                                  self._last_received)
             return [ConnectionLost(reattachable=True)]
-        if len(self._records):
-            self._state = HubState.ERROR
-            raise RemoteProtocolError("connection closed with an incomplete record")
+        # Half a record (or half a handshake) at the end is what a network drop leaves
+        # when a record spans WebSocket messages: a lost connection, not a broken protocol.
+        self._records.clear()
         self._state = self._next_state(self.role.peer, EndOfStream, RemoteProtocolError)
         return [ConnectionLost(reattachable=False)]
 

@@ -16,6 +16,7 @@ __all__ = [
     "PeerTimedOut",
     "ReattachTimedOut",
     "Reattached",
+    "SendUnblocked",
 ]
 
 
@@ -55,3 +56,9 @@ class Reattached(msgspec.Struct, frozen=True, gc=False):
 
 class ReattachTimedOut(msgspec.Struct, frozen=True, gc=False):
     """No reattach happened within the reattach timeout; the connection is now CLOSED."""
+
+
+class SendUnblocked(msgspec.Struct, frozen=True, gc=False):
+    """Stateful reconnect: an Ack freed room in a full replay buffer, so
+    ``send_would_block`` is False again. A writer that waited (backpressure, as ASP.NET
+    Core applies it) may go on; nothing was dropped meanwhile."""

@@ -32,6 +32,12 @@ class Outbox:
         if data:
             self._ready.append(bytes(data))
 
+    def clear(self) -> None:
+        """Drop everything queued (on a reattach: it is in the replay buffer already, or
+        a Ping or Ack the new transport does not need)."""
+        self._ready.clear()
+        self._current.clear()
+
     def take(self) -> list[bytes]:
         """Every queued message, oldest first; the outbox is empty afterwards."""
         self._flush()

@@ -34,6 +34,7 @@ from voxta_proto.hub import (
     PeerTimedOut,
     ReattachTimedOut,
     Role,
+    SendUnblocked,
 )
 from voxta_proto.voxta.client_messages import AnyClientMessage, Authenticate, ClientMessage
 from voxta_proto.voxta.codec import (
@@ -106,8 +107,9 @@ class ClientRequest:
     message: AnyClientMessage
 
 
-ServerEvent = Union[ClientRequest, Disconnected]
-"""What the server session reports to the server's logic."""
+ServerEvent = Union[ClientRequest, Disconnected, SendUnblocked]
+"""What the server session reports to the server's logic (``SendUnblocked``: see
+``send_would_block``)."""
 
 
 def session_scoped(kind: type[ClientMessage]) -> bool:
@@ -164,6 +166,14 @@ class VoxtaServerSession:
         """Take what waits to be written: one item per WebSocket message."""
         return self._outbox.take()
 
+    @property
+    def send_would_block(self) -> bool:
+        """Stateful reconnect: the replay buffer is full and ``send``/``complete`` would
+        raise. Hold further messages (keep reading) until ``receive_data`` reports
+        ``SendUnblocked``: ASP.NET Core's backpressure; a client that acks is never
+        dropped for being slow."""
+        return self.hub.send_would_block
+
     # -- answering ---------------------------------------------------------------------
 
     def send(self, message: ServerMessage, *, now: float) -> None:
@@ -210,6 +220,8 @@ class VoxtaServerSession:
                 self._disconnect(event.error, event.allow_reconnect, out)
             elif isinstance(event, ConnectionLost):
                 self._disconnect("connection lost", False, out)
+            elif isinstance(event, SendUnblocked):
+                out.append(event)
             # Pings and stray Completions need no answer.
         return out
 
@@ -223,6 +235,21 @@ class VoxtaServerSession:
                 else:
                     self._disconnect("connection lost", False, out)
         return out
+
+    def reattach(self, *, now: float) -> None:
+        """Stateful reconnect: queue our Sequence and replay for the client's new
+        transport, as its own message; write ``data_to_send()`` to that transport.
+
+        What the outbox still held is dropped first: the replay carries every message
+        of it that counts, and writing both would deliver them twice.
+
+        Raises:
+            LocalProtocolError: the connection is not DETACHED (call ``receive_eof``
+                for the old transport first).
+        """
+        data = self.hub.reattach(now=now)
+        self._outbox.clear()
+        self._outbox.add_alone(data)
 
     def next_deadline(self) -> float | None:
         """When ``handle_timer`` next has work (absolute, caller's clock)."""

@@ -13,7 +13,37 @@ What it adds over the hub layer:
 * Request matching: every request sent as an invocation ends in exactly one
   :class:`RequestCompleted` or :class:`RequestFailed`, carrying the reply message the
   protocol pairs with it (``startChat`` → ``chatStarted``, list requests → their
-  ``*Loaded`` message, ...), see ``REPLIES``.
+  ``*Loaded`` message, ...), see ``REPLIES``. ``forget`` drops a request the caller
+  stopped waiting for (timed out, cancelled).
+
+How a reply finds its request. Voxta replies carry no invocation id, but the Completion
+does, and the server runs one invocation of a connection at a time (ASP.NET Core's
+default), so its Completions come in request order. The rules, in order:
+
+1. A reply that names a session only answers a request for that session (or one that
+   names none).
+2. A reply to a request that is answered after its Completion (``ANSWERED_INLINE`` says
+   which are not) goes to the oldest such request whose Completion has come.
+3. Otherwise, while a request that could take it still waits for its Completion, the
+   reply is held and goes to the first of them whose Completion comes next: that is the
+   invocation the server was running when it sent the reply. If several replies it
+   could take are held by then, it takes the last; the earlier ones were late answers
+   to older requests (rule 4).
+4. Otherwise it goes to the newest request whose Completion came without a reply (a
+   late answer is late by little: it belongs to the invocation that ended last).
+
+The one order these rules cannot read is a late reply followed by a lost one (Completion
+1, reply 1, Completion 2, reply 2 lost): reply 1 then goes to request 2, as the protocol
+gives nothing to tell it from "reply 1 lost, reply 2 on time", the usual order.
+
+A forgotten request stays behind as a placeholder that reports nothing: a reply the
+rules give it is dropped (it is still delivered as a plain message), so a late answer
+never resolves a later request. A Completion for a later request means every older
+Completion still missing was lost (they come in order) and settles the past: older
+placeholders go (so a lost answer cannot take the next request's answer), and an older
+request still awaited waits for its reply alone. The price: a reply to a request that
+is answered after its Completion, arriving after a later request's Completion, is taken
+for the oldest one still waiting (the protocol gives nothing to tell them apart).
 """
 
 from __future__ import annotations
@@ -41,6 +71,7 @@ from voxta_proto.hub import (
     Reattached,
     ReattachTimedOut,
     Role,
+    SendUnblocked,
 )
 from voxta_proto.hub.state import TransportLost
 from voxta_proto.voxta.client_messages import (
@@ -108,9 +139,12 @@ from voxta_proto.voxta.shapes import (
 )
 
 __all__ = [
+    "ANSWERED_INLINE",
     "CLIENT_TRANSITIONS",
     "FAILURES",
     "REPLIES",
+    "ChatLost",
+    "ChatRef",
     "ChatState",
     "ClientState",
     "Disconnected",
@@ -183,6 +217,18 @@ FAILURES: Final[Mapping[type[ClientMessage], tuple[type[ServerMessage], ...]]] =
 }
 """Server messages that mean a pending request of this type failed."""
 
+ANSWERED_INLINE: Final[frozenset[type[ClientMessage]]] = frozenset({
+    Authenticate, LoadCharactersList, LoadScenariosList, LoadChatsList, SubscribeToChat,
+    ListResources, DeployResource,
+})
+"""Requests the server answers while it runs the invocation, so the reply comes before
+the Completion (VOXTA_PROTOCOL.md §2.2). The others (``startChat``, ``resumeChat``,
+session messages) are queued: their Completion comes first and the reply after it."""
+
+_ANSWER_TYPES: Final = frozenset(
+    kind for table in (REPLIES, FAILURES) for kinds in table.values() for kind in kinds
+)
+
 
 @dataclass(frozen=True)
 class RequestCompleted:
@@ -207,6 +253,28 @@ class RequestFailed:
 
 
 @dataclass(frozen=True)
+class ChatRef:
+    """The chat a client was in, to rejoin on a new connection (see ``rejoin``)."""
+
+    session_id: str
+    chat_id: str | None = None
+
+
+@dataclass(frozen=True)
+class ChatLost:
+    """After a reconnect, the chat the client was in is gone on the server.
+
+    VOXTA_PROTOCOL_2025-11.md §3.7: a new connection does not resume chats; the session
+    survives only if another connection owns it (the client was a subscriber). Anything
+    still waiting on that chat (a reply, its end) will never come: fail it now.
+    """
+
+    session_id: str
+    chat_id: str | None
+    reason: str
+
+
+@dataclass(frozen=True)
 class Disconnected:
     """The connection ended or stalled; no more events follow unless it reattaches.
 
@@ -219,7 +287,9 @@ class Disconnected:
     reattachable: bool = False
 
 
-SessionEvent = Union[ServerEvent, RequestCompleted, RequestFailed, Disconnected]
+SessionEvent = Union[
+    ServerEvent, RequestCompleted, RequestFailed, Disconnected, ChatLost, SendUnblocked
+]
 """What ``receive_data``, ``receive_eof`` and ``handle_timer`` return."""
 
 
@@ -237,6 +307,9 @@ class _Pending:
     request: ClientMessage
     completed: bool = False
     """The Completion arrived (successfully) but the paired reply did not yet."""
+    forgotten: bool = False
+    """The caller stopped waiting (``forget``): this is a placeholder that keeps its
+    reply from going to a later request, and reports nothing."""
 
 
 @dataclass
@@ -269,6 +342,10 @@ class VoxtaClientSession:
         hub_config: SignalR intervals and limits.
         handshake_version: 1, or 2 to ask for stateful reconnect (only when negotiate
             said the server allows it).
+        rejoin: on a fresh connection after a lost one, the chat the old connection was
+            in. Once authenticated, the session subscribes to it again if the server
+            still lists it in ``chatsSessionsUpdated``, and reports :class:`ChatLost`
+            if not (or if the subscription fails).
     """
 
     def __init__(
@@ -281,6 +358,7 @@ class VoxtaClientSession:
         capabilities: ClientCapabilities | None = None,
         hub_config: HubConfig | None = None,
         handshake_version: int = 1,
+        rejoin: ChatRef | None = None,
     ) -> None:
         config = hub_config or HubConfig(stateful_reconnect=handshake_version >= 2)
         self.hub: Final = HubConnection(Role.CLIENT, now=now, config=config, codec=server_codec())
@@ -298,6 +376,12 @@ class VoxtaClientSession:
         self._handshake_version = handshake_version
         self._outbox = Outbox()
         self._pending: dict[str, _Pending] = {}
+        self._rejoin = rejoin
+        self._rejoin_id: str | None = None
+        """The invocation id of the ``subscribeToChat`` that rejoins ``_rejoin``."""
+        self._authenticate_id: str | None = None
+        self._held: list[ServerMessage] = []
+        """Replies that came before the Completion of the request they answer."""
         self._on_message: Mapping[type[object], Callable[[VoxtaClientSession, object], None]] = (
             _STATE_UPDATES
         )
@@ -312,11 +396,18 @@ class VoxtaClientSession:
     @property
     def pending_requests(self) -> Mapping[str, ClientMessage]:
         """Requests still waiting for their answer, by invocation id."""
-        return {key: pending.request for key, pending in self._pending.items()}
+        return {key: pending.request for key, pending in self._pending.items()
+                if not pending.forgotten}
 
     def data_to_send(self) -> list[bytes]:
         """Take what waits to be written: one item per transport message."""
         return self._outbox.take()
+
+    @property
+    def send_would_block(self) -> bool:
+        """Stateful reconnect: the replay buffer is full and ``send`` would raise; wait
+        (keep reading) for ``SendUnblocked``. Nothing is dropped meanwhile."""
+        return self.hub.send_would_block
 
     # -- inputs ------------------------------------------------------------------------
 
@@ -351,6 +442,20 @@ class VoxtaClientSession:
             self._pending[invocation_id] = _Pending(message)
         return invocation_id
 
+    def forget(self, invocation_id: str) -> bool:
+        """Stop waiting for a request (it timed out or its caller was cancelled).
+
+        It leaves ``pending_requests`` and no event will report it; its answer, if one
+        still comes, is delivered as a plain message and never resolves another request
+        (see the module docstring for the one case the protocol cannot tell apart).
+        Returns whether the request was pending.
+        """
+        pending = self._pending.get(invocation_id)
+        if pending is None or pending.forgotten:
+            return False
+        pending.forgotten = True
+        return True
+
     def receive_data(self, data: bytes, *, now: float) -> list[SessionEvent]:
         """Feed bytes from the transport; returns typed Voxta messages and session events.
 
@@ -377,6 +482,8 @@ class VoxtaClientSession:
                     self._end(self.authentication_error, False, out)
             else:
                 self._on_hub_event(event, now, out)
+        if self._rejoin is not None and out:
+            self._rejoin_step(out, now)
         return out
 
     def receive_eof(self, *, now: float | None = None) -> list[SessionEvent]:
@@ -387,8 +494,14 @@ class VoxtaClientSession:
         return out
 
     def reattach(self, *, now: float) -> None:
-        """Stateful reconnect: queue our Sequence and replay on a new transport."""
-        self._outbox.add(self.hub.reattach(now=now))
+        """Stateful reconnect: queue our Sequence and replay on a new transport.
+
+        What the outbox still held is dropped first: the replay carries every message
+        of it that counts, and writing both would deliver them twice to a peer that
+        has not noticed the old transport is gone."""
+        data = self.hub.reattach(now=now)
+        self._outbox.clear()
+        self._outbox.add(data)
 
     def next_deadline(self) -> float | None:
         """When ``handle_timer`` next has work (absolute, caller's clock)."""
@@ -425,7 +538,7 @@ class VoxtaClientSession:
     def _on_hub_event(self, event: object, now: float, out: list[SessionEvent]) -> None:
         if isinstance(event, HandshakeAccepted):
             self._move(HandshakeAccepted)
-            self.send(self.authenticate_message, now=now)
+            self._authenticate_id = self.send(self.authenticate_message, now=now)
         elif isinstance(event, HandshakeRefused):
             self._move(HandshakeRefused)
             self._end(f"handshake refused: {event.error}", False, out)
@@ -446,35 +559,142 @@ class VoxtaClientSession:
                 self._end("connection lost", True, out)
         elif isinstance(event, Reattached):
             self._move(Reattached)
+        elif isinstance(event, SendUnblocked):
+            out.append(event)
+
+    def _rejoin_step(self, out: list[SessionEvent], now: float) -> None:
+        """§3.7 after a reconnect: once ``authenticate`` completed (the server sends its
+        ``chatsSessionsUpdated`` before that Completion when any session runs), subscribe
+        to the old chat if it is still listed, else report it lost; a failed subscription
+        reports it lost too."""
+        rejoin = self._rejoin
+        assert rejoin is not None
+        if self._rejoin_id is None:
+            if (self._state is not ClientState.READY or self._authenticate_id is None
+                    or self._authenticate_id in self._pending):
+                return  # not authenticated yet (or refused: Disconnected says so)
+            if any(info.session_id == rejoin.session_id for info in self.chat.sessions):
+                self._rejoin_id = self.send(SubscribeToChat(session_id=rejoin.session_id),
+                                            now=now)
+            else:
+                self._rejoin = None
+                out.append(ChatLost(rejoin.session_id, rejoin.chat_id,
+                                    "the server no longer runs this chat session"))
+            return
+        for event in out:
+            if isinstance(event, (RequestCompleted, RequestFailed)) and (
+                    event.invocation_id == self._rejoin_id):
+                self._rejoin = None
+                if isinstance(event, RequestFailed):
+                    out.append(ChatLost(rejoin.session_id, rejoin.chat_id, event.error))
+                return
 
     def _on_completion(self, completion: Completion, out: list[SessionEvent]) -> None:
-        pending = self._pending.get(completion.invocation_id)
+        invocation_id = completion.invocation_id
+        pending = self._pending.get(invocation_id)
         if pending is None:
             return
+        self._settle_older(invocation_id)
+        request = pending.request
+        reply = None
+        if completion.error is None and type(request) in REPLIES:
+            reply = self._claim_held(request, out)
+            if reply is None:
+                pending.completed = True
+                return
+        del self._pending[invocation_id]
+        if self._held:
+            self._prune_held()
+        if pending.forgotten:
+            return
         if completion.error is not None:
-            del self._pending[completion.invocation_id]
-            out.append(RequestFailed(completion.invocation_id, pending.request, completion.error))
-        elif type(pending.request) in REPLIES:
-            pending.completed = True
+            out.append(RequestFailed(invocation_id, request, completion.error))
         else:
-            del self._pending[completion.invocation_id]
-            out.append(RequestCompleted(completion.invocation_id, pending.request, None))
+            out.append(self._outcome(invocation_id, request, reply))
 
-    def _match_reply(self, message: ServerMessage, out: list[SessionEvent]) -> None:
+    def _match_reply(self, message: ServerMessage, out: list[SessionEvent],
+                     hold: bool = True) -> None:
+        """Rules 2 to 4 of the module docstring (without ``hold``: 2 and 4 only)."""
         kind = type(message)
+        if kind not in _ANSWER_TYPES:
+            return
+        late: tuple[str, _Pending] | None = None
         for invocation_id, pending in self._pending.items():
-            request_kind = type(pending.request)
-            if not _same_session(pending.request, message):
+            request = pending.request
+            request_kind = type(request)
+            if (kind not in REPLIES.get(request_kind, ())
+                    and kind not in FAILURES.get(request_kind, ())):
                 continue
-            if kind in REPLIES.get(request_kind, ()):
-                del self._pending[invocation_id]
-                out.append(RequestCompleted(invocation_id, pending.request, message))
-                return
-            if kind in FAILURES.get(request_kind, ()):
-                del self._pending[invocation_id]
-                out.append(RequestFailed(invocation_id, pending.request,
-                                         _failure_text(message), message))
-                return
+            if not _same_session(request, message):
+                continue
+            if not pending.completed:
+                if hold:
+                    self._held.append(message)  # rule 3
+                    return
+                continue
+            if request_kind not in ANSWERED_INLINE:  # rule 2
+                late = invocation_id, pending
+                break
+            late = invocation_id, pending  # rule 4: the newest one wins
+        if late is not None:  # rule 2 or 4
+            invocation_id, pending = late
+            del self._pending[invocation_id]
+            if not pending.forgotten:
+                out.append(self._outcome(invocation_id, pending.request, message))
+
+    @staticmethod
+    def _outcome(invocation_id: str, request: ClientMessage,
+                 reply: ServerMessage | None) -> RequestCompleted | RequestFailed:
+        if reply is not None and type(reply) in FAILURES.get(type(request), ()):
+            return RequestFailed(invocation_id, request, _failure_text(reply), reply)
+        return RequestCompleted(invocation_id, request, reply)
+
+    def _claim_held(self, request: ClientMessage,
+                    out: list[SessionEvent] | None = None) -> ServerMessage | None:
+        """The held reply for ``request`` whose Completion just came: the last one it
+        could take, the one the server sent nearest to that Completion. With ``out``,
+        the earlier ones are late replies: they go to the older requests whose
+        Completion came without one (rule 4), or are dropped."""
+        answers = REPLIES.get(type(request), ()) + FAILURES.get(type(request), ())
+        held = self._held
+        mine = [index for index, message in enumerate(held)
+                if type(message) in answers and _same_session(request, message)]
+        if not mine:
+            return None
+        reply = held[mine[-1]]
+        earlier = [held[index] for index in mine[:-1]]
+        for index in reversed(mine):
+            del held[index]
+        if out is not None:
+            for message in earlier:
+                self._match_reply(message, out, hold=False)
+        return reply
+
+    def _prune_held(self) -> None:
+        """Keep only held replies that a request still waiting for its Completion could
+        claim; the rest were answers to requests that are gone."""
+        waiting = [p.request for p in self._pending.values() if not p.completed]
+        self._held = [
+            message for message in self._held
+            if any(type(message) in REPLIES.get(type(request), ())
+                   + FAILURES.get(type(request), ())
+                   and _same_session(request, message) for request in waiting)
+        ]
+
+    def _settle_older(self, invocation_id: str) -> None:
+        """Completions come in request order: older placeholders go, and an older request
+        still without its Completion will not get it (it was lost); it now waits for its
+        reply alone (or its caller's timeout)."""
+        stale = []
+        for key, pending in self._pending.items():
+            if key == invocation_id:
+                break
+            if pending.forgotten:
+                stale.append(key)
+            else:
+                pending.completed = True
+        for key in stale:
+            del self._pending[key]
 
     def _end(self, error: str | None, allow_reconnect: bool, out: list[SessionEvent]) -> None:
         self._fail_pending(error or "the connection was closed", out)
@@ -483,9 +703,18 @@ class VoxtaClientSession:
 
     def _fail_pending(self, error: str, out: list[SessionEvent]) -> None:
         for invocation_id, pending in self._pending.items():
-            out.append(RequestFailed(invocation_id, pending.request, error,
-                                     connection_ended=True))
+            # A reply held for its Completion is still the answer (authenticationRequired
+            # is followed by the end of the connection, not by a Completion).
+            reply = self._claim_held(pending.request) if self._held else None
+            if pending.forgotten:
+                continue
+            if reply is not None:
+                out.append(self._outcome(invocation_id, pending.request, reply))
+            else:
+                out.append(RequestFailed(invocation_id, pending.request, error,
+                                         connection_ended=True))
         self._pending.clear()
+        self._held.clear()
 
 
 def _same_session(request: ClientMessage, reply: ServerMessage) -> bool:
