@@ -258,6 +258,8 @@ class _Live:
     stream: _Stream | None = None
     playback: str | None = None
     """Client playback: the reply whose ``speechPlaybackComplete`` the session awaits."""
+    variables: dict[str, msgspec.Raw] = field(default_factory=dict)
+    """Script variables set by ``updateContext.variables``."""
 
 
 @dataclass
@@ -729,8 +731,9 @@ class MockEngine:
             live.actions[key] = message.actions
         for flag in message.set_flags or ():
             self._set_flag(live, flag)
+        live.variables.update(message.variables or {})
         supplied = (message.contexts, message.actions, message.events, message.set_flags,
-                    message.enable_roles)
+                    message.enable_roles, message.variables)
         if all(part is None for part in supplied):
             return
         for character_id in live.chat.character_ids:
@@ -1121,7 +1124,8 @@ class MockEngine:
                 "roles": {}, "buttons": (), "characters": self._participants(live.chat)}
 
     def _context_updated(self, live: _Live) -> ContextUpdated:
-        return ContextUpdated(**self._context_fields(live))  # type: ignore[arg-type]
+        return ContextUpdated(**self._context_fields(live),  # type: ignore[arg-type]
+                              variables=dict(live.variables) or None)
 
     def _chat_started(self, live: _Live) -> ChatStarted:
         chat = live.chat
@@ -1133,7 +1137,8 @@ class MockEngine:
                                                  service_id=self._textgen_id)},
             services_configurations_set_id=live.services_set_id, augmentations=(),
             messages=tuple(self._chat_message(m, i) for i, m in enumerate(chat.messages)),
-            context=ChatContext(**self._context_fields(live)),  # type: ignore[arg-type]
+            context=ChatContext(**self._context_fields(live),  # type: ignore[arg-type]
+                                variables=dict(live.variables) or None),
             title=chat.title, scenario=self._scenario_info(scenario) if scenario else None)
 
     def _chat_message(self, msg: _Msg, position: int) -> ChatMessage:

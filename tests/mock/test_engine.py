@@ -26,6 +26,7 @@ from voxta_proto.voxta import (
     ClientSpeechPlaybackStart,
     ClientUpdate,
     ComputerVisionSource,
+    ContextUpdated,
     DeleteMessage,
     Interrupt,
     LoadCharactersList,
@@ -548,3 +549,17 @@ def test_vision_requests_go_to_the_owner_and_are_answered_once() -> None:
     second, _ = e.request_vision_capture(sid)
     list(e.handle("c", StopChat(session_id=sid)))
     assert e.vision_requests[second].state == "cancelled"  # the session closed
+
+
+def test_update_context_variables_come_back_in_context_updated() -> None:
+    e = engine(reply_delay=0.0)
+    sid = started(e)
+    update = UpdateContext(session_id=sid, variables={"health": msgspec.Raw(b"20")})
+    [context] = [m for m in messages(e.handle("c", update)) if isinstance(m, ContextUpdated)]
+    assert context.variables == {"health": msgspec.Raw(b"20")}
+    list(e.handle("c", SubscribeToChat(session_id=sid)))  # a second look: chatStarted
+    e.connect("d")
+    list(e.handle("d", AUTH))
+    [again] = [m for m in messages(e.handle("d", SubscribeToChat(session_id=sid)))
+               if isinstance(m, ChatStarted)]
+    assert again.context.variables == {"health": msgspec.Raw(b"20")}
