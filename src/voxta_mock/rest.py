@@ -131,9 +131,10 @@ def _multipart_file(content_type: str | None, body: bytes) -> _FilePart | str:
 
 
 def _body(request: HttpRequest) -> dict[str, Any] | None:
+    """The JSON object of the body, or None when it is not one (then the caller says 400)."""
     try:
         decoded = msgspec.json.decode(request.body or b"{}")
-    except msgspec.DecodeError:
+    except (msgspec.DecodeError, RecursionError):  # msgspec's error for absurd nesting
         return None
     return decoded if isinstance(decoded, dict) else None
 

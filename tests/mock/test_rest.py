@@ -266,6 +266,16 @@ def test_device_codes_expire_and_stay_bounded() -> None:
     assert len(rest.devices) == MAX_DEVICE_CODES
 
 
+@pytest.mark.parametrize("path", ["/api/device/code", "/api/device/poll", "/api/device/verify",
+                                  "/api/chats"])
+def test_absurdly_nested_json_is_a_400_not_a_crash(path: str) -> None:
+    rest = MockRest(MockEngine())
+    nested = b"[" * 100_000 + b"]" * 100_000
+    response = rest.handle(HttpRequest(method="POST", target=path, body=nested))
+    assert response is not None
+    assert response.status == 400
+
+
 @pytest.mark.parametrize(("method", "path", "status"), [
     ("GET", "/api/device/code", 405),
     ("DELETE", "/api/chats", 405),
