@@ -142,6 +142,8 @@ MAX_CLIPS: Final = 10_000
 """TTS clips kept for fetching; older unfetched ones are forgotten."""
 MAX_PENDING: Final = 1_000
 """Unanswered vision requests and queued app triggers kept per engine; the oldest go."""
+TRIGGER_POLL: Final = 0.02
+"""Seconds between checks for an app trigger's acknowledgement while a command waits."""
 MS_PER_CHARACTER: Final = 20
 """Length of the mock's speech: 20 ms per character, at most 2 s a clip."""
 
@@ -189,7 +191,16 @@ class AppTriggerRecord:
     trigger_id: str
     session_id: str
     name: str
+    sent_at: float
+    """When it was sent, on the engine's clock."""
     completed: bool = False
+    timed_out: bool = False
+    """The session stopped waiting for the acknowledgement (``app_trigger_timeout``)."""
+
+    @property
+    def pending(self) -> bool:
+        """Still holding the session's command queue."""
+        return not (self.completed or self.timed_out)
 
 
 def _steps(*steps: Step) -> Iterator[Step]:
@@ -206,6 +217,10 @@ def _form_value(value: object) -> str:
     if isinstance(value, bool):
         return "True" if value else "False"
     return str(value)
+
+
+_QUEUED_COMMANDS: Final = (Send, Retry, CharacterSpeechRequest, Speak, TriggerAction)
+"""Session commands the server runs on its foreground queue, which a queued trigger holds."""
 
 
 @dataclass
@@ -295,6 +310,8 @@ class MockEngine:
             speech. Ignored when ``speech`` is on.
         audio_gap_ms: written as ``replyChunk.audioGapMs`` on every chunk but a reply's
             first, when the chunk has audio (a URL or a placeholder).
+        app_trigger_timeout: seconds a queued ``appTrigger`` holds the session's command
+            queue (``send``, ``retry``, ...) when the client never acknowledges it.
     """
 
     def __init__(
@@ -309,6 +326,7 @@ class MockEngine:
         speech: bool = False,
         silence_placeholders: bool = False,
         audio_gap_ms: int | None = None,
+        app_trigger_timeout: float = 10.0,
     ) -> None:
         self.data: Final = data
         self.seed: Final = seed
@@ -317,6 +335,7 @@ class MockEngine:
         self.speech = speech
         self.silence_placeholders = silence_placeholders
         self.audio_gap_ms = audio_gap_ms
+        self.app_trigger_timeout = app_trigger_timeout
         self.vision_requests: dict[str, VisionRequest] = {}
         """Every vision capture request sent (the newest :data:`MAX_PENDING`), by id."""
         self.app_triggers: dict[str, AppTriggerRecord] = {}
@@ -539,6 +558,9 @@ class MockEngine:
         for request in self.vision_requests.values():
             if request.session_id == session_id and request.state == "pending":
                 request.state = "cancelled"
+        for trigger in self.app_triggers.values():
+            if trigger.session_id == session_id and trigger.pending:
+                trigger.timed_out = True  # nothing waits for it any more
         if live is not None:
             yield Emit(audience, ChatClosed(session_id=session_id, chat_id=live.chat.id))
             yield Emit(self._everyone(), ChatsSessionsUpdated(sessions=self.sessions.infos()))
@@ -570,6 +592,10 @@ class MockEngine:
 
     def _session_message(self, live: _Live, message: AnyClientMessage) -> Iterator[Step]:
         sid = live.session_id
+        if isinstance(message, _QUEUED_COMMANDS):
+            yield from self._await_app_triggers(sid)
+            if self._live.get(sid) is not live:
+                return  # the session closed while the command waited
         group = self._audience(live)
         if isinstance(message, Send):
             yield from self._send(live, message)
@@ -1054,12 +1080,30 @@ class MockEngine:
         trigger_id = None
         if queued:
             trigger_id = self._new_id()
-            self.app_triggers[trigger_id] = AppTriggerRecord(trigger_id, session_id, name)
+            self.app_triggers[trigger_id] = AppTriggerRecord(trigger_id, session_id, name,
+                                                             self._clock())
             _forget_oldest(self.app_triggers)
         return AppTrigger(
             session_id=session_id, name=name, sender_id=sender, message_id=message_id,
             arguments=tuple(msgspec.Raw(msgspec.json.encode(a)) for a in arguments),
             trigger_id=trigger_id, scenario_role=scenario_role)
+
+    def _await_app_triggers(self, session_id: str) -> Iterator[Step]:
+        """Hold a command while a queued trigger of the session waits for its
+        ``appTriggerComplete``, at most ``app_trigger_timeout`` after it was sent (API
+        2025-11 §3.5: the server's foreground queue waits for the acknowledgement)."""
+        while True:
+            waiting = [t for t in self.app_triggers.values()
+                       if t.session_id == session_id and t.pending]
+            if not waiting:
+                return
+            now = self._clock()
+            for trigger in waiting:
+                if now - trigger.sent_at >= self.app_trigger_timeout:
+                    trigger.timed_out = True
+            if all(not t.pending for t in waiting):
+                return
+            yield Wait(TRIGGER_POLL)
 
     def _owner(self, live: _Live) -> tuple[str, ...]:
         record = self.sessions.get(live.session_id)

@@ -267,10 +267,11 @@ FLOWS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
       "CharacterData.app_configuration", "GET /api/characters/{id}")),
     ("Queued app triggers (§3.5)",
      "sends `appTrigger` with a `triggerId` (scripted or on request) and records the "
-     "client's `appTriggerComplete`; an unknown, repeated or other session's id does "
-     "nothing",
+     "client's `appTriggerComplete`; until it arrives, or `app_trigger_timeout` passes, "
+     "the session's next `send`, `retry`, `characterSpeechRequest`, `speak` or "
+     "`triggerAction` waits; an unknown, repeated or other session's id does nothing",
      ("MockEngine.queue_app_trigger", "MockEngine.app_triggers",
-      "ReplyScript.app_trigger_queued")),
+      "MockEngine.app_trigger_timeout", "ReplyScript.app_trigger_queued")),
     ("Device-flow login (§3.6)",
      "codes expire and are bounded; with an auth token nothing is handed out until the "
      "code is approved (by `approve_device`, an authorized `verify`, or an explicit "
@@ -406,8 +407,8 @@ the mock follow these decisions:
   `updateContext.variables`, `welcome.characters`): typed and optional, never required.
 * **Names known without a type** (§6.12): `replyChunk.speechLineId` is kept as raw JSON;
   fields whose wire names are unknown are left out (see above).
-* **Queued app triggers** (§3.5): the mock records acknowledgements but does not hold
-  the session's command queue until one arrives.
+* **Queued app triggers** (§3.5): the server's timeout is not documented; the mock
+  holds the session's commands for at most `app_trigger_timeout` (10 s by default).
 """
 
 

@@ -563,3 +563,45 @@ def test_update_context_variables_come_back_in_context_updated() -> None:
     [again] = [m for m in messages(e.handle("d", SubscribeToChat(session_id=sid)))
                if isinstance(m, ChatStarted)]
     assert again.context.variables == {"health": msgspec.Raw(b"20")}
+
+
+def test_a_queued_trigger_holds_the_next_command_until_acknowledged() -> None:
+    e = engine(reply_delay=0.0)
+    sid = started(e)
+    trigger_id, steps = e.queue_app_trigger(sid, "Wave")
+    list(steps)
+    held = e.handle("c", Send(session_id=sid, text="hi"))
+    assert [tag(next(held)) for _ in range(3)] == ["done", "wait", "wait"]  # nothing else
+    assert tags(e.handle("c", Interrupt(session_id=sid)))[0] == "done"  # not held
+    list(e.handle("c", AppTriggerComplete(session_id=sid, trigger_id=trigger_id)))
+    assert tags(held)[:3] == ["update", "chatFlow", "chatFlow"]  # the send runs now
+
+
+def test_an_unacknowledged_trigger_holds_commands_until_its_timeout() -> None:
+    now = [1_767_000_000.0]
+    e = MockEngine(seed=7, reply_delay=0.0, clock=lambda: now[0], app_trigger_timeout=5.0)
+    e.connect("c")
+    list(e.handle("c", AUTH))
+    sid = started(e)
+    trigger_id, steps = e.queue_app_trigger(sid, "Wave")
+    list(steps)
+    held = e.handle("c", Send(session_id=sid, text="hi"))
+    assert [tag(next(held)) for _ in range(2)] == ["done", "wait"]
+    now[0] += 4.9
+    assert tag(next(held)) == "wait"
+    now[0] += 0.1
+    assert tag(next(held)) == "update"
+    assert e.app_triggers[trigger_id].timed_out
+    assert not e.app_triggers[trigger_id].completed
+    assert tags(e.handle("c", Send(session_id=sid, text="again")))[1] == "update"  # not held
+
+
+def test_a_held_command_is_dropped_when_its_session_closes() -> None:
+    e = engine(reply_delay=0.0)
+    sid = started(e)
+    _, steps = e.queue_app_trigger(sid, "Wave")
+    list(steps)
+    held = e.handle("c", Send(session_id=sid, text="hi"))
+    assert [tag(next(held)) for _ in range(2)] == ["done", "wait"]
+    list(e.handle("c", StopChat(session_id=sid)))
+    assert list(held) == []
