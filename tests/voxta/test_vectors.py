@@ -368,6 +368,8 @@ def test_register_app_form_fields_and_app_configuration() -> None:
                      text="Minecraft skin of this character", content_types=("image/*",),
                      none_label="Default skin"),
     ))
+    # .NET reads a polymorphic object's $type only when it comes first.
+    assert b'"fields":[{"$type":"bool","name":"follow"' in encode_message(register)
     started = decode_server_message(find_vector(SERVER_VECTORS, "chatStarted", b"urn:voxta"))
     assert isinstance(started, ChatStarted)
     assert started.characters[0].app_configuration == {
