@@ -118,6 +118,8 @@ def _for_struct(cls: type[msgspec.Struct]) -> st.SearchStrategy[Any]:
             kwargs[field.name] = value
         elif isinstance(field.type, mi.RawType):  # Raw cannot be None; absent is UNSET
             kwargs[field.name] = st.just(msgspec.UNSET) | value
+        elif field.default is not None:  # a non-None default (``retry: bool = True``)
+            kwargs[field.name] = value
         else:
             kwargs[field.name] = st.none() | value
     return st.builds(cls, **kwargs)

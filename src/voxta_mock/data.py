@@ -50,6 +50,9 @@ class CharacterData(_Data, frozen=True):
     favorite: bool = False
     explicit_content: bool = False
     created: str = "2025-11-02T10:00:00+00:00"
+    app_configuration: dict[str, dict[str, str]] = msgspec.field(default_factory=dict)
+    """Values of apps' character forms, by app ``client`` name then field name (what
+    the user filled in the Voxta UI); ``chatStarted`` carries the app's own ones."""
 
 
 class ScenarioData(_Data, frozen=True):
@@ -84,7 +87,9 @@ class ChatData(_Data, frozen=True):
 
 class ReplyScript(_Data, frozen=True):
     """When a user message contains ``keyword`` (any case): reply with ``reply`` instead
-    of a canned text, and/or emit an ``action`` and an ``appTrigger``."""
+    of a canned text, and/or emit an ``action``, an ``appTrigger`` (queued, with a
+    ``triggerId`` the client acknowledges, when ``app_trigger_queued``) and a
+    ``visionCaptureRequest`` for the ``vision_capture`` source (``Screen``, ``Eyes``)."""
 
     keyword: str
     reply: str | None = None
@@ -92,6 +97,8 @@ class ReplyScript(_Data, frozen=True):
     action_layer: str = "mock"
     app_trigger: str | None = None
     app_trigger_arguments: tuple[Any, ...] = ()
+    app_trigger_queued: bool = False
+    vision_capture: str | None = None
 
 
 class MockData(_Data, frozen=True):
@@ -125,6 +132,11 @@ class MockData(_Data, frozen=True):
                 raise ValueError(f"chat {chat.id!r} names unknown scenario {chat.scenario_id!r}")
         if not self.replies:
             raise ValueError("replies must not be empty")
+        sources = {"Screen", "Eyes", "Attachment", "Generated"}
+        for script in self.scripts:
+            if script.vision_capture is not None and script.vision_capture not in sources:
+                raise ValueError(f"script {script.keyword!r}: vision_capture must be one of "
+                                 f"{sorted(sources)}, not {script.vision_capture!r}")
 
     def character(self, character_id: str) -> CharacterData | None:
         """The character with that id (ids compare case-insensitively, as GUIDs do)."""

@@ -19,7 +19,7 @@ import wave
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Final, Union
+from typing import Any, Final, Union
 
 import msgspec
 
@@ -59,6 +59,7 @@ from voxta_proto.voxta import (
     ClientSpeechPlaybackComplete,
     ClientSpeechPlaybackStart,
     ClientUpdate,
+    ComputerVisionSource,
     Configuration,
     ContextUpdated,
     DeleteChat,
@@ -117,6 +118,7 @@ from voxta_proto.voxta import (
     UpdateChat,
     UpdateContext,
     UpdateDocument,
+    VisionCaptureRequest,
     Welcome,
 )
 from voxta_proto.voxta.server import ChatAlreadyOpen, ChatSessions
@@ -124,10 +126,12 @@ from voxta_proto.voxta.server import ChatAlreadyOpen, ChatSessions
 __all__ = [
     "EMPTY_ID",
     "UI_CONNECTION",
+    "AppTriggerRecord",
     "Complete",
     "Emit",
     "MockEngine",
     "Step",
+    "VisionRequest",
     "Wait",
 ]
 
@@ -136,6 +140,12 @@ UI_CONNECTION: Final = "voxta-ui"
 """The virtual connection that owns a pre-seeded session (it has no transport)."""
 MAX_CLIPS: Final = 10_000
 """TTS clips kept for fetching; older unfetched ones are forgotten."""
+MAX_PENDING: Final = 1_000
+"""Unanswered vision requests and queued app triggers kept per engine; the oldest go."""
+TRIGGER_POLL: Final = 0.02
+"""Seconds between checks for an app trigger's acknowledgement while a command waits."""
+MS_PER_CHARACTER: Final = 20
+"""Length of the mock's speech: 20 ms per character, at most 2 s a clip."""
 
 
 @dataclass(frozen=True)
@@ -163,8 +173,54 @@ class Wait:
 Step = Union[Emit, Complete, Wait]
 
 
+@dataclass
+class VisionRequest:
+    """A ``visionCaptureRequest`` the engine sent, and how the client answered it."""
+
+    request_id: str
+    session_id: str
+    source: ComputerVisionSource
+    state: str = "pending"
+    """``pending``, then ``uploaded`` (REST ``send``) or ``cancelled`` (REST ``DELETE``)."""
+
+
+@dataclass
+class AppTriggerRecord:
+    """A queued ``appTrigger`` (one with a ``triggerId``) and whether it was acknowledged."""
+
+    trigger_id: str
+    session_id: str
+    name: str
+    sent_at: float
+    """When it was sent, on the engine's clock."""
+    completed: bool = False
+    timed_out: bool = False
+    """The session stopped waiting for the acknowledgement (``app_trigger_timeout``)."""
+
+    @property
+    def pending(self) -> bool:
+        """Still holding the session's command queue."""
+        return not (self.completed or self.timed_out)
+
+
 def _steps(*steps: Step) -> Iterator[Step]:
     return iter(steps)
+
+
+def _forget_oldest(records: dict[str, Any]) -> None:
+    while len(records) > MAX_PENDING:
+        del records[next(iter(records))]
+
+
+def _form_value(value: object) -> str:
+    """A form default as the server sends values: strings, .NET's ``True``/``False``."""
+    if isinstance(value, bool):
+        return "True" if value else "False"
+    return str(value)
+
+
+_QUEUED_COMMANDS: Final = (Send, Retry, CharacterSpeechRequest, Speak, TriggerAction)
+"""Session commands the server runs on its foreground queue, which a queued trigger holds."""
 
 
 @dataclass
@@ -217,6 +273,8 @@ class _Live:
     stream: _Stream | None = None
     playback: str | None = None
     """Client playback: the reply whose ``speechPlaybackComplete`` the session awaits."""
+    variables: dict[str, msgspec.Raw] = field(default_factory=dict)
+    """Script variables set by ``updateContext.variables``."""
 
 
 @dataclass
@@ -224,6 +282,8 @@ class _Conn:
     authenticated: bool = False
     client: str = ""
     audio_output: AudioOutputCapability | None = None
+    app: RegisterApp | None = None
+    """The connection's last ``registerApp``."""
 
 
 class MockEngine:
@@ -244,6 +304,14 @@ class MockEngine:
             waits for the latter before ``chatFlow WaitingForUserInput``. Off (the
             default), or for other clients, speech is disabled: ``audioUrl: ""`` and the
             server completes playback itself.
+        silence_placeholders: the other way a server without TTS behaves (API 2025-11
+            §3.1, §6.3): ``audioUrl`` is ``silence:N`` (N ms, never fetched) for
+            ``audioOutput: "Url"`` owners, who must then acknowledge playback as with
+            speech. Ignored when ``speech`` is on.
+        audio_gap_ms: written as ``replyChunk.audioGapMs`` on every chunk but a reply's
+            first, when the chunk has audio (a URL or a placeholder).
+        app_trigger_timeout: seconds a queued ``appTrigger`` holds the session's command
+            queue (``send``, ``retry``, ...) when the client never acknowledges it.
     """
 
     def __init__(
@@ -256,12 +324,23 @@ class MockEngine:
         preseed_session: bool = False,
         words_per_chunk: int = 6,
         speech: bool = False,
+        silence_placeholders: bool = False,
+        audio_gap_ms: int | None = None,
+        app_trigger_timeout: float = 10.0,
     ) -> None:
         self.data: Final = data
         self.seed: Final = seed
         self.reply_delay = reply_delay
         self.words_per_chunk = max(1, words_per_chunk)
         self.speech = speech
+        self.silence_placeholders = silence_placeholders
+        self.audio_gap_ms = audio_gap_ms
+        self.app_trigger_timeout = app_trigger_timeout
+        self.vision_requests: dict[str, VisionRequest] = {}
+        """Every vision capture request sent (the newest :data:`MAX_PENDING`), by id."""
+        self.app_triggers: dict[str, AppTriggerRecord] = {}
+        """Every queued app trigger sent (the newest :data:`MAX_PENDING`), by trigger id."""
+        self._app_config: dict[tuple[str, str], dict[str, str]] = {}
         self._clips: dict[str, str] = {}
         self._clock = clock
         self._rng = random.Random(seed)
@@ -342,7 +421,10 @@ class MockEngine:
     def _connection_level(self, connection: str,
                           message: AnyClientMessage) -> Iterator[Step] | None:
         to = (connection,)
-        if isinstance(message, (RegisterApp, InspectAudioInput, FulfillUserInteractionRequest)):
+        if isinstance(message, RegisterApp):
+            self._conns[connection].app = message
+            return _steps(Complete())
+        if isinstance(message, (InspectAudioInput, FulfillUserInteractionRequest)):
             return _steps(Complete())
         if isinstance(message, LoadCharactersList):
             return _steps(Emit(to, CharactersListLoaded(
@@ -473,6 +555,12 @@ class MockEngine:
         if live is not None and live.stream is not None:
             live.stream.done = True
         self.sessions.close(session_id)
+        for request in self.vision_requests.values():
+            if request.session_id == session_id and request.state == "pending":
+                request.state = "cancelled"
+        for trigger in self.app_triggers.values():
+            if trigger.session_id == session_id and trigger.pending:
+                trigger.timed_out = True  # nothing waits for it any more
         if live is not None:
             yield Emit(audience, ChatClosed(session_id=session_id, chat_id=live.chat.id))
             yield Emit(self._everyone(), ChatsSessionsUpdated(sessions=self.sessions.infos()))
@@ -504,23 +592,32 @@ class MockEngine:
 
     def _session_message(self, live: _Live, message: AnyClientMessage) -> Iterator[Step]:
         sid = live.session_id
+        if isinstance(message, _QUEUED_COMMANDS):
+            yield from self._await_app_triggers(sid)
+            if self._live.get(sid) is not live:
+                return  # the session closed while the command waited
         group = self._audience(live)
         if isinstance(message, Send):
             yield from self._send(live, message)
         elif isinstance(message, Interrupt):
             yield from self._interrupt(live)
-        elif isinstance(message, (TypingStart, TypingEnd, AppTriggerComplete, TriggerScriptEvent,
-                                  RunScript)):
+        elif isinstance(message, AppTriggerComplete):
+            record = self.app_triggers.get(message.trigger_id)
+            if record is not None and record.session_id == sid:  # else: nothing, as the server
+                record.completed = True
+        elif isinstance(message, (TypingStart, TypingEnd, TriggerScriptEvent, RunScript)):
             return
         elif isinstance(message, ClientSpeechPlaybackStart):
             yield Emit(group, SpeechPlaybackStart(session_id=sid, message_id=message.message_id,
                                                   start_index=message.start_index,
                                                   duration=message.duration or 0.0))
         elif isinstance(message, ClientSpeechPlaybackComplete):
+            # Relayed like the start, whichever reply it names (late, repeated or unknown
+            # ones too, API 2025-11 §3.1); only the awaited one ends the turn.
+            yield Emit(group, SpeechPlaybackComplete(session_id=sid,
+                                                     message_id=message.message_id))
             if live.playback is not None and live.playback == message.message_id:
                 live.playback = None
-                yield Emit(group, SpeechPlaybackComplete(session_id=sid,
-                                                         message_id=message.message_id))
                 yield Emit(group, ChatFlow(session_id=sid,
                                            state=ChatFlowStates.WAITING_FOR_USER_INPUT))
         elif isinstance(message, PauseChat):
@@ -660,8 +757,9 @@ class MockEngine:
             live.actions[key] = message.actions
         for flag in message.set_flags or ():
             self._set_flag(live, flag)
+        live.variables.update(message.variables or {})
         supplied = (message.contexts, message.actions, message.events, message.set_flags,
-                    message.enable_roles)
+                    message.enable_roles, message.variables)
         if all(part is None for part in supplied):
             return
         for character_id in live.chat.character_ids:
@@ -719,11 +817,12 @@ class MockEngine:
         if infer:
             extras.extend(self._infer_actions(live, prompt, sender))
         if script is not None and script.app_trigger:
-            extras.append(AppTrigger(
-                session_id=live.session_id, name=script.app_trigger, sender_id=sender,
-                message_id=stream_id,
-                arguments=tuple(msgspec.Raw(msgspec.json.encode(a))
-                                for a in script.app_trigger_arguments)))
+            extras.append(self._app_trigger(
+                live.session_id, script.app_trigger, script.app_trigger_arguments,
+                sender=sender, message_id=stream_id, queued=script.app_trigger_queued))
+        if script is not None and script.vision_capture:
+            extras.append(self._vision_request(live.session_id,
+                                               ComputerVisionSource(script.vision_capture)))
         yield from self._stream(live, sender, text, extras=extras, message_id=stream_id)
 
     def _infer_actions(self, live: _Live, prompt: str, sender: str) -> list[ServerMessage]:
@@ -780,7 +879,7 @@ class MockEngine:
                 is_narration=narration))
         yield Emit(self._audience(live), ReplyStart(
             session_id=sid, message_id=mid, sender_id=sender, chat_time=self._chat_time(live)))
-        for start, end in self._chunks(text):
+        for number, (start, end) in enumerate(self._chunks(text)):
             if self.reply_delay > 0:
                 yield Wait(self.reply_delay)
             if stream.done:
@@ -789,8 +888,9 @@ class MockEngine:
             yield Emit(self._audience(live), ReplyChunk(
                 session_id=sid, message_id=mid, sender_id=sender, text=text[start:end],
                 start_index=start, end_index=end,
-                audio_url=self._clip_url(text[start:end]) if speaks else "",
-                is_narration=narration))
+                audio_url=self._audio_url(text[start:end]) if speaks else "",
+                is_narration=narration,
+                audio_gap_ms=self.audio_gap_ms if speaks and number else None))
         if stream.done:
             return
         stream.done = True
@@ -850,10 +950,13 @@ class MockEngine:
     def _client_playback(self, live: _Live) -> bool:
         record = self.sessions.get(live.session_id)
         owner = self._conns.get(record.owner) if record is not None else None
-        return (self.speech and owner is not None
+        return ((self.speech or self.silence_placeholders) and owner is not None
                 and owner.audio_output is AudioOutputCapability.URL)
 
-    def _clip_url(self, text: str) -> str:
+    def _audio_url(self, text: str) -> str:
+        """A TTS clip URL, or without speech a ``silence:N`` placeholder of its length."""
+        if not self.speech:
+            return f"silence:{min(len(text) * MS_PER_CHARACTER, 2_000)}"
         clip = self._new_id()
         self._clips[clip] = text
         while len(self._clips) > MAX_CLIPS:  # never fetched: forget the oldest
@@ -867,7 +970,7 @@ class MockEngine:
         text = self._clips.pop(clip, None)
         if text is None:
             return None
-        samples = min(len(text) * 320, 32_000)  # 16 kHz mono PCM16
+        samples = min(len(text) * MS_PER_CHARACTER * 16, 32_000)  # 16 kHz mono PCM16
         out = io.BytesIO()
         with wave.open(out, "wb") as wav:
             wav.setnchannels(1)
@@ -875,6 +978,136 @@ class MockEngine:
             wav.setframerate(16_000)
             wav.writeframes(bytes(samples * 2))
         return out.getvalue()
+
+    # -- app flows (API 2025-11 §3.3-3.5) -----------------------------------------------
+
+    def request_vision_capture(
+        self, session_id: str, source: ComputerVisionSource = ComputerVisionSource.SCREEN,
+    ) -> tuple[str, Iterator[Step]]:
+        """Ask the session's owner for an image (``visionCaptureRequest``), as a script or
+        the UI would; the answer arrives over REST (:meth:`answer_vision_request`).
+
+        Returns:
+            The request id and the steps that send the request.
+
+        Raises:
+            KeyError: no such running session.
+        """
+        live = self._live[session_id]
+        message = self._vision_request(session_id, source)
+        return message.vision_capture_request_id, _steps(Emit(self._owner(live), message))
+
+    def answer_vision_request(self, request_id: str, session_id: str | None, *,
+                              uploaded: bool) -> str | None:
+        """Record the client's upload (``uploaded``) or cancel of a vision request.
+
+        Returns:
+            None when accepted, else why not (unknown request, another session's, or one
+            already answered), for the REST layer's error body.
+        """
+        request = self.vision_requests.get(request_id)
+        if request is None:
+            return f"Vision capture request {request_id} not found"
+        if session_id is not None and session_id != request.session_id:
+            return f"Vision capture request {request_id} belongs to another session"
+        if request.state != "pending":
+            return f"Vision capture request {request_id} was already {request.state}"
+        request.state = "uploaded" if uploaded else "cancelled"
+        return None
+
+    def queue_app_trigger(self, session_id: str, name: str, arguments: Sequence[object] = (),
+                          *, scenario_role: str | None = None) -> tuple[str, Iterator[Step]]:
+        """Send a queued ``appTrigger`` (with a ``triggerId``) to the session, as a scenario
+        script does; the client's ``appTriggerComplete`` marks it completed in
+        :attr:`app_triggers`.
+
+        Returns:
+            The trigger id and the steps that send the trigger.
+
+        Raises:
+            KeyError: no such running session.
+            TypeError: an argument is not JSON-encodable.
+        """
+        live = self._live[session_id]
+        trigger = self._app_trigger(session_id, name, arguments, sender=live.chat.character_ids[0],
+                                    queued=True, scenario_role=scenario_role)
+        assert trigger.trigger_id is not None
+        return trigger.trigger_id, _steps(Emit(self._audience(live), trigger))
+
+    def set_app_configuration(self, character_id: str, client: str,
+                              values: dict[str, str]) -> None:
+        """What the user filled into app ``client``'s character form for that character
+        (replaces the data's values); sent on the next ``chatStarted``."""
+        self._app_config[(character_id.lower(), client)] = dict(values)
+
+    def app_configuration(self, character_id: str, client: str) -> dict[str, str] | None:
+        """A character's form values for one app: the form's defaults, then the data's
+        values, then :meth:`set_app_configuration`'s; None when there are none."""
+        values: dict[str, str] = {}
+        for conn in self._conns.values():
+            form = conn.app.character_form if conn.app is not None else None
+            if conn.client == client and form is not None:
+                values.update({f.name: _form_value(f.default_value) for f in form.fields
+                               if f.default_value is not None})
+        character = self.data.character(character_id)
+        if character is not None:
+            values.update(character.app_configuration.get(client, {}))
+        values.update(self._app_config.get((character_id.lower(), client), {}))
+        return values or None
+
+    def _configured_participants(self, live: _Live) -> tuple[ChatParticipantInfo, ...]:
+        """The chat's characters, each with the owner app's ``appConfiguration``."""
+        record = self.sessions.get(live.session_id)
+        owner = self._conns.get(record.owner) if record is not None else None
+        if owner is None:
+            return self._participants(live.chat)
+        return tuple(
+            msgspec.structs.replace(p, app_configuration=self.app_configuration(p.id,
+                                                                                owner.client))
+            for p in self._participants(live.chat))
+
+    def _vision_request(self, session_id: str,
+                        source: ComputerVisionSource) -> VisionCaptureRequest:
+        request = VisionRequest(self._new_id(), session_id, source)
+        self.vision_requests[request.request_id] = request
+        _forget_oldest(self.vision_requests)
+        return VisionCaptureRequest(session_id=session_id,
+                                    vision_capture_request_id=request.request_id, source=source)
+
+    def _app_trigger(self, session_id: str, name: str, arguments: Sequence[object], *,
+                     sender: str, queued: bool, message_id: str | None = None,
+                     scenario_role: str | None = None) -> AppTrigger:
+        trigger_id = None
+        if queued:
+            trigger_id = self._new_id()
+            self.app_triggers[trigger_id] = AppTriggerRecord(trigger_id, session_id, name,
+                                                             self._clock())
+            _forget_oldest(self.app_triggers)
+        return AppTrigger(
+            session_id=session_id, name=name, sender_id=sender, message_id=message_id,
+            arguments=tuple(msgspec.Raw(msgspec.json.encode(a)) for a in arguments),
+            trigger_id=trigger_id, scenario_role=scenario_role)
+
+    def _await_app_triggers(self, session_id: str) -> Iterator[Step]:
+        """Hold a command while a queued trigger of the session waits for its
+        ``appTriggerComplete``, at most ``app_trigger_timeout`` after it was sent (API
+        2025-11 §3.5: the server's foreground queue waits for the acknowledgement)."""
+        while True:
+            waiting = [t for t in self.app_triggers.values()
+                       if t.session_id == session_id and t.pending]
+            if not waiting:
+                return
+            now = self._clock()
+            for trigger in waiting:
+                if now - trigger.sent_at >= self.app_trigger_timeout:
+                    trigger.timed_out = True
+            if all(not t.pending for t in waiting):
+                return
+            yield Wait(TRIGGER_POLL)
+
+    def _owner(self, live: _Live) -> tuple[str, ...]:
+        record = self.sessions.get(live.session_id)
+        return (record.owner,) if record is not None else ()
 
     # -- helpers -----------------------------------------------------------------------
 
@@ -935,19 +1168,21 @@ class MockEngine:
                 "roles": {}, "buttons": (), "characters": self._participants(live.chat)}
 
     def _context_updated(self, live: _Live) -> ContextUpdated:
-        return ContextUpdated(**self._context_fields(live))  # type: ignore[arg-type]
+        return ContextUpdated(**self._context_fields(live),  # type: ignore[arg-type]
+                              variables=dict(live.variables) or None)
 
     def _chat_started(self, live: _Live) -> ChatStarted:
         chat = live.chat
         scenario = next((s for s in self.data.scenarios if s.id == chat.scenario_id), None)
         return ChatStarted(
             session_id=live.session_id, chat_id=chat.id, chat_style=self._chat_style(chat),
-            user=self._user(), characters=self._participants(chat),
+            user=self._user(), characters=self._configured_participants(live),
             services={"textGen": ChatServiceInfo(service_name="Mock",
                                                  service_id=self._textgen_id)},
             services_configurations_set_id=live.services_set_id, augmentations=(),
             messages=tuple(self._chat_message(m, i) for i, m in enumerate(chat.messages)),
-            context=ChatContext(**self._context_fields(live)),  # type: ignore[arg-type]
+            context=ChatContext(**self._context_fields(live),  # type: ignore[arg-type]
+                                variables=dict(live.variables) or None),
             title=chat.title, scenario=self._scenario_info(scenario) if scenario else None)
 
     def _chat_message(self, msg: _Msg, position: int) -> ChatMessage:
@@ -1054,6 +1289,21 @@ class MockEngine:
         if ephemeral:  # listed nowhere; the item is still returned
             self._chats.pop(chat.id, None)
         return msgspec.json.encode(self._chat_item(chat))
+
+    def character_json(self, character_id: str) -> bytes | None:
+        """``GET /api/characters/{id}``: the character with ``appConfiguration`` keyed by
+        app ``client`` name, then field (API 2025-11 §3.4), or None when unknown."""
+        character = self.data.character(character_id)
+        if character is None:
+            return None
+        clients = set(character.app_configuration)
+        clients.update(c for (cid, c) in self._app_config if cid == character.id.lower())
+        clients.update(conn.client for conn in self._conns.values()
+                       if conn.app is not None and conn.app.character_form is not None)
+        configuration = {c: self.app_configuration(character.id, c) for c in sorted(clients)}
+        body = msgspec.to_builtins(self._list_item(character))
+        body["appConfiguration"] = {c: v for c, v in configuration.items() if v}
+        return msgspec.json.encode(body)
 
     def chat_summary(self, chat_id: str) -> bytes | None:
         """``GET /api/chats/{chatId}/summary``, or None for an unknown chat."""

@@ -10,6 +10,10 @@ The other columns are read from the source, not written by hand:
 * **mock**: which client messages ``MockEngine`` branches on (an ``isinstance`` test) and
   whether that branch does anything, and which server messages any ``voxta_mock`` module
   constructs.
+* **API 2025-11**: the fields of the addendum (``VOXTA_PROTOCOL_2025-11.md`` §2) with the
+  type the catalog gives each (read from the Struct, so a missing field fails the
+  generator), whether ``voxta_mock`` writes or reads it (an AST walk), and the flows of
+  §3 with the mock API that serves them (each name is looked up, so a renamed one fails).
 
 Regenerate after changing the catalog, the client or the mock::
 
@@ -20,13 +24,23 @@ Regenerate after changing the catalog, the client or the mock::
 from __future__ import annotations
 
 import ast
+import re
 import sys
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import UnionType
+from typing import Union, get_args, get_origin
+
+import msgspec
 
 import voxta_mock
 import voxta_proto
+from voxta_mock.data import CharacterData, MockData, ReplyScript
+from voxta_mock.engine import MockEngine
+from voxta_mock.rest import MockRest
+from voxta_proto import voxta as catalog
+from voxta_proto.transports import HttpRequest
 from voxta_proto.voxta import CLIENT_MESSAGE_TYPES, SERVER_MESSAGE_TYPES, ClientMessage
 from voxta_proto.voxta.session import _STATE_UPDATES, FAILURES, REPLIES, VoxtaClientSession
 
@@ -168,6 +182,236 @@ def mock_emits() -> set[str]:
     return names
 
 
+# ------------------------------------------------------------------------ API 2025-11
+
+
+NEW_FIELDS: tuple[tuple[str, str, str], ...] = (
+    # (catalog class, wire name, what the addendum says), in the order of its §2 tables.
+    ("ReplyChunk", "audioGapMs", "minimum ms since the previous clip ended"),
+    ("ReplyChunk", "affect", "affect label for lip sync"),
+    ("ReplyChunk", "affectCarried", "meaning not documented"),
+    ("ReplyChunk", "speechLineId", "type not published: raw JSON"),
+    ("ReplyChunk", "audioUrl", "may be a `silence:N` placeholder"),
+    ("ContextUpdated", "variables", "script variables, values raw JSON"),
+    ("ContextUpdated", "tools", "`{name, description, source}`"),
+    ("ToolEntry", "source", ""),
+    ("ContextUpdated", "toolPermissionsApply", "meaning not documented"),
+    ("ContextUpdated", "controls", "control groups"),
+    ("ControlGroupEntry", "controls", "polymorphic controls, raw JSON"),
+    ("ChatContext", "controls", "the same on `chatStarted.context`"),
+    ("FunctionKeyEntry", "disabledFlagsFilter", ""),
+    ("FunctionKeyEntry", "invocation", "`ActionInference` or `ToolCalling`"),
+    ("FunctionKeyEntry", "clientMetadata", ""),
+    ("FunctionKeyEntry", "watchedVariables", ""),
+    ("ChatSessionError", "retry", "absent means true"),
+    ("ErrorMessage", "retry", "absent means true"),
+    ("ChatSessionError", "details", ""),
+    ("SpeechRecognitionEnd", "reason", "free string (`EndOfSpeech`)"),
+    ("SpeechRecognitionEnd", "words", ""),
+    ("SpeechRecognitionEnd", "repair", "`{action, doubtfulWords}`"),
+    ("SpeechRecognitionEnd", "misheardWordsSuppression", "a string, `None` by default"),
+    ("AppTrigger", "arguments", "absent and null alike"),
+    ("AppTrigger", "triggerId", "queued trigger, needs `appTriggerComplete`"),
+    ("AppTrigger", "scenarioRole", ""),
+    ("Welcome", "apiVersion", "see `KNOWN_API_VERSIONS`"),
+    ("Welcome", "voxtaServerCommit", ""),
+    ("Welcome", "characters", "declared by one app only (doubtful)"),
+    ("ChatParticipantInfo", "appConfiguration", "form values on `chatStarted.characters`"),
+    ("ReplyEnd", "messageIndex", ""),
+    ("AnimationPlay", "frameCount", ""),
+    ("StartChat", "characterIds", "multi-character chat"),
+    ("StartChat", "disableServices", ""),
+    ("Send", "generateConstraintRequest", ""),
+    ("GenerateConstraintRequest", "includeChatHistory", "declared only"),
+    ("UpdateContext", "variables", "declared only"),
+    ("ActionEffect", "clearFlags", "declared only"),
+    ("ContextDefinition", "position", "`Context` or `System`"),
+    ("FunctionArgumentDefinition", "choices", ""),
+    ("ClientCapabilities", "features", ""),
+    ("ClientCapabilities", "audioOutput", "1.11 adds `Disabled` to the capability enums"),
+    ("RegisterApp", "characterForm", "forms of `AppFormField`s"),
+    ("AppFormField", "defaultValue", ""),
+    ("AppFormField", "contentTypes", "`asset` fields"),
+    ("AppFormField", "noneLabel", "`asset` fields"),
+    ("ClientSpeechPlaybackStart", "duration", "units disagree: seconds here"),
+    ("AppTriggerComplete", "triggerId", ""),
+    ("TriggerAction", "arguments", ""),
+)
+
+LEFT_OUT = (
+    "error and `chatSessionError` \"category\"/\"resolution\", `send` \"expiry\", `startChat` "
+    "augmentation properties, ChatMessage \"appearance\"/\"annotations\"/\"tool calls\": "
+    "the addendum knows they exist but not their wire names (§6.12), so the catalog leaves "
+    "them out and decoding ignores them like any unknown field."
+)
+
+FLOWS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
+    # (flow, what the mock does, the mock API that does it: looked up when rendering)
+    ("Audio output (§3.1)",
+     "clip URLs it serves once as WAV; or `silence:N` placeholders (TTS off, the client "
+     "must still acknowledge); `audioGapMs` on every chunk but the first; relays every "
+     "`speechPlaybackStart` and `speechPlaybackComplete`, late or repeated ones too",
+     ("MockEngine.speech", "MockEngine.silence_placeholders", "MockEngine.audio_gap_ms",
+      "MockEngine.tts_audio", "GET /api/tts/gens/{id}")),
+    ("Vision capture (§3.3)",
+     "sends `visionCaptureRequest` (scripted or on request) to the session owner; takes "
+     "the multipart upload (part `file`) or the cancel, once per request, and keeps it",
+     ("MockEngine.request_vision_capture", "MockEngine.vision_requests",
+      "ReplyScript.vision_capture", "MockRest.vision_uploads", "MockRest.vision_cancelled",
+      "POST /api/vision/requests/{id}/send", "DELETE /api/vision/requests/{id}")),
+    ("`registerApp` forms (§3.4)",
+     "keeps each connection's forms; the form defaults, the data's values and values set "
+     "from Python come back as `appConfiguration` on `chatStarted` (flat, strings) and on "
+     "`GET /api/characters/{id}` (by app)",
+     ("MockEngine.app_configuration", "MockEngine.set_app_configuration",
+      "CharacterData.app_configuration", "GET /api/characters/{id}")),
+    ("Queued app triggers (§3.5)",
+     "sends `appTrigger` with a `triggerId` (scripted or on request) and records the "
+     "client's `appTriggerComplete`; until it arrives, or `app_trigger_timeout` passes, "
+     "the session's next `send`, `retry`, `characterSpeechRequest`, `speak` or "
+     "`triggerAction` waits; an unknown, repeated or other session's id does nothing",
+     ("MockEngine.queue_app_trigger", "MockEngine.app_triggers",
+      "MockEngine.app_trigger_timeout", "ReplyScript.app_trigger_queued")),
+    ("Device-flow login (§3.6)",
+     "codes expire and are bounded; with an auth token nothing is handed out until the "
+     "code is approved (by `approve_device`, an authorized `verify`, or an explicit "
+     "`auto_approve`); bad bodies get 400",
+     ("MockRest.approve_device", "MockRest.auto_approve", "MockRest.device_code_lifetime",
+      "POST /api/device/code", "POST /api/device/poll", "POST /api/device/verify",
+      "POST /api/auth/test")),
+    ("API version (§1.2)",
+     "announces `api_version` from its data, `2025-11` by default",
+     ("MockData.api_version",)),
+)
+
+
+def _field(cls_name: str, wire: str) -> msgspec.structs.FieldInfo:
+    cls = getattr(catalog, cls_name)
+    for info in msgspec.structs.fields(cls):
+        if info.encode_name == wire:
+            return info
+    raise LookupError(f"{cls_name} has no field {wire!r}: the page would claim it does")
+
+
+def _type_name(hint: object) -> str:
+    if get_origin(hint) in (Union, UnionType):
+        return " | ".join(_type_name(arg) for arg in get_args(hint))
+    if isinstance(hint, type) and not get_args(hint):
+        return "None" if hint is type(None) else hint.__name__
+    return re.sub(r"\b(?:[A-Za-z_]\w*\.)+([A-Za-z_]\w*)", r"\1", repr(hint))
+
+
+def _type_text(hint: object) -> str:
+    text = _type_name(hint).replace("Raw | UnsetType", "Raw")
+    return f"`{text}`".replace("|", "\\|")
+
+
+def _mock_keywords() -> set[tuple[str, str]]:
+    """(callee, keyword) of every call in ``voxta_mock``: ``ReplyChunk(audio_url=...)``
+    gives ``("ReplyChunk", "audio_url")``, ``msgspec.structs.replace(p, x=...)`` gives
+    ``("replace", "x")``; what the mock writes into the messages it builds."""
+    found: set[tuple[str, str]] = set()
+    for path in sorted(MOCK_DIR.glob("*.py")):
+        for node in ast.walk(_tree(path)):
+            if not isinstance(node, ast.Call):
+                continue
+            func = node.func
+            callee = (func.id if isinstance(func, ast.Name)
+                      else func.attr if isinstance(func, ast.Attribute) else "")
+            found |= {(callee, k.arg) for k in node.keywords if k.arg}
+    return found
+
+
+def _engine_reads() -> set[str]:
+    """Attributes the engine reads off anything (approximates what it uses of a message)."""
+    return {node.attr for node in ast.walk(_tree(ENGINE_SOURCE))
+            if isinstance(node, ast.Attribute) and isinstance(node.ctx, ast.Load)}
+
+
+def _new_field_rows() -> list[str]:
+    written, read = _mock_keywords(), _engine_reads()
+    rows = []
+    for cls_name, wire, note in NEW_FIELDS:
+        info = _field(cls_name, wire)
+        cls = getattr(catalog, cls_name)
+        tag = cls.__struct_config__.tag
+        where = f"`{tag}`" if isinstance(tag, str) else _ref(cls)
+        if issubclass(cls, ClientMessage) or cls_name in ("GenerateConstraintRequest",
+                                                            "ActionEffect", "ContextDefinition",
+                                                            "FunctionArgumentDefinition",
+                                                            "ClientCapabilities",
+                                                            "AppFormField"):
+            mock = "reads" if info.name in read else "accepts"
+        else:
+            sends = {(cls_name, info.name), ("replace", info.name)} & written
+            mock = "sends" if sends else "never sends"
+        rows.append(f"| {where} | `{wire}` | {_type_text(info.type)} | — | {mock} | {note} |")
+    return rows
+
+
+def _mock_api_exists(name: str) -> bool:
+    engine = MockEngine()
+    rest = MockRest(engine)
+    if " /" in name:  # an endpoint: routed for that method (any status but 405)
+        method, path = name.split(" ", 1)
+        response = rest.handle(HttpRequest(method=method, target=path.replace("{id}", "x")))
+        return response is not None and response.status != 405
+    owner, attribute = name.split(".")
+    instances: dict[str, object] = {"MockEngine": engine, "MockRest": rest}
+    classes: dict[str, type] = {"ReplyScript": ReplyScript, "CharacterData": CharacterData,
+                                "MockData": MockData}
+    target = instances.get(owner, classes.get(owner))
+    return target is not None and hasattr(target, attribute)
+
+
+def _flow_rows() -> list[str]:
+    rows = []
+    for flow, does, api in FLOWS:
+        missing = [name for name in api if not _mock_api_exists(name)]
+        if missing:
+            raise LookupError(f"{flow}: the mock has no {missing}")
+        names = ", ".join(f"`{n}`" for n in api)
+        rows.append(f"| {flow} | — | {does} | {names} |")
+    return rows
+
+
+DECISIONS = """## Where the sources disagree: what voxta-proto does
+
+The addendum (§6) lists where the 2026 sources disagree or say nothing. The catalog and
+the mock follow these decisions:
+
+* **Unknown `$type`** (§6.1): kept as `UnknownServerMessage` with the raw JSON, never an
+  error; a known `$type` with bad fields is an `InvalidServerMessage` inside a frame, and
+  the frame's other messages survive. Unknown fields are ignored.
+* **`replyThinking`** (§5): decoded as `ReplyThinking`, a subclass of `ReplyThink`, so
+  code that handles `ReplyThink` sees both names.
+* **Enums** (§5): written as names, read as names in any case or as numbers. The 1.11
+  `Disabled` capability values exist but come last (their numbers are not published);
+  send them only when needed (§6.5).
+* **`welcome.apiVersion`** (§6.4): `2025-08` and `2025-11` are `KNOWN_API_VERSIONS`; no
+  version is a reason to refuse a server. The mock announces `2025-11` unless its data
+  says otherwise.
+* **`speechPlaybackStart.duration`** (§6.2): seconds, as a float; the mock relays any
+  number it gets.
+* **TTS disabled** (§6.3): the mock offers both behaviours: `audioUrl: ""` with the
+  server's own `speechPlaybackComplete` (the default), or `silence:N` placeholders that
+  the client must acknowledge (`silence_placeholders=True`). The mock tolerates duplicate
+  completions and completions for replies it does not wait for, and relays them.
+* **`appTrigger.arguments`** (§6.10) and **nulls in `contextUpdated`** (§6.15): absent
+  and `null` decode alike.
+* **`retry`** on `chatSessionError` and `error`: absent means true (the model's
+  default); the encoder leaves a true value out and always writes false.
+* **`speechRecognitionEnd.reason`**: a plain string, since servers send values outside
+  the reference's five (`EndOfSpeech`); `SpeechRecognitionEndReason` names the known ones.
+* **Declared-only fields** (§6.11: `includeChatHistory`, `clearFlags`,
+  `updateContext.variables`, `welcome.characters`): typed and optional, never required.
+* **Names known without a type** (§6.12): `replyChunk.speechLineId` is kept as raw JSON;
+  fields whose wire names are unknown are left out (see above).
+* **Queued app triggers** (§3.5): the server's timeout is not documented; the mock
+  holds the session's commands for at most `app_trigger_timeout` (10 s by default).
+"""
+
+
 # ------------------------------------------------------------------------------ page
 
 
@@ -276,6 +520,27 @@ def render() -> str:
         "|---|---|---|---|---|",
         *server_rows,
         "",
+        "## API 2025-11 fields",
+        "",
+        "The fields `VOXTA_PROTOCOL_2025-11.md` adds or newly specifies, with the type the "
+        "catalog gives them (`| int` after an enum: numbers are accepted too). "
+        "VoxtaClient is filled in once the new connection driver lands. Mock: \"sends\" "
+        "means some part of the mock writes the field, \"reads\" that the engine uses "
+        "it, \"accepts\" that it is validated and otherwise unused.",
+        "",
+        "| Message or object | Field | Catalog | VoxtaClient | Mock | Note |",
+        "|---|---|---|---|---|---|",
+        *_new_field_rows(),
+        "",
+        f"Left out: {LEFT_OUT}",
+        "",
+        "## API 2025-11 flows",
+        "",
+        "| Flow | VoxtaClient | Mock | Mock API |",
+        "|---|---|---|---|",
+        *_flow_rows(),
+        "",
+        DECISIONS,
     ]
     return "\n".join(lines)
 

@@ -92,7 +92,30 @@ def test_mock_handling_follows_the_code() -> None:
     handling = support_matrix.mock_handling()
     assert handling["Send"] == support_matrix.HANDLED
     assert handling["TypingStart"] == support_matrix.NO_EFFECT
-    assert handling["RegisterApp"] == support_matrix.COMPLETION_ONLY
+    assert handling["RegisterApp"] == support_matrix.HANDLED  # keeps the forms
+    assert handling["InspectAudioInput"] == support_matrix.COMPLETION_ONLY
+
+
+def test_every_new_field_row_names_a_real_catalog_field() -> None:
+    rows = _section_lines("API 2025-11 fields")
+    assert len(rows) == len(support_matrix.NEW_FIELDS)
+    for cls_name, wire, _ in support_matrix.NEW_FIELDS:
+        assert support_matrix._field(cls_name, wire).encode_name == wire
+    with pytest.raises(LookupError):
+        support_matrix._field("ReplyChunk", "controlGroups")
+
+
+def test_every_flow_row_names_mock_api_that_exists() -> None:
+    assert len(_section_lines("API 2025-11 flows")) == len(support_matrix.FLOWS)
+    assert not support_matrix._mock_api_exists("MockEngine.no_such_thing")
+    assert not support_matrix._mock_api_exists("PUT /api/device/code")
+
+
+def _section_lines(section: str) -> list[str]:
+    text = support_matrix.PAGE.read_text(encoding="utf-8")
+    part = text.split(f"## {section}", 1)[1].split("\n## ", 1)[0]
+    return [line for line in part.splitlines()
+            if line.startswith("| ") and not line.startswith(("| Message", "| Flow"))]
 
 
 def _run(engine: MockEngine, connection: str, message: AnyClientMessage) -> list[str]:

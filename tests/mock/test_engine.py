@@ -7,10 +7,15 @@ from collections.abc import Iterable
 import msgspec
 
 from voxta_mock import DEFAULT_DATA, UI_CONNECTION, Complete, Emit, MockEngine, Step, Wait
+from voxta_mock.data import ReplyScript
 from voxta_mock.engine import EMPTY_ID
 from voxta_proto.voxta import (
     Action,
     AddChatParticipant,
+    AppForm,
+    AppFormField,
+    AppTrigger,
+    AppTriggerComplete,
     AudioOutputCapability,
     Authenticate,
     ChatSessionError,
@@ -20,12 +25,15 @@ from voxta_proto.voxta import (
     ClientSpeechPlaybackComplete,
     ClientSpeechPlaybackStart,
     ClientUpdate,
+    ComputerVisionSource,
+    ContextUpdated,
     DeleteMessage,
     Interrupt,
     LoadCharactersList,
     LoadChatsList,
     LoadScenariosList,
     PauseChat,
+    RegisterApp,
     ReplyChunk,
     ReplyEnd,
     RequestSuggestions,
@@ -35,6 +43,7 @@ from voxta_proto.voxta import (
     ScenarioActionDefinition,
     Send,
     Speak,
+    SpeechPlaybackComplete,
     StartChat,
     StopChat,
     SubscribeToChat,
@@ -42,6 +51,7 @@ from voxta_proto.voxta import (
     TypingStart,
     Update,
     UpdateContext,
+    VisionCaptureRequest,
 )
 
 APEX = "22222222-2222-4222-8222-222222222222"
@@ -298,10 +308,10 @@ def test_client_playback_waits_for_the_clients_completion() -> None:
         "$type": "speechPlaybackStart", "sessionId": sid, "messageId": mid, "startIndex": 0,
         "duration": 1.5}
     other = ClientSpeechPlaybackComplete(session_id=sid, message_id="another")
-    assert tags(e.handle("c", other)) == ["done"]
+    assert tags(e.handle("c", other)) == ["done", "speechPlaybackComplete"]  # relayed only
     complete = ClientSpeechPlaybackComplete(session_id=sid, message_id=mid)
     assert tags(e.handle("c", complete)) == ["done", "speechPlaybackComplete", "chatFlow"]
-    assert tags(e.handle("c", complete)) == ["done"]  # once
+    assert tags(e.handle("c", complete)) == ["done", "speechPlaybackComplete"]  # turn ends once
 
 
 def test_interrupt_or_new_message_during_playback_interrupts_speech() -> None:
@@ -397,3 +407,201 @@ def test_message_indices_are_one_based_as_in_the_reference() -> None:
     resumed = messages(e.handle("c", ResumeChat(chat_id=OLD_CHAT)))
     history = next(m.messages for m in resumed if isinstance(m, ChatStarted))
     assert [m.index for m in history] == [1, 2, 3]
+
+
+# --- API 2025-11 flows ------------------------------------------------------------------------
+
+
+def speaker_engine(**kwargs: object) -> tuple[MockEngine, str]:
+    e = MockEngine(seed=7, reply_delay=0.0, **kwargs)  # type: ignore[arg-type]
+    e.connect("c")
+    list(e.handle("c", SPEAKER))
+    return e, started(e)
+
+
+def test_a_late_completion_is_relayed_so_no_client_stays_speaking() -> None:
+    e, sid = speaker_engine(speech=True)
+    greeting = chunks_of(e.handle("c", Send(session_id=sid, text="hi")))
+    mid = greeting[0].message_id
+    assert tags(e.handle("c", Interrupt(session_id=sid))) == [
+        "done", "interruptSpeech", "chatFlow"]  # the engine no longer waits for mid
+    steps = list(e.handle("c", ClientSpeechPlaybackComplete(session_id=sid, message_id=mid)))
+    assert tags(steps) == ["done", "speechPlaybackComplete"]
+    assert messages(steps) == [SpeechPlaybackComplete(session_id=sid, message_id=mid)]
+
+
+def test_silence_placeholders_and_audio_gaps_for_url_clients() -> None:
+    e, sid = speaker_engine(silence_placeholders=True, audio_gap_ms=250)
+    steps = list(e.handle("c", Send(session_id=sid, text="hi")))
+    assert tags(steps)[-1] == "replyEnd"  # the turn waits for the client's completion
+    chunks = chunks_of(steps)
+    assert len(chunks) > 1
+    for chunk in chunks:
+        assert chunk.audio_url == f"silence:{min(len(chunk.text) * 20, 2000)}"
+    assert [c.audio_gap_ms for c in chunks] == [None] + [250] * (len(chunks) - 1)
+    assert e.tts_audio(chunks[0].audio_url.partition(":")[2]) is None  # nothing to fetch
+    done = ClientSpeechPlaybackComplete(session_id=sid, message_id=chunks[0].message_id)
+    assert tags(e.handle("c", done)) == ["done", "speechPlaybackComplete", "chatFlow"]
+
+
+def test_silence_placeholders_only_for_url_clients() -> None:
+    e = engine(reply_delay=0.0, silence_placeholders=True, audio_gap_ms=250)
+    steps = list(e.handle("c", StartChat(character_id=APEX)))  # AUTH: no audioOutput
+    assert tags(steps)[-3:] == ["replyEnd", "speechPlaybackComplete", "chatFlow"]
+    assert {(c.audio_url, c.audio_gap_ms) for c in chunks_of(steps)} == {("", None)}
+
+
+def test_registered_character_form_values_come_back_on_chat_started() -> None:
+    data = msgspec.structs.replace(DEFAULT_DATA, characters=(
+        msgspec.structs.replace(DEFAULT_DATA.characters[0], app_configuration={
+            "t": {"skin": "urn:voxta:resources:characters:x:assets:skin.png"},
+            "other-app": {"skin": "nope"}}),
+        *DEFAULT_DATA.characters[1:]))
+    e = MockEngine(data, seed=7, reply_delay=0.0)
+    e.connect("c")
+    list(e.handle("c", AUTH))  # client "t"
+    form = AppForm(fields=(AppFormField(kind="bool", name="follow", default_value=False),
+                           AppFormField(kind="asset", name="skin", content_types=("image/*",))))
+    assert tags(e.handle("c", RegisterApp(label="T", character_form=form))) == ["done"]
+    e.set_app_configuration(DEFAULT_DATA.characters[1].id, "t", {"follow": "True"})
+    steps = list(e.handle("c", StartChat(character_ids=(APEX, DEFAULT_DATA.characters[1].id))))
+    [chat_started] = [m for m in messages(steps) if isinstance(m, ChatStarted)]
+    assert [c.app_configuration for c in chat_started.characters] == [
+        {"follow": "False", "skin": "urn:voxta:resources:characters:x:assets:skin.png"},
+        {"follow": "True"}]
+    detail = msgspec.json.decode(e.character_json(APEX) or b"")
+    assert detail["appConfiguration"] == {
+        "other-app": {"skin": "nope"},
+        "t": {"follow": "False", "skin": "urn:voxta:resources:characters:x:assets:skin.png"}}
+    assert e.character_json("nobody") is None
+
+
+def test_without_forms_or_values_there_is_no_app_configuration() -> None:
+    e = engine(reply_delay=0.0)
+    steps = list(e.handle("c", StartChat(character_id=APEX)))
+    [chat_started] = [m for m in messages(steps) if isinstance(m, ChatStarted)]
+    assert chat_started.characters[0].app_configuration is None
+
+
+def test_queued_app_trigger_records_its_completion_once() -> None:
+    e = engine(reply_delay=0.0)
+    sid = started(e)
+    trigger_id, steps = e.queue_app_trigger(sid, "SelectView", ["map", 2, True],
+                                            scenario_role="guide")
+    [trigger] = messages(steps)
+    assert isinstance(trigger, AppTrigger)
+    assert (trigger.trigger_id, trigger.name, trigger.scenario_role) == (
+        trigger_id, "SelectView", "guide")
+    assert [msgspec.json.decode(a) for a in trigger.arguments or ()] == ["map", 2, True]
+    assert not e.app_triggers[trigger_id].completed
+    assert tags(e.handle("c", AppTriggerComplete(session_id=sid, trigger_id="unknown"))) == [
+        "done"]
+    assert tags(e.handle("c", AppTriggerComplete(session_id=sid, trigger_id=trigger_id))) == [
+        "done"]
+    assert e.app_triggers[trigger_id].completed
+    assert tags(e.handle("c", AppTriggerComplete(session_id=sid, trigger_id=trigger_id))) == [
+        "done"]  # a repeat does nothing
+
+
+def test_an_app_trigger_complete_for_another_session_is_ignored() -> None:
+    e = engine(reply_delay=0.0)
+    sid = started(e)
+    trigger_id, _ = e.queue_app_trigger(sid, "Wave")
+    e.connect("d")
+    list(e.handle("d", AUTH))
+    other = started(e, "d")
+    list(e.handle("d", AppTriggerComplete(session_id=other, trigger_id=trigger_id)))
+    assert not e.app_triggers[trigger_id].completed
+
+
+def test_scripts_send_queued_triggers_and_vision_requests() -> None:
+    data = msgspec.structs.replace(DEFAULT_DATA, scripts=(ReplyScript(
+        keyword="look", reply="Let me see.", app_trigger="Look", app_trigger_queued=True,
+        vision_capture="Eyes"),))
+    e = MockEngine(data, seed=7, reply_delay=0.0)
+    e.connect("c")
+    list(e.handle("c", AUTH))
+    sid = started(e)
+    sent = messages(e.handle("c", Send(session_id=sid, text="look around")))
+    [trigger] = [m for m in sent if isinstance(m, AppTrigger)]
+    [vision] = [m for m in sent if isinstance(m, VisionCaptureRequest)]
+    assert trigger.trigger_id in e.app_triggers
+    assert vision.source is ComputerVisionSource.EYES
+    assert e.vision_requests[vision.vision_capture_request_id].state == "pending"
+
+
+def test_vision_requests_go_to_the_owner_and_are_answered_once() -> None:
+    e = engine(reply_delay=0.0)
+    sid = started(e)
+    e.connect("d")
+    list(e.handle("d", AUTH))
+    list(e.handle("d", SubscribeToChat(session_id=sid)))
+    request_id, steps = e.request_vision_capture(sid)
+    [step] = list(steps)
+    assert isinstance(step, Emit)
+    assert step.to == ("c",)
+    assert step.message == VisionCaptureRequest(
+        session_id=sid, vision_capture_request_id=request_id, source=ComputerVisionSource.SCREEN)
+    assert e.answer_vision_request(request_id, "another", uploaded=True) is not None
+    assert e.answer_vision_request(request_id, sid, uploaded=True) is None
+    assert e.answer_vision_request(request_id, sid, uploaded=False) is not None
+    assert e.answer_vision_request("nope", None, uploaded=True) is not None
+    second, _ = e.request_vision_capture(sid)
+    list(e.handle("c", StopChat(session_id=sid)))
+    assert e.vision_requests[second].state == "cancelled"  # the session closed
+
+
+def test_update_context_variables_come_back_in_context_updated() -> None:
+    e = engine(reply_delay=0.0)
+    sid = started(e)
+    update = UpdateContext(session_id=sid, variables={"health": msgspec.Raw(b"20")})
+    [context] = [m for m in messages(e.handle("c", update)) if isinstance(m, ContextUpdated)]
+    assert context.variables == {"health": msgspec.Raw(b"20")}
+    list(e.handle("c", SubscribeToChat(session_id=sid)))  # a second look: chatStarted
+    e.connect("d")
+    list(e.handle("d", AUTH))
+    [again] = [m for m in messages(e.handle("d", SubscribeToChat(session_id=sid)))
+               if isinstance(m, ChatStarted)]
+    assert again.context.variables == {"health": msgspec.Raw(b"20")}
+
+
+def test_a_queued_trigger_holds_the_next_command_until_acknowledged() -> None:
+    e = engine(reply_delay=0.0)
+    sid = started(e)
+    trigger_id, steps = e.queue_app_trigger(sid, "Wave")
+    list(steps)
+    held = e.handle("c", Send(session_id=sid, text="hi"))
+    assert [tag(next(held)) for _ in range(3)] == ["done", "wait", "wait"]  # nothing else
+    assert tags(e.handle("c", Interrupt(session_id=sid)))[0] == "done"  # not held
+    list(e.handle("c", AppTriggerComplete(session_id=sid, trigger_id=trigger_id)))
+    assert tags(held)[:3] == ["update", "chatFlow", "chatFlow"]  # the send runs now
+
+
+def test_an_unacknowledged_trigger_holds_commands_until_its_timeout() -> None:
+    now = [1_767_000_000.0]
+    e = MockEngine(seed=7, reply_delay=0.0, clock=lambda: now[0], app_trigger_timeout=5.0)
+    e.connect("c")
+    list(e.handle("c", AUTH))
+    sid = started(e)
+    trigger_id, steps = e.queue_app_trigger(sid, "Wave")
+    list(steps)
+    held = e.handle("c", Send(session_id=sid, text="hi"))
+    assert [tag(next(held)) for _ in range(2)] == ["done", "wait"]
+    now[0] += 4.9
+    assert tag(next(held)) == "wait"
+    now[0] += 0.1
+    assert tag(next(held)) == "update"
+    assert e.app_triggers[trigger_id].timed_out
+    assert not e.app_triggers[trigger_id].completed
+    assert tags(e.handle("c", Send(session_id=sid, text="again")))[1] == "update"  # not held
+
+
+def test_a_held_command_is_dropped_when_its_session_closes() -> None:
+    e = engine(reply_delay=0.0)
+    sid = started(e)
+    _, steps = e.queue_app_trigger(sid, "Wave")
+    list(steps)
+    held = e.handle("c", Send(session_id=sid, text="hi"))
+    assert [tag(next(held)) for _ in range(2)] == ["done", "wait"]
+    list(e.handle("c", StopChat(session_id=sid)))
+    assert list(held) == []

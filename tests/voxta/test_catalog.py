@@ -28,12 +28,15 @@ from voxta_proto.voxta import (
     ChatFlowStates,
     ChatMessageRole,
     ChatResourceKind,
+    ChatSessionError,
     ChatStyles,
     ClientCapabilities,
     ClientMessage,
     ComputerVisionSource,
     DownloadStatus,
+    ErrorMessage,
     FunctionArgumentType,
+    FunctionInvocation,
     FunctionTiming,
     ModuleRuntimeStatus,
     PromptCategories,
@@ -135,6 +138,7 @@ EXPECTED_SERVER_TYPES = {
     "update": "Update",
     "replyGenerating": "ReplyGenerating",
     "replyThink": "ReplyThink",
+    "replyThinking": "ReplyThinking",  # alias of replyThink (API 2025-11 addendum §5)
     "replyStart": "ReplyStart",
     "replyChunk": "ReplyChunk",
     "replyEnd": "ReplyEnd",
@@ -188,7 +192,7 @@ def test_client_types_are_exactly_the_39_of_the_reference() -> None:
 
 
 def test_server_types_are_exactly_those_of_the_reference() -> None:
-    assert len(EXPECTED_SERVER_TYPES) == 54
+    assert len(EXPECTED_SERVER_TYPES) == 55  # 54 + the replyThinking alias
     assert {t: cls.__name__ for t, cls in SERVER_MESSAGE_TYPES.items()} == EXPECTED_SERVER_TYPES
 
 
@@ -235,15 +239,22 @@ def _allows_none(info: mi.Type) -> bool:
     )
 
 
+DEFAULT_TRUE_FIELDS = {(ChatSessionError, "retry"), (ErrorMessage, "retry")}
+"""The only other default: ``retry`` is true in the server's model when absent."""
+
+
 @pytest.mark.parametrize("cls", STRUCT_CLASSES, ids=lambda cls: cls.__name__)
 def test_field_policy(cls: type[msgspec.Struct]) -> None:
     """Required fields have no default and no None; optional ones default to None (or
-    UNSET for Raw, which msgspec cannot union with None); no other default exists."""
+    UNSET for Raw, which msgspec cannot union with None); no other default exists but
+    :data:`DEFAULT_TRUE_FIELDS`."""
     info = mi.type_info(cls)
     assert isinstance(info, mi.StructType)
     for field, struct_field in zip(info.fields, msgspec.structs.fields(cls), strict=True):
         if field.required:
             assert not _allows_none(field.type), field.name
+        elif (cls, field.name) in DEFAULT_TRUE_FIELDS:
+            assert struct_field.default is True, field.name
         elif isinstance(field.type, mi.RawType):
             assert struct_field.default is msgspec.UNSET, field.name
         else:
@@ -309,9 +320,10 @@ EXPECTED_ENUMS: dict[type[enum.Enum], list[str]] = {
                    "SpeechToText", "AudioInput", "AudioOutput", "AudioPipeline", "WakeWord",
                    "VisionCapture", "ComputerVision", "ChatAugmentations", "Memory",
                    "ImageGen", "None", "ActionInferenceResolution"],
-    AudioInputCapability: ["None", "WebSocketStream"],
-    AudioOutputCapability: ["None", "Url", "LocalFile"],
-    VisionCaptureCapability: ["None", "PostImage"],
+    AudioInputCapability: ["None", "WebSocketStream", "Disabled"],
+    AudioOutputCapability: ["None", "Url", "LocalFile", "Disabled"],
+    VisionCaptureCapability: ["None", "PostImage", "Disabled"],
+    FunctionInvocation: ["ActionInference", "ToolCalling"],
     SpeechRecognitionEndReason: ["Undefined", "Complete", "Incomplete", "Rejected", "Empty"],
     ModuleRuntimeStatus: ["Undefined", "Starting", "Running", "ShuttingDown"],
     DownloadStatus: ["Pending", "InProgress", "Completed", "Failed"],

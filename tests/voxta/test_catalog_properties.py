@@ -59,8 +59,8 @@ def assert_no_null_members(message: msgspec.Struct, encoded: Any) -> None:
         expected_keys.add("$type")
     for field in msgspec.structs.fields(message):
         value = getattr(message, field.name)
-        if value is None or value is msgspec.UNSET:
-            continue
+        if value is None or value is msgspec.UNSET or value is field.default is True:
+            continue  # left out: absent, or the default true (omit_defaults)
         expected_keys.add(field.encode_name)
         inner = encoded[field.encode_name]
         if isinstance(value, msgspec.Struct):

@@ -23,7 +23,6 @@ from voxta_proto.voxta import (
     ReplyChunk,
     Send,
     ServerEvent,
-    SpeechRecognitionEnd,
     UnknownServerMessage,
     client_codec,
     decode_client_message,
@@ -158,10 +157,10 @@ def test_encode_leaves_unset_raw_out_and_keeps_raw_verbatim() -> None:
     assert b"variables" not in encode_message(
         ContextUpdated(session_id="s", flags=(), roles={}, buttons=(), characters=())
     )
-    end = SpeechRecognitionEnd(repair=msgspec.Raw(b'{"action":"None","doubtfulWords":[]}'))
-    assert encode_message(end) == (
-        b'{"$type":"speechRecognitionEnd","repair":{"action":"None","doubtfulWords":[]}}'
-    )
+    chunk = ReplyChunk(session_id="s", message_id="m", sender_id="c", text="", start_index=0,
+                       end_index=0, audio_url="", is_narration=False,
+                       speech_line_id=msgspec.Raw(b'{"line": 7}'))
+    assert encode_message(chunk).endswith(b',"speechLineId":{"line": 7}}')
 
 
 def test_encode_keeps_false_zero_and_empty_values() -> None:

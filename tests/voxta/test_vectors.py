@@ -56,6 +56,18 @@ def without_nulls(value: Any) -> Any:
     return value
 
 
+DEFAULT_TRUE = {("chatSessionError", "retry"), ("error", "retry")}
+"""Fields whose default is ``true`` (as in the server's model): the .NET server writes
+them, our encoder leaves a true value out (``omit_defaults``) and decodes absent as true."""
+
+
+def as_encoded(expected: dict[str, Any]) -> dict[str, Any]:
+    """``expected`` as our encoder writes it: nulls and default-true fields left out."""
+    kept = {k: v for k, v in expected.items()
+            if not ((expected["$type"], k) in DEFAULT_TRUE and v is True)}
+    return dict(without_nulls(kept))
+
+
 def find_vector(lines: list[bytes], type_name: str, contains: bytes = b"") -> bytes:
     """The first golden vector of ``type_name`` whose JSON contains ``contains``."""
     return next(
@@ -80,7 +92,7 @@ def test_server_vector_decodes_to_its_class_and_round_trips(line: bytes) -> None
     message = decode_server_message(line)
     assert type(message) is SERVER_MESSAGE_TYPES[expected["$type"]]
     encoded = encode_message(message)
-    assert without_nulls(json.loads(encoded)) == without_nulls(expected)
+    assert without_nulls(json.loads(encoded)) == as_encoded(expected)
     assert encoded.startswith(b'{"$type":')
     assert decode_server_message(encoded) == message
 
@@ -295,3 +307,82 @@ def test_all_client_vectors_in_one_frame_decode_typed() -> None:
     assert records == [
         wrap_client_message(m, invocation_id=str(i)) for i, m in enumerate(messages)
     ]
+
+
+# --- API 2025-11 ----------------------------------------------------------------------------
+
+
+def test_absent_retry_decodes_as_true_and_false_is_written() -> None:
+    from voxta_proto.voxta import ChatSessionError, ErrorMessage
+
+    quirk = next(q for q in SERVER_QUIRKS if "without retry" in q["note"])
+    message = decode_server_message(json.dumps(quirk["message"]).encode())
+    assert isinstance(message, ChatSessionError)
+    assert message.retry is True
+    error = decode_server_message(find_vector(SERVER_VECTORS, "error", b"service_missing"))
+    assert isinstance(error, ErrorMessage)
+    assert error.retry is False
+    assert b'"retry":false' in encode_message(error)
+
+
+def test_reply_thinking_is_a_reply_think() -> None:
+    from voxta_proto.voxta import ReplyThink, ReplyThinking
+
+    message = decode_server_message(find_vector(SERVER_VECTORS, "replyThinking"))
+    assert isinstance(message, ReplyThinking)
+    assert isinstance(message, ReplyThink)
+    assert message.text == "The user greeted me, so I greet back."
+
+
+def test_context_updated_2025_11_fields_are_typed() -> None:
+    from voxta_proto.voxta import ContextUpdated, FunctionInvocation
+
+    message = decode_server_message(find_vector(SERVER_VECTORS, "contextUpdated", b"mcp:weather"))
+    assert isinstance(message, ContextUpdated)
+    assert message.variables is not None
+    assert {k: msgspec.json.decode(v) for k, v in message.variables.items()} == {
+        "score": 3, "mood": "calm", "inventory": ["torch"], "door": None}
+    assert message.tools is not None
+    assert message.tools[0].source == "mcp:weather"
+    assert message.tools[1].description is None
+    assert message.tool_permissions_apply is True
+    assert message.controls is not None
+    assert message.controls[0].title == "Camera"
+    assert msgspec.json.decode(message.controls[0].controls[0])["name"] == "zoom"  # type: ignore[index]
+    assert message.actions is not None
+    action = message.actions[0]
+    assert action.invocation is FunctionInvocation.TOOL_CALLING
+    assert (action.disabled_flags_filter, action.client_metadata, action.watched_variables) == (
+        "!awake", {"icon": "hand"}, ("score",))
+
+
+def test_register_app_form_fields_and_app_configuration() -> None:
+    from voxta_proto.voxta import AppForm, AppFormField, ChatStarted, RegisterApp
+
+    register = decode_client_message(find_vector(CLIENT_VECTORS, "registerApp", b"noneLabel"))
+    assert isinstance(register, RegisterApp)
+    assert register.character_form == AppForm(fields=(
+        AppFormField(kind="bool", name="follow", label="Follow the player",
+                     text="The bot walks after you", default_value=False),
+        AppFormField(kind="asset", name="skin", label="Skin",
+                     text="Minecraft skin of this character", content_types=("image/*",),
+                     none_label="Default skin"),
+    ))
+    # .NET reads a polymorphic object's $type only when it comes first.
+    assert b'"fields":[{"$type":"bool","name":"follow"' in encode_message(register)
+    started = decode_server_message(find_vector(SERVER_VECTORS, "chatStarted", b"urn:voxta"))
+    assert isinstance(started, ChatStarted)
+    assert started.characters[0].app_configuration == {
+        "follow": "True",
+        "skin": "urn:voxta:resources:characters:22222222-2222-4222-8222-222222222222:assets:"
+                "skins/apex.png"}
+
+
+def test_known_api_versions() -> None:
+    from voxta_proto.voxta import CURRENT_API_VERSION, KNOWN_API_VERSIONS, Welcome
+
+    assert CURRENT_API_VERSION == "2025-11"
+    assert "2025-08" in KNOWN_API_VERSIONS
+    welcome = decode_server_message(find_vector(SERVER_VECTORS, "welcome", b"b533b287"))
+    assert isinstance(welcome, Welcome)
+    assert welcome.api_version in KNOWN_API_VERSIONS

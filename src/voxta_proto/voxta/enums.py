@@ -33,6 +33,7 @@ __all__ = [
     "ComputerVisionSource",
     "DownloadStatus",
     "FunctionArgumentType",
+    "FunctionInvocation",
     "FunctionTiming",
     "Lenient",
     "ModuleRuntimeStatus",
@@ -215,6 +216,9 @@ class AudioInputCapability(VoxtaEnum):
 
     NONE = "None"
     WEB_SOCKET_STREAM = "WebSocketStream"
+    DISABLED = "Disabled"
+    """Added by the 1.11 model (API 2025-11); servers built before it may reject it, so
+    send ``None`` unless you must say ``Disabled``. Declared last: its number is unknown."""
 
 
 class AudioOutputCapability(VoxtaEnum):
@@ -223,6 +227,8 @@ class AudioOutputCapability(VoxtaEnum):
     NONE = "None"
     URL = "Url"
     LOCAL_FILE = "LocalFile"
+    DISABLED = "Disabled"
+    """Added by the 1.11 model; see :attr:`AudioInputCapability.DISABLED`."""
 
 
 class VisionCaptureCapability(VoxtaEnum):
@@ -230,16 +236,29 @@ class VisionCaptureCapability(VoxtaEnum):
 
     NONE = "None"
     POST_IMAGE = "PostImage"
+    DISABLED = "Disabled"
+    """Added by the 1.11 model; see :attr:`AudioInputCapability.DISABLED`."""
 
 
 class SpeechRecognitionEndReason(VoxtaEnum):
-    """Why a speech recognition pass ended."""
+    """Why a speech recognition pass ended: the values the reference lists.
+
+    ``speechRecognitionEnd.reason`` stays a plain string, because servers send others
+    (``EndOfSpeech`` in the Unity SDK's samples); compare it with a member's ``value``.
+    """
 
     UNDEFINED = "Undefined"
     COMPLETE = "Complete"
     INCOMPLETE = "Incomplete"
     REJECTED = "Rejected"
     EMPTY = "Empty"
+
+
+class FunctionInvocation(VoxtaEnum):
+    """How an action in ``contextUpdated`` is invoked (API 2025-11)."""
+
+    ACTION_INFERENCE = "ActionInference"
+    TOOL_CALLING = "ToolCalling"
 
 
 class ModuleRuntimeStatus(VoxtaEnum):

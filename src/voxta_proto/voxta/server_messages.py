@@ -13,7 +13,7 @@ with differently shaped client messages; the server ``error`` message is
 
 from __future__ import annotations
 
-from typing import Union
+from typing import Final, Union
 
 import msgspec
 
@@ -26,7 +26,6 @@ from voxta_proto.voxta.enums import (
     DownloadStatus,
     FunctionTiming,
     Lenient,
-    SpeechRecognitionEndReason,
 )
 from voxta_proto.voxta.shapes import (
     ActionInvocationArgument,
@@ -42,6 +41,7 @@ from voxta_proto.voxta.shapes import (
     ChatServiceInfo,
     ChatSessionInfo,
     ContextKeyEntry,
+    ControlGroupEntry,
     FlagInfo,
     FunctionKeyEntry,
     MemoryItem,
@@ -52,6 +52,8 @@ from voxta_proto.voxta.shapes import (
     ScriptLogEntry,
     ServiceListItem,
     ServicesConfigurationsSet,
+    SpeechRepair,
+    ToolEntry,
 )
 
 __all__ = [
@@ -61,6 +63,7 @@ __all__ = [
     "AppTrigger",
     "AudioFrame",
     "AuthenticationRequired",
+    "CURRENT_API_VERSION",
     "CharactersListLoaded",
     "ChatClosed",
     "ChatConfiguration",
@@ -86,6 +89,7 @@ __all__ = [
     "InspectorScenarioEventExecuted",
     "InspectorScriptExecuted",
     "InterruptSpeech",
+    "KNOWN_API_VERSIONS",
     "ListResourcesResult",
     "MemoryUpdated",
     "MissingResourcesError",
@@ -98,6 +102,7 @@ __all__ = [
     "ReplyGenerating",
     "ReplyStart",
     "ReplyThink",
+    "ReplyThinking",
     "ScenariosListLoaded",
     "ServerMessage",
     "SpeechPlaybackComplete",
@@ -112,6 +117,14 @@ __all__ = [
     "WakeWordStatus",
     "Welcome",
 ]
+
+
+KNOWN_API_VERSIONS: Final = ("2025-08", "2025-11")
+"""``welcome.apiVersion`` values this catalog was written against: 1.2.x servers send
+``2025-08``, servers on the newer model ``2025-11``. Another value is no reason to refuse
+a server (nothing publishes a compatibility range); a client warns once and carries on."""
+CURRENT_API_VERSION: Final = "2025-11"
+"""The newest API version this catalog knows; what the mock announces by default."""
 
 
 class ServerMessage(VoxtaMessage, frozen=True, gc=False):
@@ -131,6 +144,8 @@ class Welcome(ServerMessage, tag="welcome", frozen=True, gc=False):
     user: ChatParticipantInfo
     voxta_server_commit: str | None = None
     """Newer servers only."""
+    characters: tuple[ChatParticipantInfo, ...] | None = None
+    """Declared by the Minecraft app only; doubtful (API 2025-11 §2.2)."""
     registered_client_version: str | None = None
     """The version this app sent in an earlier ``registerApp``."""
     favorite: ChatParticipantInfo | None = None
@@ -152,6 +167,9 @@ class ErrorMessage(ServerMessage, tag="error", frozen=True, gc=False):
     """Service error code, for service failures."""
     service_name: str | None = None
     details: str | None = None
+    retry: bool = True
+    """Whether retrying makes sense (API 2025-11; the model's default is true, and
+    the encoder leaves a true value out)."""
 
 
 class ModuleRuntimeInstances(ServerMessage, tag="moduleRuntimeInstances", frozen=True,
@@ -264,19 +282,21 @@ class SpeechRecognitionEnd(ServerMessage, tag="speechRecognitionEnd", frozen=Tru
 
     text: str | None = None
     """Absent when nothing usable was heard."""
-    reason: Lenient[SpeechRecognitionEndReason] | None = None
+    reason: str | None = None
+    """A :class:`SpeechRecognitionEndReason` value, or another name a newer server sends
+    (``EndOfSpeech``); a plain string so an unlisted one never fails the message."""
     words: tuple[RecognizedWord, ...] | None = None
     """Newer servers only."""
     doubtful_confidence: float | None = None
     """Newer servers only."""
     unusable_confidence: float | None = None
     """Newer servers only."""
-    repair: msgspec.Raw | msgspec.UnsetType = msgspec.UNSET
-    """``{action, doubtfulWords}`` (newer servers only; types not documented)."""
+    repair: SpeechRepair | None = None
+    """Newer servers only."""
     misheard_words_enabled: bool | None = None
     """Newer servers only."""
-    misheard_words_suppression: msgspec.Raw | msgspec.UnsetType = msgspec.UNSET
-    """Newer servers only; type not documented."""
+    misheard_words_suppression: str | None = None
+    """Newer servers only; ``"None"`` by default in the 1.11 model."""
 
 
 class AudioFrame(ServerMessage, tag="audioFrame", frozen=True, gc=False):
@@ -403,14 +423,14 @@ class ContextUpdated(ServerMessage, tag="contextUpdated", frozen=True, gc=False)
     """Only while the inspector is enabled."""
     actions: tuple[FunctionKeyEntry, ...] | None = None
     """Only while the inspector is enabled."""
-    variables: msgspec.Raw | msgspec.UnsetType = msgspec.UNSET
-    """Newer servers only; shape not documented."""
-    tools: msgspec.Raw | msgspec.UnsetType = msgspec.UNSET
-    """Newer servers only; shape not documented."""
-    tool_permissions_apply: msgspec.Raw | msgspec.UnsetType = msgspec.UNSET
-    """Newer servers only; shape not documented."""
-    controls: msgspec.Raw | msgspec.UnsetType = msgspec.UNSET
-    """Newer servers only; shape not documented."""
+    variables: dict[str, msgspec.Raw] | None = None
+    """API 2025-11: scenario script variables, each value undecoded JSON."""
+    tools: tuple[ToolEntry, ...] | None = None
+    """API 2025-11."""
+    tool_permissions_apply: bool | None = None
+    """API 2025-11; meaning not documented."""
+    controls: tuple[ControlGroupEntry, ...] | None = None
+    """API 2025-11: control groups (the wire name is ``controls``)."""
 
 
 class MemoryUpdated(ServerMessage, tag="memoryUpdated", frozen=True, gc=False):
@@ -506,6 +526,11 @@ class ReplyThink(ServerMessage, tag="replyThink", frozen=True, gc=False):
     text: str
 
 
+class ReplyThinking(ReplyThink, tag="replyThinking", frozen=True, gc=False):
+    """``replyThinking``, a name one source gives the reasoning stream; decoded as a
+    :class:`ReplyThink` (a subclass, so ``isinstance(m, ReplyThink)`` holds)."""
+
+
 class ReplyStart(ServerMessage, tag="replyStart", frozen=True, gc=False):
     """The reply's text is about to stream."""
 
@@ -532,9 +557,11 @@ class ReplyChunk(ServerMessage, tag="replyChunk", frozen=True, gc=False):
     audio_gap_ms: int | None = msgspec.field(name="audioGapMs", default=None)
     """Minimum pause before this clip, in milliseconds."""
     affect: str | None = None
-    """Newer servers only."""
+    """Affect label for lip sync (newer servers only; values not documented)."""
     affect_carried: bool | None = None
-    """Newer servers only."""
+    """Newer servers only; meaning not documented."""
+    speech_line_id: msgspec.Raw | msgspec.UnsetType = msgspec.UNSET
+    """API 2025-11 (Voxta.Model 1.11); its type is not published, so it stays raw JSON."""
 
 
 class ReplyEnd(ServerMessage, tag="replyEnd", frozen=True, gc=False):
@@ -638,8 +665,9 @@ class ChatSessionError(ServerMessage, tag="chatSessionError", frozen=True, gc=Fa
 
     session_id: str
     message: str
-    retry: bool
-    """Whether retrying makes sense."""
+    retry: bool = True
+    """Whether retrying makes sense; absent means true, the model's default (the encoder
+    leaves a true value out)."""
     code: str | None = None
     service_name: str | None = None
     details: str | None = None
@@ -726,6 +754,7 @@ AnyServerMessage = Union[
     Update,
     ReplyGenerating,
     ReplyThink,
+    ReplyThinking,
     ReplyStart,
     ReplyChunk,
     ReplyEnd,

@@ -23,6 +23,7 @@ from voxta_proto.voxta.enums import (
     ChatStyles,
     ComputerVisionSource,
     FunctionArgumentType,
+    FunctionInvocation,
     FunctionTiming,
     Lenient,
     ModuleRuntimeStatus,
@@ -33,6 +34,7 @@ __all__ = [
     "ActionEffect",
     "ActionInvocationArgument",
     "AppForm",
+    "AppFormField",
     "AudioInputSpecifications",
     "Base64FileData",
     "Base64UrlAttachment",
@@ -51,6 +53,7 @@ __all__ = [
     "ClientCapabilities",
     "ContextDefinition",
     "ContextKeyEntry",
+    "ControlGroupEntry",
     "DependencyInfo",
     "FlagInfo",
     "FunctionArgumentDefinition",
@@ -70,6 +73,8 @@ __all__ = [
     "ServiceSettingsListItem",
     "ServiceTypeConfiguration",
     "ServicesConfigurationsSet",
+    "SpeechRepair",
+    "ToolEntry",
 ]
 
 
@@ -93,12 +98,34 @@ class ClientCapabilities(VoxtaShape, frozen=True, gc=False):
     """Newer servers only."""
 
 
+class AppFormField(VoxtaShape, frozen=True, gc=False):
+    """One field of an :class:`AppForm` (API 2025-11 §3.4).
+
+    One class for every kind, so a kind this catalog has not seen still decodes (its
+    other properties are not kept): ``kind`` is the field's ``$type``, ``bool`` and
+    ``asset`` are the kinds the official apps use. The user's values come back as
+    ``chatStarted.characters[i].appConfiguration[name]``, always strings.
+    """
+
+    kind: str = msgspec.field(name="$type")
+    """``bool``, ``asset``, ..."""
+    name: str
+    """The key of the value in ``appConfiguration``."""
+    label: str | None = None
+    text: str | None = None
+    """Help text under the label."""
+    default_value: str | bool | int | float | None = None
+    """``false`` for a ``bool`` field in the Minecraft app."""
+    content_types: tuple[str, ...] | None = None
+    """``asset`` fields: accepted types, e.g. ``["image/*"]``."""
+    none_label: str | None = None
+    """``asset`` fields: what the UI shows when nothing is chosen."""
+
+
 class AppForm(VoxtaShape, frozen=True, gc=False):
     """A settings form an app registers for the Voxta UI."""
 
-    fields: tuple[msgspec.Raw, ...]
-    """Form fields, each an object tagged with its own ``$type`` (``bool``, ``asset``,
-    ...); kept undecoded."""
+    fields: tuple[AppFormField, ...]
 
 
 class Base64FileData(VoxtaShape, tag_field="$type", tag="base64", frozen=True, gc=False):
@@ -149,6 +176,8 @@ class GenerateConstraintRequest(VoxtaShape, frozen=True, gc=False):
     max_new_tokens: int | None = None
     max_sentences: int | None = None
     allow_multiple_lines: bool | None = None
+    include_chat_history: bool | None = None
+    """Declared by the Minecraft app, never sent by it (API 2025-11 §6.11)."""
 
 
 class ContextDefinition(VoxtaShape, frozen=True, gc=False):
@@ -184,6 +213,8 @@ class ActionEffect(VoxtaShape, frozen=True, gc=False):
     """What happens when an action or scenario event fires."""
 
     set_flags: tuple[str, ...] | None = None
+    clear_flags: tuple[str, ...] | None = None
+    """Declared by the Minecraft app only (API 2025-11 §6.11)."""
     script: str | None = None
     effect: str | None = None
     instructions: str | None = None
@@ -512,6 +543,31 @@ class FunctionKeyEntry(VoxtaShape, frozen=True, gc=False):
     flags_filter: str | None = None
     role_filter: str | None = None
     timing: Lenient[FunctionTiming] | None = None
+    disabled_flags_filter: str | None = None
+    """API 2025-11."""
+    invocation: Lenient[FunctionInvocation] | None = None
+    """API 2025-11."""
+    client_metadata: dict[str, str] | None = None
+    """API 2025-11: the ``clientMetadata`` the app registered with the action."""
+    watched_variables: tuple[str, ...] | None = None
+    """API 2025-11."""
+
+
+class ToolEntry(VoxtaShape, frozen=True, gc=False):
+    """A tool in effect in a session (``contextUpdated.tools``, API 2025-11)."""
+
+    name: str
+    description: str | None = None
+    source: str | None = None
+
+
+class ControlGroupEntry(VoxtaShape, frozen=True, gc=False):
+    """A group of scenario controls (``contextUpdated.controls``, API 2025-11)."""
+
+    context_key: str
+    title: str | None = None
+    controls: tuple[msgspec.Raw, ...] | None = None
+    """Polymorphic control definitions whose shape is not published; kept undecoded."""
 
 
 class ChatContext(VoxtaShape, frozen=True, gc=False):
@@ -527,14 +583,14 @@ class ChatContext(VoxtaShape, frozen=True, gc=False):
     """Only while the inspector is enabled."""
     actions: tuple[FunctionKeyEntry, ...] | None = None
     """Only while the inspector is enabled."""
-    variables: msgspec.Raw | msgspec.UnsetType = msgspec.UNSET
-    """Newer servers only; shape not documented."""
-    tools: msgspec.Raw | msgspec.UnsetType = msgspec.UNSET
-    """Newer servers only; shape not documented."""
-    tool_permissions_apply: msgspec.Raw | msgspec.UnsetType = msgspec.UNSET
-    """Newer servers only; shape not documented."""
-    controls: msgspec.Raw | msgspec.UnsetType = msgspec.UNSET
-    """Newer servers only; shape not documented."""
+    variables: dict[str, msgspec.Raw] | None = None
+    """API 2025-11: scenario script variables, each value undecoded JSON."""
+    tools: tuple[ToolEntry, ...] | None = None
+    """API 2025-11."""
+    tool_permissions_apply: bool | None = None
+    """API 2025-11; meaning not documented."""
+    controls: tuple[ControlGroupEntry, ...] | None = None
+    """API 2025-11: control groups (the wire name is ``controls``)."""
 
 
 class MemoryItem(VoxtaShape, frozen=True, gc=False):
@@ -550,6 +606,13 @@ class ScriptLogEntry(VoxtaShape, frozen=True, gc=False):
 
     level: str
     message: str
+
+
+class SpeechRepair(VoxtaShape, frozen=True, gc=False):
+    """``speechRecognitionEnd.repair``: how the server repaired doubtful words."""
+
+    action: str
+    doubtful_words: tuple[str, ...] | None = None
 
 
 class RecognizedWord(VoxtaShape, frozen=True, gc=False):
