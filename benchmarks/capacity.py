@@ -136,7 +136,7 @@ async def _run(url: str, clients: int, mock: MockProcess) -> Outcome:
 
 def run(clients: int) -> Outcome:
     raise_fd_limit()
-    with MockProcess(broadcast_sessions=False) as mock:
+    with MockProcess() as mock:
         # Warm up: one client first, so code loaded on first use is not counted per connection.
         anyio.run(_run, mock.url, 1, mock)
         return anyio.run(_run, mock.url, clients, mock)
