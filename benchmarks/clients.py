@@ -17,6 +17,7 @@ import json
 import sys
 import time
 import urllib.request
+from importlib.util import find_spec
 from typing import Any
 
 import anyio
@@ -145,6 +146,8 @@ def main(name: str, url: str) -> dict[str, Any]:
             return anyio.run(voxta, url, None)
         return {"unavailable": "VoxtaClient has no websocket_engine parameter yet"}
     reason = engine_unavailable(engine)
+    if reason is None and engine == "websockets" and find_spec("websockets") is None:
+        reason = "websockets is not installed"
     if reason is not None:
         return {"unavailable": reason}
     return anyio.run(voxta, url, engine)
