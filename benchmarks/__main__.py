@@ -125,6 +125,11 @@ def _mock_table(table: dict[str, e2e.Rates], chunks: int, records: list[dict[str
     return lines
 
 
+def _took(lines: list[str], part: str, parts: set[str], started: float) -> None:
+    if part in parts:
+        lines.append(f"  ({part} took {time.monotonic() - started:.0f} s)")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _args(argv)
     quick = args.quick
@@ -139,6 +144,7 @@ def main(argv: list[str] | None = None) -> int:
     meta = {"time": stamp, "python": platform.python_version(), "machine": platform.machine(),
             "cpus": os.cpu_count(), "quick": quick, "repeats": repeats}
 
+    started = time.monotonic()
     if "decode" in parts:
         workloads = [
             corpus.conversation(2_000 if quick else 100_000),
@@ -161,6 +167,8 @@ def main(argv: list[str] | None = None) -> int:
             if key == "conversation":
                 ratios["conversation_of_floor"] = ours / rows[micro.FLOOR].seconds
 
+    _took(lines, "decode", parts, started)
+    started = time.monotonic()
     if "encode" in parts:
         count = 2_000 if quick else 100_000
         rows = micro.compare("encode", micro.encode_paths(count), repeats)
@@ -173,6 +181,8 @@ def main(argv: list[str] | None = None) -> int:
         ratios["encode_vs_json"] = (rows[micro.ENCODE_JSON].seconds
                                     / rows[micro.ENCODE_OURS].seconds)
 
+    _took(lines, "encode", parts, started)
+    started = time.monotonic()
     if "e2e" in parts:
         chunks = 300 if quick else 20_000
         e2e_repeats = 1 if quick else max(3, repeats // 2)
@@ -181,6 +191,8 @@ def main(argv: list[str] | None = None) -> int:
         lines += _mock_table(e2e.run_mock(chunks, e2e_repeats, vc_python), chunks, records,
                              ratios)
 
+    _took(lines, "e2e", parts, started)
+    started = time.monotonic()
     if "capacity" in parts:
         clients = args.clients or (20 if quick else 1_000)
         outcome = capacity.run(clients)
@@ -197,6 +209,7 @@ def main(argv: list[str] | None = None) -> int:
         ratios["capacity_failures"] = outcome.failures
         ratios["capacity_kib_per_idle"] = outcome.bytes_per_idle_connection / 1024
 
+    _took(lines, "capacity", parts, started)
     lines.append("targets" + (" (quick mode: sizes too small to mean anything)" if quick else ""))
     for key, value in ratios.items():
         what, target, direction = TARGETS[key]
