@@ -32,8 +32,12 @@ TARGETS: dict[str, tuple[str, float, str]] = {
     "pings_vs_loop": ("pings: ours vs loop 2", 17.0, ">="),
     "characters_vs_loop": ("charactersListLoaded: ours vs loop 2", 2.7, ">="),
     "encode_vs_json": ("encode send: ours vs json.dumps+uuid4", 8.0, ">="),
-    "e2e_vs_voxta_client": ("end to end: ours vs voxta-client", 3.0, ">="),
-    "e2e_cpu_vs_voxta_client": ("end to end per client CPU-second: ours vs vc", 3.0, ">="),
+    "tiny1_wsproto_vs_vc": ("tiny, 1/msg, wsproto engine vs voxta-client", 1.0, ">="),
+    "tiny1_websockets_vs_vc": ("tiny, 1/msg, websockets engine vs voxta-client", 1.6, ">="),
+    "tiny1_websockets_vs_bare": ("tiny, 1/msg, websockets engine vs bare loop", 1.2, ">="),
+    "tiny16_wsproto_vs_vc": ("tiny, 16/msg, wsproto engine vs voxta-client", 2.5, ">="),
+    "tiny16_websockets_vs_vc": ("tiny, 16/msg, websockets engine vs voxta-client", 3.0, ">="),
+    "e2e_vs_voxta_client": ("mock, chunks/s: ours vs voxta-client", 3.0, ">="),
     "capacity_failures": ("capacity: failures", 0.0, "<="),
     "capacity_kib_per_idle": ("capacity: KiB per idle connection", 64.0, "<="),
 }
@@ -64,6 +68,68 @@ def _ratio_lines(name: str, rows: dict[str, micro.Row], messages: int) -> list[s
     return [f"{name} (time, per message, time relative to ours)", *out]
 
 
+def _rate(value: float | None) -> str:
+    return f"{value:10,.0f}" if value is not None else f"{'n/a':>10}"
+
+
+def _times(value: float | None) -> str:
+    return f"{value:6.2f}x" if value is not None else f"{'n/a':>7}"
+
+
+def _tiny_table(table: dict[int, dict[str, e2e.Rates]], chunks: int,
+                records: list[dict[str, Any]], ratios: dict[str, float]) -> list[str]:
+    """The end-to-end table against the tiny server, ratios per client CPU-second."""
+    lines = [f"end to end against a server that costs almost nothing: one reply of {chunks} "
+             "chunks, chunks per CPU-second of the client's process (and per second)"]
+    for per_message, row in table.items():
+        vc, bare = row[e2e.VC], row[e2e.BARE]
+        lines.append(f"  {per_message} record(s) per WebSocket message")
+        for name, rates in row.items():
+            records.append({"kind": "e2e-tiny", "per_message": per_message, "chunks": chunks,
+                            **rates.record()})
+            line = (f"    {e2e.LABELS[name]:<30} {_rate(rates.cpu)} /cpu-s "
+                    f"{_rate(rates.wall)} /s")
+            if name in e2e.VOXTA:
+                line += (f"  vs voxta-client {_times(e2e.ratio(rates, vc))}"
+                         f"  vs bare {_times(e2e.ratio(rates, bare))}")
+                engine = name.removeprefix("voxta-")
+                for other, key in ((vc, f"tiny{per_message}_{engine}_vs_vc"),
+                                   (bare, f"tiny{per_message}_{engine}_vs_bare")):
+                    value = e2e.ratio(rates, other)
+                    if key in TARGETS and value is not None:
+                        ratios[key] = value
+            if rates.unavailable is not None:
+                line += f"  ({rates.unavailable})"
+            lines.append(line)
+    return lines
+
+
+def _mock_table(table: dict[str, e2e.Rates], chunks: int, records: list[dict[str, Any]],
+                ratios: dict[str, float]) -> list[str]:
+    """The end-to-end table against the mock (16 records per WebSocket message)."""
+    lines = [f"end to end against the mock: one reply of {chunks} chunks, 16 per WebSocket "
+             "message (chunks per second; per CPU-second of the client's process)"]
+    vc = table[e2e.VC]
+    for name, rates in table.items():
+        records.append({"kind": "e2e-mock", "chunks": chunks, **rates.record()})
+        line = f"  {e2e.LABELS[name]:<32} {_rate(rates.wall)} /s {_rate(rates.cpu)} /cpu-s"
+        if name in e2e.VOXTA and rates.wall is not None and vc.wall is not None:
+            line += (f"  vs voxta-client {rates.wall / vc.wall:6.2f}x per second, "
+                     f"{_times(e2e.ratio(rates, vc))} per CPU-second")
+        if rates.unavailable is not None:
+            line += f"  ({rates.unavailable})"
+        lines.append(line)
+    ours, vc_wall = table["voxta-wsproto"].wall, vc.wall
+    if ours is not None and vc_wall is not None:
+        ratios["e2e_vs_voxta_client"] = ours / vc_wall
+    return lines
+
+
+def _took(lines: list[str], part: str, parts: set[str], started: float) -> None:
+    if part in parts:
+        lines.append(f"  ({part} took {time.monotonic() - started:.0f} s)")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _args(argv)
     quick = args.quick
@@ -78,6 +144,7 @@ def main(argv: list[str] | None = None) -> int:
     meta = {"time": stamp, "python": platform.python_version(), "machine": platform.machine(),
             "cpus": os.cpu_count(), "quick": quick, "repeats": repeats}
 
+    started = time.monotonic()
     if "decode" in parts:
         workloads = [
             corpus.conversation(2_000 if quick else 100_000),
@@ -100,6 +167,8 @@ def main(argv: list[str] | None = None) -> int:
             if key == "conversation":
                 ratios["conversation_of_floor"] = ours / rows[micro.FLOOR].seconds
 
+    _took(lines, "decode", parts, started)
+    started = time.monotonic()
     if "encode" in parts:
         count = 2_000 if quick else 100_000
         rows = micro.compare("encode", micro.encode_paths(count), repeats)
@@ -112,24 +181,18 @@ def main(argv: list[str] | None = None) -> int:
         ratios["encode_vs_json"] = (rows[micro.ENCODE_JSON].seconds
                                     / rows[micro.ENCODE_OURS].seconds)
 
+    _took(lines, "encode", parts, started)
+    started = time.monotonic()
     if "e2e" in parts:
         chunks = 300 if quick else 20_000
-        result = e2e.run(chunks, 1 if quick else max(3, repeats // 2), vc_python)
-        records.append({"kind": "e2e", **result})
-        cpu = e2e.CPU
-        lines.append(f"end to end: one reply of {chunks} chunks over loopback (chunks per "
-                     "second; per CPU-second of the client's process)")
-        lines.append(f"  {'ours: VoxtaClient':<42} {result['ours']:10.0f} /s "
-                     f"{result['ours' + cpu]:10.0f} /cpu-s")
-        if result["voxta-client"] is not None:
-            lines.append(f"  {'voxta-client 0.2.0':<42} {result['voxta-client']:10.0f} /s "
-                         f"{result['voxta-client' + cpu]:10.0f} /cpu-s")
-            ratios["e2e_vs_voxta_client"] = result["ours"] / result["voxta-client"]
-            ratios["e2e_cpu_vs_voxta_client"] = (result["ours" + cpu]
-                                                 / result["voxta-client" + cpu])
-        else:
-            lines.append("  voxta-client: skipped (no virtualenv; nox -s bench builds one)")
+        e2e_repeats = 1 if quick else max(3, repeats // 2)
+        lines += _tiny_table(e2e.run_tiny(chunks, e2e_repeats, vc_python), chunks, records,
+                             ratios)
+        lines += _mock_table(e2e.run_mock(chunks, e2e_repeats, vc_python), chunks, records,
+                             ratios)
 
+    _took(lines, "e2e", parts, started)
+    started = time.monotonic()
     if "capacity" in parts:
         clients = args.clients or (20 if quick else 1_000)
         outcome = capacity.run(clients)
@@ -146,6 +209,7 @@ def main(argv: list[str] | None = None) -> int:
         ratios["capacity_failures"] = outcome.failures
         ratios["capacity_kib_per_idle"] = outcome.bytes_per_idle_connection / 1024
 
+    _took(lines, "capacity", parts, started)
     lines.append("targets" + (" (quick mode: sizes too small to mean anything)" if quick else ""))
     for key, value in ratios.items():
         what, target, direction = TARGETS[key]

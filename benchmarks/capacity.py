@@ -10,6 +10,7 @@ by N.
 
 from __future__ import annotations
 
+import logging
 import statistics
 import time
 from dataclasses import dataclass
@@ -135,11 +136,20 @@ async def _run(url: str, clients: int, mock: MockProcess) -> Outcome:
 
 
 def run(clients: int) -> Outcome:
+    """Failures are counted and a few shown in the outcome, so the clients' warning per
+    lost connection is held back for the run (it would be one line per failure)."""
     raise_fd_limit()
-    with MockProcess(broadcast_sessions=False) as mock:
-        # Warm up: one client first, so code loaded on first use is not counted per connection.
-        anyio.run(_run, mock.url, 1, mock)
-        return anyio.run(_run, mock.url, clients, mock)
+    client_log = logging.getLogger("voxta_proto.client")
+    level = client_log.level
+    client_log.setLevel(logging.ERROR)
+    try:
+        with MockProcess() as mock:
+            # Warm up: one client first, so code loaded on first use is not counted per
+            # connection.
+            anyio.run(_run, mock.url, 1, mock)
+            return anyio.run(_run, mock.url, clients, mock)
+    finally:
+        client_log.setLevel(level)
 
 
 if __name__ == "__main__":

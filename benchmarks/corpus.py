@@ -33,7 +33,7 @@ from voxta_proto.voxta import (
 )
 from voxta_proto.voxta.server_messages import ServerMessage
 
-__all__ = ["Corpus", "characters_list", "conversation", "net_json", "pings"]
+__all__ = ["Corpus", "characters_list", "conversation", "invocation", "net_json", "pings"]
 
 RS = b"\x1e"
 _SAFE = frozenset(
@@ -84,7 +84,8 @@ def net_json(value: Any) -> str:
     raise TypeError(f"cannot serialize {type(value).__name__}")
 
 
-def _invocation(message: ServerMessage) -> bytes:
+def invocation(message: ServerMessage) -> bytes:
+    """One ``ReceiveMessage`` record carrying ``message``, as the .NET server writes it."""
     body = {"type": 1, "target": "ReceiveMessage",
             "arguments": [msgspec.to_builtins(message)]}
     return net_json(body).encode("ascii") + RS
@@ -143,17 +144,17 @@ def _turn(rng: random.Random, session: str, character: str, user: str,
           completion_id: int) -> Iterator[bytes]:
     message = _guid(rng)
     yield _completion(completion_id)  # the user's `send` was accepted
-    yield _invocation(ChatFlow(session_id=session,
+    yield invocation(ChatFlow(session_id=session,
                                state=ChatFlowStates.PROCESSING_ASSISTANT_REPLY))
-    yield _invocation(ReplyGenerating(session_id=session, message_id=message,
+    yield invocation(ReplyGenerating(session_id=session, message_id=message,
                                       sender_id=character, role=ChatMessageRole.ASSISTANT,
                                       is_narration=False))
-    yield _invocation(ReplyStart(session_id=session, message_id=message, sender_id=character,
+    yield invocation(ReplyStart(session_id=session, message_id=message, sender_id=character,
                                  chat_time=rng.randint(1_000, 10_000_000)))
     offset = 0
     for _ in range(rng.randint(6, 17)):
         text = _sentence(rng)
-        yield _invocation(ReplyChunk(
+        yield invocation(ReplyChunk(
             session_id=session, message_id=message, sender_id=character, text=text,
             start_index=offset, end_index=offset + len(text),
             audio_url=f"/api/tts/gens/{_guid(rng)}.wav?cache=true", is_narration=False,
@@ -161,18 +162,18 @@ def _turn(rng: random.Random, session: str, character: str, user: str,
         offset += len(text)
         if rng.random() < 0.03:
             yield PING
-    yield _invocation(ReplyEnd(session_id=session, message_id=message, sender_id=character,
+    yield invocation(ReplyEnd(session_id=session, message_id=message, sender_id=character,
                                tokens=offset // 4, message_index=rng.randint(0, 500),
                                conversation_index=rng.randint(0, 500)))
-    yield _invocation(SpeechPlaybackStart(session_id=session, message_id=message,
+    yield invocation(SpeechPlaybackStart(session_id=session, message_id=message,
                                           start_index=0, duration=rng.uniform(0.5, 30.0)))
     if rng.random() < 0.3:
-        yield _invocation(Action(
+        yield invocation(Action(
             session_id=session, value=rng.choice(("smile", "wave", "look_away")),
             role=ChatMessageRole.ASSISTANT, sender_id=character, layer="Default",
             context_key="_scenario",
             arguments=(ActionInvocationArgument(name="intensity", value="0.7"),)))
-    yield _invocation(ChatFlow(session_id=session, state=ChatFlowStates.WAITING_FOR_USER_INPUT))
+    yield invocation(ChatFlow(session_id=session, state=ChatFlowStates.WAITING_FOR_USER_INPUT))
     if rng.random() < 0.2:
         yield PING
     del user
@@ -221,7 +222,7 @@ def characters_list(messages: int = 40, *, characters: int = 500, seed: int = 3)
     """The worst case: ``charactersListLoaded`` with 500 characters, one per frame."""
     rng = random.Random(seed)
     frames = tuple(
-        _invocation(CharactersListLoaded(characters=tuple(_character(rng)
+        invocation(CharactersListLoaded(characters=tuple(_character(rng)
                                                           for _ in range(characters))))
         for _ in range(messages))
     return Corpus("charactersListLoaded", frames, messages)

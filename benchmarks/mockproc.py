@@ -1,7 +1,6 @@
 """The mock server in a process of its own, so clients measured in the parent do not share
-its interpreter. ``python -m benchmarks.mockproc CHUNKS broadcast|no-broadcast`` prints
-the URL, then answers
-each ``rss`` line on stdin with the server's resident memory in bytes (as is, and after
+its interpreter. ``python -m benchmarks.mockproc CHUNKS`` prints the URL, then answers each
+``rss`` line on stdin with the server's resident memory in bytes (as is, and after
 ``malloc_trim``); EOF stops it. ``BENCH_TRACEMALLOC=1`` also prints where memory grew."""
 
 from __future__ import annotations
@@ -60,7 +59,7 @@ def long_reply(chunks: int) -> str:
     return " ".join(WORDS[i % len(WORDS)] for i in range(chunks * WORDS_PER_CHUNK))
 
 
-async def _serve(chunks: int, broadcast_sessions: bool) -> None:
+async def _serve(chunks: int) -> None:
     from voxta_mock import MockVoxtaServer
     from voxta_mock.data import DEFAULT_DATA
 
@@ -70,7 +69,7 @@ async def _serve(chunks: int, broadcast_sessions: bool) -> None:
     # A long reply (end to end) leaves REPLY_BATCH chunks per WebSocket message, so the
     # mock, a Python process too, writes it faster than a client can read it.
     async with MockVoxtaServer(port=0, data=data, reply_delay=0.0, preseed_session=True,
-                               client_timeout=None, broadcast_sessions=broadcast_sessions,
+                               client_timeout=None,
                                batch=REPLY_BATCH if chunks > 0 else 1) as server:
         print(server.url, flush=True)
         previous: tracemalloc.Snapshot | None = None
@@ -93,9 +92,8 @@ async def _serve(chunks: int, broadcast_sessions: bool) -> None:
 class MockProcess:
     """``with MockProcess(chunks) as mock:`` runs the mock; ``mock.url``, ``mock.rss()``."""
 
-    def __init__(self, chunks: int = 0, *, broadcast_sessions: bool = True) -> None:
+    def __init__(self, chunks: int = 0) -> None:
         self.chunks = chunks
-        self.broadcast_sessions = broadcast_sessions
         self.proc: subprocess.Popen[str] | None = None
         self.url = ""
 
@@ -103,8 +101,7 @@ class MockProcess:
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(
             filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "benchmarks.mockproc", str(self.chunks),
-             "broadcast" if self.broadcast_sessions else "no-broadcast"],
+            [sys.executable, "-m", "benchmarks.mockproc", str(self.chunks)],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env, cwd=ROOT)
         self.url = self._line()
         if not self.url.startswith("http"):
@@ -147,4 +144,4 @@ if __name__ == "__main__":
     raise_fd_limit()
     if os.environ.get("BENCH_TRACEMALLOC"):
         tracemalloc.start()
-    anyio.run(_serve, int(sys.argv[1]), sys.argv[2] == "broadcast")
+    anyio.run(_serve, int(sys.argv[1]))

@@ -101,7 +101,7 @@ bookkeeping on receipt but a Completion's (see ``JsonHubCodec.decode_traffic``).
 _OPEN, _ERROR, _CLOSED, _DETACHED = (HubState.OPEN, HubState.ERROR, HubState.CLOSED,
                                      HubState.DETACHED)
 """Module constants: an enum member as a class attribute costs a lookup on every use."""
-_encode: Final = msgspec.json.Encoder().encode
+_encode_into: Final = msgspec.json.Encoder().encode_into
 
 
 def raw_codec() -> JsonHubCodec[msgspec.Raw]:
@@ -178,6 +178,7 @@ class HubConnection(Generic[ArgT]):
         self._last_received = now
         self._ids = map(str, itertools.count())
         self._pending: dict[str, str] = {}
+        self._send_buffer = bytearray()
         self._requested_version = 0
         # Stateful reconnect, sender side: (sequence id, record) not yet acknowledged.
         self._stateful = False
@@ -243,7 +244,13 @@ class HubConnection(Generic[ArgT]):
         """
         if self._state is _OPEN and type(message) is Invocation and not self._stateful:
             # The common case, in short: the table keeps OPEN and nothing is replayed.
-            data = _encode(message) + RECORD_SEPARATOR  # what JsonHubCodec.encode does
+            # What JsonHubCodec.encode does, into a buffer kept for the next send: msgspec
+            # then grows no fresh buffer per message (bytearray shrinks by itself when a
+            # much smaller message follows a large one).
+            buffer = self._send_buffer
+            _encode_into(message, buffer)
+            buffer += RECORD_SEPARATOR
+            data = bytes(buffer)
             if message.invocation_id is not None:
                 self._pending[message.invocation_id] = message.target
             self._last_sent = now
