@@ -7,6 +7,7 @@ Ctrl-C byte (0x03) reaches it as SIGINT from the terminal, exactly as in a shell
 
 from __future__ import annotations
 
+import socket
 import sys
 from collections.abc import Iterator
 
@@ -21,6 +22,7 @@ pytestmark = [
     pytest.mark.skipif(sys.platform == "win32", reason="POSIX pseudo-terminals"),
 ]
 
+EXIT_SIGINT = 130
 CTRL_C = "\x03"
 CTRL_D = "\x04"
 PROMPT = r"you> $"
@@ -67,8 +69,9 @@ def test_ctrl_c_interrupts_the_reply_then_quits(chat: PtyProgram) -> None:
     chat.send("/characters\r")
     chat.expect(r"   1\. Apex  \(assistant\)\n \* 2\. Bea  \(companion\)\n")
     chat.expect(PROMPT)
-    chat.send(CTRL_C)                 # nothing is running: Ctrl-C quits
-    assert chat.wait(60) == 0
+    chat.send(CTRL_C)                 # nothing is running: Ctrl-C quits, as a shell expects
+    assert chat.wait(60) == EXIT_SIGINT
+    assert chat.text.endswith("\n")  # the shell's prompt starts on a line of its own
     assert "Traceback" not in chat.text
 
 
@@ -80,7 +83,7 @@ def test_second_ctrl_c_quits_even_while_a_reply_runs(chat: PtyProgram) -> None:
     chat.send(CTRL_C)
     chat.expect(r"\[interrupting the reply; press Ctrl-C again to quit\]\n")
     chat.send(CTRL_C)
-    assert chat.wait(60) == 0
+    assert chat.wait(60) == EXIT_SIGINT
     assert "Traceback" not in chat.text
 
 
@@ -125,3 +128,18 @@ def test_a_message_typed_during_a_reply_cuts_it_and_ctrl_c_stops_the_next(
     chat.expect(PROMPT)
     chat.send("/quit\r")
     assert chat.wait(60) == 0
+
+
+def test_connecting_shows_a_status_and_ctrl_c_stops_it_with_130() -> None:
+    """A server that accepts and never answers: the chat says what it waits for."""
+    with socket.create_server(("127.0.0.1", 0)) as silent:
+        port = silent.getsockname()[1]
+        chat = PtyProgram([*VOXTA, "chat", "--url", f"http://127.0.0.1:{port}"])
+        try:
+            chat.expect(rf"Connecting to http://127\.0\.0\.1:{port}…")
+            chat.send(CTRL_C)
+            assert chat.wait(60) == EXIT_SIGINT
+            assert chat.text.endswith("\n")
+            assert "Traceback" not in chat.text
+        finally:
+            chat.close()
