@@ -61,7 +61,7 @@ from voxta_proto.voxta.server_messages import (
 )
 from voxta_proto.voxta.shapes import CharactersListItem
 
-from .terminal import LineReader, Screen
+from .terminal import LineEditor, LineReader, Screen
 
 __all__ = ["COMMANDS", "ChatApp", "ChatOptions", "Fatal", "find_character"]
 
@@ -259,12 +259,18 @@ class ChatApp:
                             await self._run_messages(client)
                         else:
                             async with BlockingPortal() as portal, \
-                                    LineReader(portal, self.stdin_fd) as lines:
+                                    self._reader(portal) as lines:
                                 await self._run_chat(client, lines)
                     except Fatal as exc:  # raised here, so no task group wraps it
                         self.fail(str(exc), exc.status)
                     tg.cancel_scope.cancel()
         self.out.settle()
+
+    def _reader(self, portal: BlockingPortal) -> LineReader:
+        """Typed lines, edited in the footer on a terminal; else plain lines."""
+        if self.typing and _is_terminal(self.stdin_fd) and sys.platform != "win32":
+            return LineEditor(portal, self.out, self.stdin_fd)
+        return LineReader(portal, self.stdin_fd)
 
     async def _start_mock(self, stack: AsyncExitStack) -> str:
         """Start the bundled mock server on a free loopback port; returns its URL."""
