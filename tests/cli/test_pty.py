@@ -143,3 +143,53 @@ def test_connecting_shows_a_status_and_ctrl_c_stops_it_with_130() -> None:
             assert "Traceback" not in chat.text
         finally:
             chat.close()
+
+
+def test_the_line_editor_edits_and_recalls_history() -> None:
+    chat = PtyProgram([*VOXTA, "chat", "--seed", "1", "--reply-delay", "0",
+                       "--character", "apex"])
+    try:
+        chat.expect(r"Apex: Hello there! I'm Apex\. What shall we talk about\?\n")
+        chat.expect(PROMPT)
+        # "at mx", Backspace, "e", Home, "wave ", End: the line is "wave at me".
+        chat.send("at mx\x7fe" + "\x1b[H" + "wave " + "\x1b[F" + "\r")
+        chat.expect(r"you> wave at me\n")     # the line as sent, with its prompt
+        chat.expect(r"Apex: \*waves back\* Hello!\n")
+        chat.expect(PROMPT)
+        chat.send("\x1b[A")                  # Up: the last line again
+        chat.expect(r"you> wave at me")
+        chat.send("\x17\x17" + "hello\r")   # Ctrl-W twice: "wave hello"
+        chat.expect(r"you> wave hello\n")
+        chat.expect(r"Apex: \*waves back\* Hello!\n")  # "wave" still in it
+        chat.expect(PROMPT)
+        chat.send(CTRL_D)
+        assert chat.wait(60) == 0
+        assert "\x1b[A" not in chat.raw.decode().split("you> wave at me\r\n", 1)[0]
+    finally:
+        chat.close()
+
+
+def test_typing_during_a_reply_stays_off_its_lines_and_replies_wrap() -> None:
+    columns = 40
+    chat = PtyProgram([*VOXTA, "chat", "--seed", "1", "--reply-delay", "0.4",
+                       "--character", "apex"])
+    chat.resize(columns)
+    try:
+        chat.expect(r"Apex: \S+ \S+")     # the greeting streams...
+        chat.send("abc")                   # ...while we type (no Enter)
+        chat.expect(r"about\?")            # the greeting's last words came after it
+        chat.expect(r"you> abc$")
+        screen = chat.screen(columns)
+        start = next(i for i, line in enumerate(screen) if line.startswith("Apex: "))
+        end = next(i for i in range(start, len(screen)) if screen[i].endswith("about?"))
+        reply = " ".join(screen[start:end + 1])
+        assert reply == "Apex: Hello there! I'm Apex. What shall we talk about?"
+        assert len(screen[start:end + 1]) > 1   # it did wrap...
+        assert all(len(line) <= columns for line in screen)
+        words = set(reply.split())                 # ...between words
+        assert all(set(line.split()) <= words for line in screen[start:end + 1])
+        assert screen[end + 1] == "you> abc"       # the typed text on a line of its own
+        chat.send("\x15/quit\r")
+        assert chat.wait(60) == 0
+    finally:
+        chat.close()
