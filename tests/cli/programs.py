@@ -1,5 +1,5 @@
-"""Running the real ``voxta`` program in tests: piped (:func:`run_voxta`) or on a
-pseudo-terminal (:class:`PtyProgram`, stdlib only: send keys, wait for output)."""
+"""Running the real ``voxta`` program in tests: piped (`run_voxta`) or on a
+pseudo-terminal (`PtyProgram`, stdlib only: send keys, wait for output)."""
 
 from __future__ import annotations
 
@@ -96,7 +96,7 @@ class PtyProgram:
         fcntl.ioctl(self.fd, termios.TIOCSWINSZ, struct.pack("HHHH", rows, columns, 0, 0))
 
     def screen(self, columns: int) -> list[str]:
-        """What a terminal ``columns`` wide shows (see :func:`render`)."""
+        """What a terminal ``columns`` wide shows (see `render`)."""
         return render(self.raw.decode("utf-8", "replace"), columns)
 
     def send(self, data: str) -> None:

@@ -1,6 +1,6 @@
 """``voxta chat``: a terminal chat with a Voxta server, or with the bundled mock.
 
-:class:`ChatApp` runs one chat. Three kinds of concurrent work share one task group:
+`ChatApp` runs one chat. Three kinds of concurrent work share one task group:
 
 * the **display** reads ``client.events()`` in order and draws the transcript: a
   thinking and speaking status, the streamed reply, one line per action and app trigger;
@@ -297,7 +297,7 @@ class ChatApp:
         return server.url
 
     async def _connect(self, stack: AsyncExitStack, url: str) -> VoxtaClient:
-        """Negotiate, connect and authenticate; connection errors become :class:`Fatal`."""
+        """Negotiate, connect and authenticate; connection errors become `Fatal`."""
         options = self.options
         token = options.token if options.url is not None else None
         if options.url is not None:
@@ -526,7 +526,7 @@ class ChatApp:
 
     async def _store(self, client: VoxtaClient, text: str) -> None:
         """Send a command that gets no reply (``/note``...); returns once the server
-        confirmed it (or reported an error), or after :data:`NO_REPLY_GRACE`."""
+        confirmed it (or reported an error), or after `NO_REPLY_GRACE`."""
         self._begin_turn()
         self._storing = True
         try:
