@@ -377,3 +377,38 @@ def test_voxta_mock_help_shows_defaults_and_version() -> None:
     version = subprocess.run([*run, "--version"], capture_output=True, text=True, env=ENV,
                              timeout=30, check=False)
     assert version.stdout.strip() == f"voxta-mock {__version__}"
+
+
+@pytest.mark.anyio
+async def test_a_lost_connection_is_said_once_without_library_logs() -> None:
+    """The chat reports the drop itself; the client's log records ("disconnected: ...",
+    "reconnect attempt 1 failed") would say it again, over the prompt."""
+    read_end, write_end = os.pipe()  # a stdin that stays open
+    try:
+        with anyio.fail_after(60):
+            async with MockVoxtaServer(port=0, reply_delay=0) as server:
+                process = await anyio.open_process(
+                    [sys.executable, *VOXTA, "chat", "--url", server.url], stdin=read_end,
+                    env=ENV)
+                assert process.stdout is not None
+                assert process.stderr is not None
+                out = b""
+                async for chunk in process.stdout:
+                    out += chunk
+                    if b"[chat started with Apex]" in out:
+                        break
+            async with process:  # the server is gone: the chat reconnects, and fails
+                async for chunk in process.stdout:
+                    out += chunk
+                    if out.count(b"[connection lost") and b"attempt 2" in out:
+                        break
+                process.terminate()
+                err = b"".join([chunk async for chunk in process.stderr])
+                await process.wait()
+    finally:
+        os.close(read_end)
+        os.close(write_end)
+    text = (out + err).decode()
+    assert "[connection lost; reconnecting in 0 s, attempt 1]" in text
+    assert "disconnected:" not in text
+    assert "reconnect attempt" not in text
