@@ -398,9 +398,13 @@ async def test_a_lost_connection_is_said_once_without_library_logs() -> None:
                     if b"[chat started with Apex]" in out:
                         break
             async with process:  # the server is gone: the chat reconnects, and fails
+                sent = False
                 async for chunk in process.stdout:
                     out += chunk
-                    if out.count(b"[connection lost") and b"attempt 2" in out:
+                    if b"[connection lost" in out and not sent:
+                        os.write(write_end, b"hello\n")  # while it is down
+                        sent = True
+                    if b"attempt 2" in out and b"failed" in out:
                         break
                 process.terminate()
                 err = b"".join([chunk async for chunk in process.stderr])
@@ -412,3 +416,5 @@ async def test_a_lost_connection_is_said_once_without_library_logs() -> None:
     assert "[connection lost; reconnecting in 0 s, attempt 1]" in text
     assert "disconnected:" not in text
     assert "reconnect attempt" not in text
+    assert "[error] sending failed: not connected to the server right now" in text
+    assert "connect()" not in text  # advice about the library's API, not for chat users
