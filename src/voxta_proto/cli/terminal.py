@@ -16,6 +16,7 @@ history: the terminal stops echoing, and the editor shows the line in the screen
 
 from __future__ import annotations
 
+import atexit
 import codecs
 import os
 import re
@@ -75,6 +76,7 @@ class Screen:
         self._width = width
         self._open = False        # text was written on the current line, no newline yet
         self._col = 0             # the open line's column
+        self._soft = False        # the open line starts at a break we made (wrapping)
         self._stream: str | None = None  # the reply that owns the open line
         # The footer (terminal only): a status, then the prompt and the line being edited.
         self._status: str | None = None
@@ -175,9 +177,12 @@ class Screen:
         self._prompting = False
 
     def line(self, text: str) -> None:
-        """A line of its own (the footer, if any, is drawn again below it)."""
+        """A line of its own, wrapped between words on a terminal (the footer, if any,
+        is drawn again below it)."""
         self.settle()
-        self._write(text + "\n")
+        self._col, self._soft = 0, False
+        self._wrapped(text)
+        self._write("\n")
         self._draw_footer()
 
     def status(self, text: str) -> None:
@@ -206,28 +211,36 @@ class Screen:
             self._stream = None
 
     def _wrapped(self, text: str) -> None:
-        """Write ``text`` on the open line, breaking lines between words."""
+        """Write ``text`` from column ``_col``, breaking lines between words (terminal
+        only); spaces at a break are dropped, and a word wider than the screen is left
+        to the terminal."""
         width = self.width() if self.tty else 0
         if width <= 1:
             self._write(text)
-            self._col += len(text)
+            self._col += _visible(text)
             return
         out = []
         for token in _TOKENS.findall(text):
+            size = _visible(token)
             if token.isspace():
-                if "\n" in token or self._col + len(token) >= width:
+                if "\n" in token:
                     out.append("\n")
-                    self._col = 0
-                elif self._col:
+                    self._col, self._soft = 0, False
+                elif self._soft:
+                    continue
+                elif self._col + size >= width:
+                    out.append("\n")
+                    self._col, self._soft = 0, True
+                else:
                     out.append(token)
-                    self._col += len(token)
+                    self._col += size
                 continue
-            if self._col and self._col + len(token) > width:
+            if self._col and self._col + size > width:
                 out.append("\n")
                 self._col = 0
+            self._soft = False
             out.append(token)
-            self._col = (self._col + len(token)) % width if len(token) > width \
-                else self._col + len(token)
+            self._col = (self._col + size) % width if size > width else self._col + size
         self._write("".join(out))
 
     def stream(self, key: str, label: str, text: str) -> None:
@@ -239,7 +252,7 @@ class Screen:
             self._status = None
             self._prompting = False
             self._write(label)
-            self._col = _visible(label)
+            self._col, self._soft = _visible(label), False
             self._stream = key
             self._open = True
         if text:
@@ -337,11 +350,13 @@ class LineEditor(LineReader):
         mode[6][termios.VMIN] = 1
         mode[6][termios.VTIME] = 0
         termios.tcsetattr(self._fd, termios.TCSANOW, mode)
+        atexit.register(self.restore)  # even if the chat ends without leaving this block
         return await super().__aenter__()
 
     async def __aexit__(self, *exc_info: object) -> None:
         await super().__aexit__(*exc_info)
         self.restore()
+        atexit.unregister(self.restore)
 
     def restore(self) -> None:
         """Give the terminal its modes back (idempotent)."""
