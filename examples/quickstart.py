@@ -15,7 +15,7 @@ import argparse
 import asyncio
 import contextlib
 import sys
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 
 from voxta_mock import MockVoxtaServer
 from voxta_proto import VoxtaClient
@@ -86,13 +86,13 @@ async def quickstart(url: str) -> str:
     return " ".join(reply)
 
 
-async def main(argv: Sequence[str] = ()) -> str:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--url", help="a Voxta server (default: start the bundled mock)")
-    args = parser.parse_args(argv)
-    async with server_url(args.url) as url:
-        return await quickstart(url)
+async def main(url: str | None = None) -> str:
+    """The round trip against ``url``, or against a mock server of its own."""
+    async with server_url(url) as target:
+        return await quickstart(target)
 
 
 if __name__ == "__main__":
-    asyncio.run(main(sys.argv[1:]))
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--url", help="a Voxta server (default: start the bundled mock)")
+    asyncio.run(main(parser.parse_args(sys.argv[1:]).url))

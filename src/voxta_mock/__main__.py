@@ -17,8 +17,8 @@ import anyio
 
 from voxta_mock.data import DEFAULT_DATA, DataError, MockData, load_data
 from voxta_mock.server import DEFAULT_HOST, DEFAULT_PORT, MockVoxtaServer
-from voxta_proto._cli_defaults import MOCK_REPLY_DELAY, MOCK_SEED
-from voxta_proto._version import __version__
+from voxta_proto import __version__
+from voxta_proto.cli_defaults import MOCK_REPLY_DELAY, MOCK_SEED
 
 __all__ = ["main", "server_options"]
 

@@ -20,9 +20,9 @@ import pytest
 from voxta_mock import DEFAULT_DATA, MockVoxtaServer
 from voxta_mock.__main__ import _parser as mock_parser
 from voxta_proto import VoxtaClient, __version__
-from voxta_proto._cli_defaults import MOCK_REPLY_DELAY, MOCK_SEED
 from voxta_proto.cli import main
 from voxta_proto.cli.chat import find_character
+from voxta_proto.cli_defaults import MOCK_REPLY_DELAY, MOCK_SEED
 from voxta_proto.voxta.shapes import CharactersListItem
 
 from .programs import ENV, VOXTA, run_voxta

@@ -22,8 +22,8 @@ from urllib.parse import urlsplit
 
 import anyio
 
-from voxta_proto._cli_defaults import MOCK_REPLY_DELAY, MOCK_SEED
 from voxta_proto._version import __version__
+from voxta_proto.cli_defaults import MOCK_REPLY_DELAY, MOCK_SEED
 
 from .chat import EXIT_ERROR, EXIT_SIGINT, EXIT_USAGE, ChatApp, ChatOptions
 

@@ -30,7 +30,7 @@ from anyio.abc import TaskGroup
 from anyio.from_thread import BlockingPortal
 from anyio.streams.memory import MemoryObjectReceiveStream
 
-from voxta_proto._cli_defaults import MOCK_REPLY_DELAY, MOCK_SEED
+from voxta_proto.cli_defaults import MOCK_REPLY_DELAY, MOCK_SEED
 from voxta_proto.client import Closed, EventStream, Reconnected, Reconnecting, VoxtaClient
 from voxta_proto.errors import (
     ConnectionClosed,

@@ -1,6 +1,6 @@
 """Defaults that ``voxta chat`` (its bundled mock) and ``voxta-mock`` share, so the two
-programs behave the same unless told otherwise. A module of its own so that
-``voxta-mock`` can read them without importing the client."""
+programs behave the same unless told otherwise. A module of its own, importing nothing,
+so that ``voxta-mock`` reads them without loading the client or the chat."""
 
 from __future__ import annotations
 
