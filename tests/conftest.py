@@ -18,6 +18,22 @@ def anyio_backend(request: pytest.FixtureRequest) -> str:
     return backend
 
 
+TEST_TIMEOUT = 120.0
+"""Seconds a test may run before it fails instead of hanging (pytest-timeout)."""
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Give every test without its own ``timeout`` marker the suite's timeout. It lives
+    here, not in pyproject's ini options: there ``--strict-config`` would fail any run
+    without pytest-timeout, such as a user's ``pytest examples/bot_testing``. "thread"
+    rather than "signal": a signal cannot break a test hung inside anyio's trio runner."""
+    if not config.pluginmanager.hasplugin("timeout"):
+        return
+    for item in items:
+        if item.get_closest_marker("timeout") is None:
+            item.add_marker(pytest.mark.timeout(TEST_TIMEOUT, method="thread"))
+
+
 # Hypothesis profiles, picked with HYPOTHESIS_PROFILE=<name>:
 #   dev   local runs: a modest number of examples and no per-example deadline
 #   ci    like dev, but derandomized (the same examples on every run) and printing the

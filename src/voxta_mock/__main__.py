@@ -1,4 +1,8 @@
-"""``voxta-mock`` / ``python -m voxta_mock``: run the mock server until Ctrl-C or SIGTERM."""
+"""``voxta-mock`` / ``python -m voxta_mock``: run the mock server until Ctrl-C or SIGTERM.
+
+Ctrl-C (SIGINT) ends it with status 130 and SIGTERM with 143, as a shell reports a
+program stopped by those signals; a line on stderr says it stopped.
+"""
 
 from __future__ import annotations
 
@@ -13,32 +17,46 @@ import anyio
 
 from voxta_mock.data import DEFAULT_DATA, DataError, MockData, load_data
 from voxta_mock.server import DEFAULT_HOST, DEFAULT_PORT, MockVoxtaServer
+from voxta_proto import __version__
+from voxta_proto.cli_defaults import MOCK_REPLY_DELAY, MOCK_SEED
 
 __all__ = ["main", "server_options"]
+
+EXIT_SIGINT = 128 + signal.SIGINT
+EXIT_SIGTERM = 128 + signal.SIGTERM
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="voxta-mock", description="Run a mock Voxta server for testing clients offline.")
-    parser.add_argument("--host", default=DEFAULT_HOST, help="address to listen on")
-    parser.add_argument("--port", type=int, default=DEFAULT_PORT,
-                        help="port to listen on (0 picks a free one)")
+        prog="voxta-mock", description="Run a mock Voxta server for testing clients offline.",
+        epilog="Ctrl-C or SIGTERM stops it. Example: voxta-mock --port 0 --preseed-session")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument("--host", default=DEFAULT_HOST, metavar="ADDRESS",
+                        help="address to listen on (default: %(default)s)")
+    parser.add_argument("--port", type=int, default=DEFAULT_PORT, metavar="PORT",
+                        help="port to listen on; 0 picks a free one (default: %(default)s)")
     parser.add_argument("--data", metavar="FILE",
-                        help="characters, chats and scripts (.json or .toml)")
-    parser.add_argument("--seed", type=int, default=0, help="seed for ids and replies")
-    parser.add_argument("--auth-token", help="require this bearer token")
-    parser.add_argument("--reply-delay", type=float, default=0.03,
-                        help="seconds between streamed reply chunks")
+                        help="characters, chats and scripts (.json or .toml; default: the "
+                             "built-in characters Apex and Bea)")
+    parser.add_argument("--seed", type=int, default=MOCK_SEED, metavar="N",
+                        help="seed for ids and replies (default: %(default)s, as voxta chat)")
+    parser.add_argument("--auth-token", metavar="TOKEN",
+                        help="require this bearer token (default: no authentication)")
+    parser.add_argument("--reply-delay", type=float, default=MOCK_REPLY_DELAY,
+                        metavar="SECONDS", help="seconds between streamed reply chunks "
+                                                "(default: %(default)s, as voxta chat)")
     parser.add_argument("--preseed-session", action="store_true",
                         help="start with a chat session owned by a virtual UI client")
-    parser.add_argument("--client-timeout", type=float, default=30.0,
+    parser.add_argument("--client-timeout", type=float, default=30.0, metavar="SECONDS",
                         help="drop clients that send nothing (no message, no WebSocket "
-                             "ping) this long, in seconds (0 disables)")
+                             "ping) this long; 0 disables (default: %(default)s)")
     parser.add_argument("--speech", action="store_true",
                         help="text-to-speech: clients with audioOutput Url get audio URLs "
                              "and play the replies themselves")
-    parser.add_argument("--log-level", default="WARNING",
-                        choices=["DEBUG", "INFO", "WARNING", "ERROR"], type=str.upper)
+    parser.add_argument("--log-level", default="WARNING", metavar="LEVEL",
+                        choices=["DEBUG", "INFO", "WARNING", "ERROR"], type=str.upper,
+                        help="what the server logs on stderr: DEBUG, INFO, WARNING or "
+                             "ERROR (default: %(default)s)")
     return parser
 
 
@@ -50,12 +68,20 @@ def server_options(args: argparse.Namespace, data: MockData) -> dict[str, Any]:
             "client_timeout": args.client_timeout or None}
 
 
-async def _serve(options: dict[str, Any]) -> None:
+def _stopped(signame: str) -> None:
+    # On a terminal "^C" was echoed after the last line: start a fresh one.
+    fresh = "\n" if sys.stderr.isatty() else ""
+    print(f"{fresh}voxta-mock: stopped ({signame})", file=sys.stderr, flush=True)
+
+
+async def _serve(options: dict[str, Any]) -> int:
+    """Serve until SIGINT or SIGTERM; returns the exit status that signal means."""
     async with MockVoxtaServer(**options) as server:
         print(f"voxta-mock listening on {server.url}", flush=True)
         with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
-            async for _ in signals:
-                break
+            signum = await signals.__anext__()
+    _stopped(signal.Signals(signum).name)
+    return EXIT_SIGINT if signum == signal.SIGINT else EXIT_SIGTERM
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -80,14 +106,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"voxta-mock: error: {exc}", file=sys.stderr)
         return 2
     try:
-        anyio.run(_serve, server_options(args, data))
-    except KeyboardInterrupt:
-        pass
+        return anyio.run(_serve, server_options(args, data))
+    except KeyboardInterrupt:  # before the signal receiver was installed
+        _stopped("SIGINT")
+        return EXIT_SIGINT
     except OSError as exc:
         print(f"voxta-mock: error: cannot listen on {args.host}:{args.port}: {exc.strerror or exc}",
               file=sys.stderr)
         return 1
-    return 0
 
 
 if __name__ == "__main__":

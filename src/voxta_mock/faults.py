@@ -1,7 +1,8 @@
 """Fault plans: the ways a server misbehaves, so client tests can check they survive it.
 
-A :class:`FaultPlan` is plain data applied by the server's I/O layer to a hub connection;
-set one for every connection or for the n-th one (see ``MockVoxtaServer``).
+A [`FaultPlan`][voxta_mock.faults.FaultPlan] is plain data applied by the server's I/O
+layer to a hub connection; set one for every connection or for the n-th one (see
+[`MockVoxtaServer`][voxta_mock.server.MockVoxtaServer]).
 """
 
 from __future__ import annotations

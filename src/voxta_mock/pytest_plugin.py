@@ -1,11 +1,13 @@
 """pytest plugin (entry point ``voxta_mock``): fixtures that run the mock server.
 
-* ``voxta_mock_server``: a running :class:`MockVoxtaServer` on loopback (``.url``).
+* ``voxta_mock_server``: a running
+  [`MockVoxtaServer`][voxta_mock.server.MockVoxtaServer] on loopback (``.url``).
 * ``voxta_mock_pair``: ``(server, client_transport)`` connected in memory, no sockets.
 * ``voxta_mock_config``: the keyword arguments both use; override the fixture, or mark a
   test ``@pytest.mark.voxta_mock(data=..., faults=..., preseed_session=True, ...)``.
 
-The fixtures are async, so they need the anyio pytest plugin (``anyio_backend``).
+The fixtures are async, so they need the anyio pytest plugin (``anyio_backend``), which
+comes with anyio; nothing else (neither pytest-timeout nor trio) is needed.
 """
 
 from __future__ import annotations

@@ -1,9 +1,11 @@
 """The exception tree of voxta-proto; imports nothing of ours so every layer can use it.
 
-Every error the library raises on purpose derives from :class:`VoxtaProtoError`. The
-sans-IO core only ever raises :class:`ProtocolError` subclasses; the transports map
-library exceptions (anyio, h11, wsproto, ssl) to :class:`TransportError` subclasses at
-their edge, so no third-party exception reaches users.
+Every error the library raises on purpose derives from
+[`VoxtaProtoError`][voxta_proto.errors.VoxtaProtoError]. The sans-IO core only ever raises
+[`ProtocolError`][voxta_proto.errors.ProtocolError] subclasses; the transports map library
+exceptions (anyio, h11, wsproto, ssl) to
+[`TransportError`][voxta_proto.errors.TransportError] subclasses at their edge, so no
+third-party exception reaches users.
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
-"""Running the real ``voxta`` program in tests: piped (:func:`run_voxta`) or on a
-pseudo-terminal (:class:`PtyProgram`, stdlib only: send keys, wait for output)."""
+"""Running the real ``voxta`` program in tests: piped (`run_voxta`) or on a
+pseudo-terminal (`PtyProgram`, stdlib only: send keys, wait for output)."""
 
 from __future__ import annotations
 
@@ -87,6 +87,18 @@ class PtyProgram:
                     f"no {pattern!r} within {timeout} s; output after the last match:\n"
                     f"{self.text[self.seen:]!s}")
 
+    def resize(self, columns: int, rows: int = 24) -> None:
+        """Set the terminal's size, as a terminal window would."""
+        import fcntl  # POSIX only, like the pty itself
+        import struct
+        import termios
+
+        fcntl.ioctl(self.fd, termios.TIOCSWINSZ, struct.pack("HHHH", rows, columns, 0, 0))
+
+    def screen(self, columns: int) -> list[str]:
+        """What a terminal ``columns`` wide shows (see `render`)."""
+        return render(self.raw.decode("utf-8", "replace"), columns)
+
     def send(self, data: str) -> None:
         os.write(self.fd, data.encode())
 
@@ -102,3 +114,42 @@ class PtyProgram:
             self.proc.kill()
             self.proc.wait()
         os.close(self.fd)
+
+
+_CONTROL = re.compile(r"\x1b\[([0-9;?]*)([A-Za-z])|[\r\n]|[^\x1b\r\n]")
+
+
+def render(output: str, columns: int) -> list[str]:
+    """The lines a terminal ``columns`` wide shows after ``output``: a small emulator
+    of what the chat uses (text with auto-wrap, CR, LF, erase line, cursor up, cursor
+    to column; styles are ignored). Never scrolls away: every line stays."""
+    lines: list[list[str]] = [[]]
+    row = col = 0
+    for match in _CONTROL.finditer(output):
+        text = match.group(0)
+        if match.group(2) is not None:
+            final, arg = match.group(2), match.group(1)
+            if final == "K":
+                lines[row] = lines[row][:col] if arg in ("", "0") else []
+            elif final == "A":
+                row = max(0, row - int(arg or 1))
+            elif final == "G":
+                col = int(arg or 1) - 1
+            continue
+        if text == "\r":
+            col = 0
+        elif text == "\n":
+            row += 1
+            col = 0
+        else:
+            if col >= columns:  # auto-wrap
+                row, col = row + 1, 0
+            while len(lines) <= row:
+                lines.append([])
+            line = lines[row]
+            line.extend(" " * (col - len(line)))
+            line[col:col + 1] = [text]
+            col += 1
+        while len(lines) <= row:
+            lines.append([])
+    return ["".join(line).rstrip() for line in lines]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import re
 import socket
+import subprocess
 import sys
 from importlib.metadata import entry_points
 from pathlib import Path
@@ -17,9 +18,11 @@ import anyio
 import pytest
 
 from voxta_mock import DEFAULT_DATA, MockVoxtaServer
+from voxta_mock.__main__ import _parser as mock_parser
 from voxta_proto import VoxtaClient, __version__
 from voxta_proto.cli import main
 from voxta_proto.cli.chat import find_character
+from voxta_proto.cli_defaults import MOCK_REPLY_DELAY, MOCK_SEED
 from voxta_proto.voxta.shapes import CharactersListItem
 
 from .programs import ENV, VOXTA, run_voxta
@@ -311,3 +314,107 @@ def test_find_character(wanted: str, expected: str | None) -> None:
                   character("Alba", "3333-1"))
     found = find_character(characters, wanted)
     assert (found.name if found else None) == expected
+
+
+# -- the newcomer's paths (issue 17) -----------------------------------------------------
+
+
+def test_a_message_that_gets_no_reply_ends_at_once() -> None:
+    """``/note`` is stored by the server and answered by no reply: no 120 s wait."""
+    result = run_voxta("chat", "-m", "/note hello", "--reply-timeout", "30", timeout=25)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == ""
+    assert "Traceback" not in result.stderr
+
+
+def test_a_note_then_a_message_is_one_reply() -> None:
+    result = run_voxta("chat", "-m", "/note the user likes tea", "-m", "Hello")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() in ([reply] for reply in REPLIES)
+
+
+def test_an_unsupported_server_command_is_one_error_line() -> None:
+    result = run_voxta("chat", "-m", "/rollback")
+    assert result.returncode == 1
+    assert_one_error_line(result.stderr, "Command rollback is not supported")
+
+
+def test_trio_backend_without_trio_says_how_to_get_it() -> None:
+    # As if trio were not installed: find_spec finds no trio.
+    code = ("import importlib.util, sys\n"
+            "real = importlib.util.find_spec\n"
+            "importlib.util.find_spec = lambda n, *a: None if n == 'trio' else real(n, *a)\n"
+            "from voxta_proto.cli import main\n"
+            "sys.exit(main(['chat', '--backend', 'trio', '-m', 'hi']))\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            timeout=60, env=ENV, check=False)
+    assert result.returncode == 2
+    assert_one_error_line(result.stderr, "--backend trio needs the trio package",
+                          "pip install 'voxta-proto[trio]'")
+
+
+def test_chat_and_voxta_mock_share_their_defaults() -> None:
+    mock = mock_parser().parse_args([])
+    assert (mock.seed, mock.reply_delay) == (MOCK_SEED, MOCK_REPLY_DELAY)
+    # voxta chat's mock, unseeded, says what voxta-mock --seed 0 says: the same replies.
+    chat = run_voxta("chat", "-m", "Hello")
+    seeded = run_voxta("chat", "-m", "Hello", "--seed", str(MOCK_SEED))
+    assert chat.returncode == seeded.returncode == 0
+    assert chat.stdout == seeded.stdout
+    help_text = run_voxta("chat", "--help").stdout
+    assert f"default {MOCK_SEED}, as voxta-mock" in " ".join(help_text.split())
+    assert f"default {MOCK_REPLY_DELAY:g}, as voxta-mock" in " ".join(help_text.split())
+
+
+def test_voxta_mock_help_shows_defaults_and_version() -> None:
+    run = [sys.executable, "-m", "voxta_mock"]
+    shown = subprocess.run([*run, "--help"], capture_output=True, text=True, env=ENV,
+                           timeout=30, check=False).stdout
+    flat = " ".join(shown.split())
+    for fragment in ("--port PORT", "(default: 5384)", "--reply-delay SECONDS",
+                     "--log-level LEVEL", "(default: WARNING)", "--seed N"):
+        assert fragment in flat, fragment
+    version = subprocess.run([*run, "--version"], capture_output=True, text=True, env=ENV,
+                             timeout=30, check=False)
+    assert version.stdout.strip() == f"voxta-mock {__version__}"
+
+
+@pytest.mark.anyio
+async def test_a_lost_connection_is_said_once_without_library_logs() -> None:
+    """The chat reports the drop itself; the client's log records ("disconnected: ...",
+    "reconnect attempt 1 failed") would say it again, over the prompt."""
+    read_end, write_end = os.pipe()  # a stdin that stays open
+    try:
+        with anyio.fail_after(60):
+            async with MockVoxtaServer(port=0, reply_delay=0) as server:
+                process = await anyio.open_process(
+                    [sys.executable, *VOXTA, "chat", "--url", server.url], stdin=read_end,
+                    env=ENV)
+                assert process.stdout is not None
+                assert process.stderr is not None
+                out = b""
+                async for chunk in process.stdout:
+                    out += chunk
+                    if b"[chat started with Apex]" in out:
+                        break
+            async with process:  # the server is gone: the chat reconnects, and fails
+                sent = False
+                async for chunk in process.stdout:
+                    out += chunk
+                    if b"[connection lost" in out and not sent:
+                        os.write(write_end, b"hello\n")  # while it is down
+                        sent = True
+                    if b"attempt 2" in out and b"failed" in out:
+                        break
+                process.terminate()
+                err = b"".join([chunk async for chunk in process.stderr])
+                await process.wait()
+    finally:
+        os.close(read_end)
+        os.close(write_end)
+    text = (out + err).decode()
+    assert "[connection lost; reconnecting in 0 s, attempt 1]" in text
+    assert "disconnected:" not in text
+    assert "reconnect attempt" not in text
+    assert "[error] sending failed: not connected to the server right now" in text
+    assert "connect()" not in text  # advice about the library's API, not for chat users

@@ -7,6 +7,7 @@ Ctrl-C byte (0x03) reaches it as SIGINT from the terminal, exactly as in a shell
 
 from __future__ import annotations
 
+import socket
 import sys
 from collections.abc import Iterator
 
@@ -21,6 +22,7 @@ pytestmark = [
     pytest.mark.skipif(sys.platform == "win32", reason="POSIX pseudo-terminals"),
 ]
 
+EXIT_SIGINT = 130
 CTRL_C = "\x03"
 CTRL_D = "\x04"
 PROMPT = r"you> $"
@@ -67,8 +69,9 @@ def test_ctrl_c_interrupts_the_reply_then_quits(chat: PtyProgram) -> None:
     chat.send("/characters\r")
     chat.expect(r"   1\. Apex  \(assistant\)\n \* 2\. Bea  \(companion\)\n")
     chat.expect(PROMPT)
-    chat.send(CTRL_C)                 # nothing is running: Ctrl-C quits
-    assert chat.wait(60) == 0
+    chat.send(CTRL_C)                 # nothing is running: Ctrl-C quits, as a shell expects
+    assert chat.wait(60) == EXIT_SIGINT
+    assert chat.text.endswith("\n")  # the shell's prompt starts on a line of its own
     assert "Traceback" not in chat.text
 
 
@@ -80,7 +83,7 @@ def test_second_ctrl_c_quits_even_while_a_reply_runs(chat: PtyProgram) -> None:
     chat.send(CTRL_C)
     chat.expect(r"\[interrupting the reply; press Ctrl-C again to quit\]\n")
     chat.send(CTRL_C)
-    assert chat.wait(60) == 0
+    assert chat.wait(60) == EXIT_SIGINT
     assert "Traceback" not in chat.text
 
 
@@ -125,3 +128,68 @@ def test_a_message_typed_during_a_reply_cuts_it_and_ctrl_c_stops_the_next(
     chat.expect(PROMPT)
     chat.send("/quit\r")
     assert chat.wait(60) == 0
+
+
+def test_connecting_shows_a_status_and_ctrl_c_stops_it_with_130() -> None:
+    """A server that accepts and never answers: the chat says what it waits for."""
+    with socket.create_server(("127.0.0.1", 0)) as silent:
+        port = silent.getsockname()[1]
+        chat = PtyProgram([*VOXTA, "chat", "--url", f"http://127.0.0.1:{port}"])
+        try:
+            chat.expect(rf"Connecting to http://127\.0\.0\.1:{port}…")
+            chat.send(CTRL_C)
+            assert chat.wait(60) == EXIT_SIGINT
+            assert chat.text.endswith("\n")
+            assert "Traceback" not in chat.text
+        finally:
+            chat.close()
+
+
+def test_the_line_editor_edits_and_recalls_history() -> None:
+    chat = PtyProgram([*VOXTA, "chat", "--seed", "1", "--reply-delay", "0",
+                       "--character", "apex"])
+    try:
+        chat.expect(r"Apex: Hello there! I'm Apex\. What shall we talk about\?\n")
+        chat.expect(PROMPT)
+        # "at mx", Backspace, "e", Home, "wave ", End: the line is "wave at me".
+        chat.send("at mx\x7fe" + "\x1b[H" + "wave " + "\x1b[F" + "\r")
+        chat.expect(r"you> wave at me\n")     # the line as sent, with its prompt
+        chat.expect(r"Apex: \*waves back\* Hello!\n")
+        chat.expect(PROMPT)
+        chat.send("\x1b[A")                  # Up: the last line again
+        chat.expect(r"you> wave at me")
+        chat.send("\x17\x17" + "hello\r")   # Ctrl-W twice: "wave hello"
+        chat.expect(r"you> wave hello\n")
+        chat.expect(r"Apex: \*waves back\* Hello!\n")  # "wave" still in it
+        chat.expect(PROMPT)
+        chat.send(CTRL_D)
+        assert chat.wait(60) == 0
+        assert "\x1b[A" not in chat.raw.decode().split("you> wave at me\r\n", 1)[0]
+    finally:
+        chat.close()
+
+
+def test_typing_during_a_reply_stays_off_its_lines_and_replies_wrap() -> None:
+    columns = 40
+    chat = PtyProgram([*VOXTA, "chat", "--seed", "1", "--reply-delay", "0.4",
+                       "--character", "apex"])
+    chat.resize(columns)
+    try:
+        chat.expect(r"Apex: \S+ \S+")     # the greeting streams...
+        chat.send("abc")                   # ...while we type (no Enter)
+        chat.expect(r"about\?")            # the greeting's last words came after it
+        chat.expect(r"you> abc$")
+        screen = chat.screen(columns)
+        start = next(i for i, line in enumerate(screen) if line.startswith("Apex: "))
+        end = next(i for i in range(start, len(screen)) if screen[i].endswith("about?"))
+        reply = " ".join(screen[start:end + 1])
+        assert reply == "Apex: Hello there! I'm Apex. What shall we talk about?"
+        assert len(screen[start:end + 1]) > 1   # it did wrap...
+        assert all(len(line) <= columns for line in screen)
+        words = set(reply.split())                 # ...between words
+        assert all(set(line.split()) <= words for line in screen[start:end + 1])
+        assert screen[end + 1] == "you> abc"       # the typed text on a line of its own
+        chat.send("\x15/quit\r")
+        assert chat.wait(60) == 0
+    finally:
+        chat.close()

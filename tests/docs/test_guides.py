@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+import textwrap
 from pathlib import Path
 
 import pytest
@@ -48,8 +49,47 @@ def test_files_the_docs_point_to_exist() -> None:
         text = page.read_text(encoding="utf-8")
         for path in re.findall(r"`(examples/[\w./-]+)`", text):
             assert (ROOT / path).exists(), f"{page.name} names {path}"
-        for path in re.findall(r'--8<-- "([^":]+)', text):
-            assert (ROOT / path).is_file(), f"{page.name} includes {path}"
+
+
+_SECTION_MARK = re.compile(r"^\s*# --8<-- \[(start|end):\w+\]\n", re.M)
+COPIED = re.compile(r"<!-- code from ([^ ]+) -->\n```python\n(.*?)```", re.S)
+"""A guide's copy of example code: ``<!-- code from PATH[:SECTION] -->`` then the block."""
+
+
+def example_code(spec: str) -> str:
+    """The text of ``PATH`` or of its ``# --8<-- [start:SECTION]`` section, dedented,
+    without section marker lines."""
+    path, _, section = spec.partition(":")
+    text = (ROOT / path).read_text(encoding="utf-8")
+    if section:
+        start, end = f"# --8<-- [start:{section}]\n", f"# --8<-- [end:{section}]"
+        assert start in text, f"{path} has no section {section!r}"
+        assert end in text, f"{path} has no end of section {section!r}"
+        text = text.split(start, 1)[1].split(end, 1)[0]
+        text = textwrap.dedent(text[: text.rfind("\n") + 1])
+    return _SECTION_MARK.sub("", text)
+
+
+# The pages README links to: GitHub shows them as plain Markdown.
+PLAIN_PAGES = [DOCS / "index.md", DOCS / "getting-started.md",
+               *sorted((DOCS / "guides").glob("*.md"))]
+
+
+@pytest.mark.parametrize("page", PLAIN_PAGES, ids=lambda p: str(p.relative_to(DOCS)))
+def test_guides_read_as_plain_markdown(page: Path) -> None:
+    """No snippet includes or mkdocstrings directives: they show raw on GitHub."""
+    text = page.read_text(encoding="utf-8")
+    assert not re.search(r"^--8<--", text, re.M), "an include line; copy the code instead"
+    assert not re.search(r"^:::", text, re.M), "a mkdocstrings directive"
+
+
+def test_code_copied_into_the_guides_matches_the_examples() -> None:
+    copies = [(page, spec, block) for page in PAGES
+              for spec, block in COPIED.findall(page.read_text(encoding="utf-8"))]
+    assert len(copies) >= 5
+    for page, spec, block in copies:
+        assert block == example_code(spec), (
+            f"{page.relative_to(DOCS)}: the copy of {spec} is stale; paste the current code")
 
 
 def test_the_benchmark_table_has_its_markers() -> None:

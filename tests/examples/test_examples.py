@@ -32,6 +32,9 @@ def run(*args: str, timeout: float = 60) -> str:
 
 CASES = [
     # (example and arguments, what its output must contain)
+    (["quickstart.py"],
+     ["No chat running: starting one with Apex", "Hello there! I'm Apex.",
+      "Why did the AI cross the road? To get to the dataset"]),  # words spaced apart
     (["asyncio_chat.py", "Hello", "please wave"],
      ["Chatting with Apex", "Hello there! I'm Apex.",  # the greeting streamed
       "*waves back* Hello!", "[action wave on layer emotes]"]),  # the "wave" script
@@ -58,6 +61,41 @@ def test_example_runs(command: list[str], expected: list[str]) -> None:
     for text in expected:
         assert text in out
     assert "no handler for" not in out
+
+
+def test_quickstart_against_a_separate_voxta_mock(tmp_path: Path) -> None:
+    """Its docstring's hint: a ``voxta-mock`` with no chat running, then with one."""
+    for preseed in ([], ["--preseed-session"]):
+        mock = subprocess.Popen([sys.executable, "-m", "voxta_mock", "--port", "0", *preseed],
+                                cwd=ROOT, env=ENV, stdout=subprocess.PIPE, text=True)
+        try:
+            assert mock.stdout is not None
+            url = mock.stdout.readline().split()[-1]
+            out = run(str(EXAMPLES / "quickstart.py"), "--url", url)
+        finally:
+            mock.terminate()
+            mock.wait(10)
+            assert mock.stdout is not None
+            mock.stdout.close()
+        assert ("No chat running" in out) is not bool(preseed)
+        assert "Connected! Session ID: " in out
+        assert "To get to the dataset on the other side." in out  # seed 0, as in-process
+
+
+def test_the_bot_test_suite_runs_without_pytest_timeout_or_trio(tmp_path: Path) -> None:
+    """``pip install -e . pytest`` and nothing else: pytest-timeout is off (``-p
+    no:timeout``), and ``import trio`` fails (a stand-in package that raises)."""
+    fake = tmp_path / "no_trio" / "trio"
+    fake.mkdir(parents=True)
+    (fake / "__init__.py").write_text("raise ImportError('trio is not installed')\n")
+    env = {**ENV, "PYTHONPATH": os.pathsep.join([str(fake.parent), ENV["PYTHONPATH"]]),
+           "HYPOTHESIS_NO_PLUGINS": "1"}  # trio's hypothesis entry point would import it
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "examples/bot_testing", "-q", "-p", "no:timeout",
+         "-p", "no:cacheprovider", "-p", "no:randomly"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=100, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "5 passed" in result.stdout
 
 
 def test_the_bot_test_suite_passes() -> None:

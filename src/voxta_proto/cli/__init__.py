@@ -13,14 +13,17 @@ status, never a traceback. Set ``VOXTA_DEBUG=1`` to see tracebacks of internal e
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
 from collections.abc import Sequence
+from importlib.util import find_spec
 from urllib.parse import urlsplit
 
 import anyio
 
 from voxta_proto._version import __version__
+from voxta_proto.cli_defaults import MOCK_REPLY_DELAY, MOCK_SEED
 
 from .chat import EXIT_ERROR, EXIT_SIGINT, EXIT_USAGE, ChatApp, ChatOptions
 
@@ -57,12 +60,15 @@ def _parser() -> argparse.ArgumentParser:
     chat.add_argument("--reply-timeout", type=float, default=120.0, metavar="SECONDS",
                       help="how long a reply may take (default 120)")
     chat.add_argument("--backend", choices=["asyncio", "trio"], default="asyncio",
-                      help="async library to run on (default asyncio)")
+                      help="async library to run on (default asyncio; trio needs "
+                           "pip install 'voxta-proto[trio]')")
     mock = chat.add_argument_group("bundled mock server (only without --url)")
-    mock.add_argument("--seed", type=int, help="seed for the mock's ids and replies "
-                                               "(default: random)")
+    mock.add_argument("--seed", type=int, metavar="N",
+                      help=f"seed for the mock's ids and replies (default {MOCK_SEED}, "
+                           "as voxta-mock)")
     mock.add_argument("--reply-delay", type=float, metavar="SECONDS",
-                      help="seconds between streamed chunks (default 0.08)")
+                      help=f"seconds between streamed chunks (default {MOCK_REPLY_DELAY:g}, "
+                           "as voxta-mock)")
     mock.add_argument("--data", metavar="FILE",
                       help="the mock's characters and replies (.json or .toml)")
     return parser
@@ -119,13 +125,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     options = _options(parser, args)
+    if args.backend == "trio" and find_spec("trio") is None:
+        parser.exit(EXIT_USAGE, "voxta: error: --backend trio needs the trio package: "
+                                "pip install 'voxta-proto[trio]'\n")
     _robust_streams()
+    _quiet_logs()
     app = ChatApp(options)
     try:
         return anyio.run(app.run, backend=args.backend)
     except BaseException as exc:
         leaf = _leaf(exc)
         if isinstance(leaf, KeyboardInterrupt):  # Ctrl-C before the watcher ran, or Windows
+            if sys.stdout.isatty():
+                print(flush=True)  # the terminal echoed ^C: leave the shell a fresh line
             return EXIT_SIGINT
         if isinstance(leaf, BrokenPipeError):  # ``voxta chat -m hi | head -c1``
             devnull = os.open(os.devnull, os.O_WRONLY)
@@ -140,6 +152,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"voxta: error: internal error: {type(leaf).__name__}: {leaf} "
               "(set VOXTA_DEBUG=1 for the traceback)", file=sys.stderr)
         return EXIT_ERROR
+
+
+def _quiet_logs() -> None:
+    """The chat reports connection trouble itself, on its own lines: the library's log
+    records would print over the prompt and say it twice. ``VOXTA_DEBUG=1`` shows them."""
+    library = logging.getLogger("voxta_proto")
+    if os.environ.get("VOXTA_DEBUG"):
+        logging.basicConfig(level=logging.DEBUG, format="%(levelname)s %(name)s: %(message)s")
+    else:
+        library.addHandler(logging.NullHandler())
+        library.propagate = False
 
 
 def _leaf(exc: BaseException) -> BaseException:

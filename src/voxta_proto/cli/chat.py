@@ -1,6 +1,6 @@
 """``voxta chat``: a terminal chat with a Voxta server, or with the bundled mock.
 
-:class:`ChatApp` runs one chat. Three kinds of concurrent work share one task group:
+`ChatApp` runs one chat. Three kinds of concurrent work share one task group:
 
 * the **display** reads ``client.events()`` in order and draws the transcript: a
   thinking and speaking status, the streamed reply, one line per action and app trigger;
@@ -30,6 +30,7 @@ from anyio.abc import TaskGroup
 from anyio.from_thread import BlockingPortal
 from anyio.streams.memory import MemoryObjectReceiveStream
 
+from voxta_proto.cli_defaults import MOCK_REPLY_DELAY, MOCK_SEED
 from voxta_proto.client import Closed, EventStream, Reconnected, Reconnecting, VoxtaClient
 from voxta_proto.errors import (
     ConnectionClosed,
@@ -60,7 +61,7 @@ from voxta_proto.voxta.server_messages import (
 )
 from voxta_proto.voxta.shapes import CharactersListItem
 
-from .terminal import LineReader, Screen
+from .terminal import LineEditor, LineReader, Screen
 
 __all__ = ["COMMANDS", "ChatApp", "ChatOptions", "Fatal", "find_character"]
 
@@ -80,6 +81,15 @@ COMMANDS: dict[str, str] = {
     "/help": "show this help",
     "/quit": "leave (Ctrl-D, or Ctrl-C when no reply is running)",
 }
+SERVER_COMMANDS = frozenset({"event", "story", "note", "instructions", "secret", "char",
+                             "noreply", "setflags", "context"})
+"""Voxta's own slash commands: typed in the chat they go to the server as a message."""
+NO_REPLY_COMMANDS = frozenset({"note", "instructions", "secret", "noreply", "setflags",
+                               "context"})
+"""Server commands that store something and get no reply: the turn ends when the server
+confirms the stored message (an ``update``), or at once when it sends nothing back."""
+NO_REPLY_GRACE = 2.0
+"""Seconds to wait for that confirmation; a server may store without one."""
 MOCK_WORDS_PER_CHUNK = 3
 """The embedded mock streams a few words per chunk, so streaming is visible."""
 
@@ -123,6 +133,14 @@ def find_character(characters: Sequence[CharactersListItem],
     if text.isdigit() and 1 <= int(text) <= len(characters):
         return characters[int(text) - 1]
     return None
+
+
+def server_command(text: str) -> str | None:
+    """The name of the Voxta slash command ``text`` starts with, if it is one."""
+    if not text.startswith("/") or text.startswith("//"):
+        return None
+    name = text[1:].split(None, 1)[0].rstrip(":").casefold() if text[1:].strip() else ""
+    return name if name in SERVER_COMMANDS else None
 
 
 def _short(text: str, limit: int = 60) -> str:
@@ -181,6 +199,7 @@ class ChatApp:
         self._interrupted = False          # Ctrl-C already interrupted this turn
         self._show_replies = not self.scripted
         self._chatting = False             # past the character prompt
+        self._storing = False              # a /note-like command awaits its update
 
     # -- running -----------------------------------------------------------------------
 
@@ -200,6 +219,9 @@ class ChatApp:
             except Fatal as exc:
                 self.fail(str(exc), exc.status)
             tg.cancel_scope.cancel()
+        if self.exit_code == EXIT_SIGINT and self.out.tty:
+            self.out.settle()
+            self.out.line("")  # the terminal echoed ^C: leave the shell a fresh line
         return self.exit_code
 
     def fail(self, message: str, status: int = EXIT_ERROR) -> None:
@@ -237,12 +259,18 @@ class ChatApp:
                             await self._run_messages(client)
                         else:
                             async with BlockingPortal() as portal, \
-                                    LineReader(portal, self.stdin_fd) as lines:
+                                    self._reader(portal) as lines:
                                 await self._run_chat(client, lines)
                     except Fatal as exc:  # raised here, so no task group wraps it
                         self.fail(str(exc), exc.status)
                     tg.cancel_scope.cancel()
         self.out.settle()
+
+    def _reader(self, portal: BlockingPortal) -> LineReader:
+        """Typed lines, edited in the footer on a terminal; else plain lines."""
+        if self.typing and _is_terminal(self.stdin_fd) and sys.platform != "win32":
+            return LineEditor(portal, self.out, self.stdin_fd)
+        return LineReader(portal, self.stdin_fd)
 
     async def _start_mock(self, stack: AsyncExitStack) -> str:
         """Start the bundled mock server on a free loopback port; returns its URL."""
@@ -254,12 +282,10 @@ class ChatApp:
             data = load_data(self.options.data) if self.options.data else DEFAULT_DATA
         except DataError as exc:
             raise Fatal(str(exc), EXIT_USAGE) from None
-        seed = self.options.seed
-        if seed is None:
-            seed = int.from_bytes(os.urandom(4), "big")
+        seed = MOCK_SEED if self.options.seed is None else self.options.seed
         delay = self.options.reply_delay
         server = MockVoxtaServer(port=0, data=data, seed=seed,
-                                 reply_delay=0.08 if delay is None else delay)
+                                 reply_delay=MOCK_REPLY_DELAY if delay is None else delay)
         server.engine.words_per_chunk = MOCK_WORDS_PER_CHUNK
         try:
             await stack.enter_async_context(server)
@@ -271,9 +297,11 @@ class ChatApp:
         return server.url
 
     async def _connect(self, stack: AsyncExitStack, url: str) -> VoxtaClient:
-        """Negotiate, connect and authenticate; connection errors become :class:`Fatal`."""
+        """Negotiate, connect and authenticate; connection errors become `Fatal`."""
         options = self.options
         token = options.token if options.url is not None else None
+        if options.url is not None:
+            self.notes.status(f"Connecting to {url}…")
         client = VoxtaClient(url, token=token, connect_timeout=options.connect_timeout,
                              client_name="voxta-cli",
                              reconnect=() if options.url is None else options.reconnect)
@@ -293,14 +321,17 @@ class ChatApp:
             raise Fatal(f"cannot connect to {url}: no answer within "
                         f"{options.connect_timeout:g} s") from None
         self.client = client
+        if options.url is not None:
+            self.notes.settle()  # on a terminal: erase the "Connecting" status
         return client
 
     async def _request(self, call: Awaitable[object], what: str) -> bool:
         """Await a client call; a failure is a note, not the end of the chat."""
         try:
             await call
-        except ConnectionClosed as exc:
-            self._note_error(f"{what} failed: not connected ({exc})")
+        except ConnectionClosed:
+            # The client's own text is about its API (connect(), async with): not ours.
+            self._note_error(f"{what} failed: not connected to the server right now")
             self._set_idle()
             return False
         except (VoxtaProtoError, TimeoutError) as exc:
@@ -400,10 +431,13 @@ class ChatApp:
         await self._wait_idle(what="the greeting")
         for text in self.options.messages:
             self._show_replies = True
-            self._begin_turn()
-            if not await self._request(client.send_message(text), "sending the message"):
-                break
-            await self._wait_idle(what="a reply")
+            if server_command(text) in NO_REPLY_COMMANDS:
+                await self._store(client, text)
+            else:
+                self._begin_turn()
+                if not await self._request(client.send_message(text), "sending the message"):
+                    break
+                await self._wait_idle(what="a reply")
             if self.errors:
                 break
         if self.errors:
@@ -465,17 +499,43 @@ class ChatApp:
             "/new": lambda: self._new(client),
             "/characters": lambda: self._characters(client, argument),
         }
+        if server_command(text) is not None:
+            if self.session_id is None:
+                self.notes.line("[no chat running: /new starts one]")
+            elif server_command(text) in NO_REPLY_COMMANDS:
+                await self._store(client, text)
+                self.notes.line(self.notes.style(f"[sent {name} to the server]", "dim"))
+            else:
+                self._cut_live(ends_turn=False)
+                self._begin_turn()
+                await self._request(client.send_message(text), "sending")
+            return False
         if name in ("/quit", "/exit", "/q"):
             return True
         if name in ("/help", "/?"):
             for command, meaning in COMMANDS.items():
                 self.out.line(f"  {command:<12} {meaning}")
             self.out.line("  //text       send a message that starts with /")
+            self.out.line("  /note /event /secret /instructions ... TEXT: Voxta's own "
+                          "commands, sent to the server")
         elif name in actions:
             await actions[name]()
         else:
             self.notes.line(f"[unknown command {name}; /help lists them]")
         return False
+
+    async def _store(self, client: VoxtaClient, text: str) -> None:
+        """Send a command that gets no reply (``/note``...); returns once the server
+        confirmed it (or reported an error), or after `NO_REPLY_GRACE`."""
+        self._begin_turn()
+        self._storing = True
+        try:
+            if await self._request(client.send_message(text), "sending the command"):
+                with anyio.move_on_after(NO_REPLY_GRACE):
+                    await self._idle.wait()
+        finally:
+            self._storing = False
+            self._set_idle()
 
     async def _retry(self, client: VoxtaClient) -> None:
         if self._need_session():
@@ -594,7 +654,7 @@ class ChatApp:
                     self._tg.start_soon(self._stop_reply, client, client.interrupt,
                                         "interrupting")
                 else:
-                    self.quit(EXIT_OK)
+                    self.quit(EXIT_SIGINT)
 
     # -- display -----------------------------------------------------------------------
 
@@ -608,9 +668,11 @@ class ChatApp:
                 # A reply that was streaming will not finish; the turn is over.
                 self._live.clear()
                 self._set_idle()
+                why = str(event.error or "")
+                why = f": {why}" if why and why != "connection lost" else ""
                 self.notes.line(self.notes.style(
-                    f"[connection lost ({event.error or 'no reason given'}); reconnecting "
-                    f"in {event.delay:g} s, attempt {event.attempt}]", "yellow"))
+                    f"[connection lost{why}; reconnecting in {event.delay:g} s, "
+                    f"attempt {event.attempt}]", "yellow"))
             elif isinstance(event, Reconnected):
                 self.notes.line(self.notes.style("[reconnected]", "yellow"))
             elif isinstance(event, ServerMessage):
@@ -769,6 +831,8 @@ class ChatApp:
 
     def _update(self, update: Update) -> None:
         mid = update.message_id
+        if self._storing and update.text is not None:
+            self._set_idle()  # the server stored the /note (or similar): that is all
         if update.text is not None:
             who = "You" if update.role == ChatMessageRole.USER else self._name(update.sender_id)
             self.transcript[mid] = (who, update.text)
