@@ -36,6 +36,8 @@ NOT_RUN = {
         "CI runs it word for word (.ci/run)",
     "python3 -m venv .venv && .venv/bin/pip install nox && .venv/bin/nox -s bench":
         "minutes of benchmarks; tests/test_benchmarks.py runs their quick mode",
+    "python -m benchmarks":
+        "minutes of benchmarks; tests/test_benchmarks.py runs their quick mode",
     ".venv/bin/voxta chat --url http://localhost:5384": "needs a real Voxta server",
     "VOXTA_API_KEY=... .venv/bin/voxta chat --url http://localhost:5384":
         "needs a real Voxta server and its key",
