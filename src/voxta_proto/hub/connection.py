@@ -22,8 +22,9 @@ from typing import Final, Generic, TypeVar, Union, overload
 import msgspec
 
 from voxta_proto.errors import LocalProtocolError, ProtocolError, RemoteProtocolError
-from voxta_proto.framing import DEFAULT_MAX_RECORD_SIZE, RECORD_SEPARATOR, RecordBuffer
+from voxta_proto.framing import DEFAULT_MAX_RECORD_SIZE, RECORD_SEPARATOR
 from voxta_proto.hub.codec import (
+    HubCodec,
     JsonHubCodec,
     decode_handshake_request,
     decode_handshake_response,
@@ -136,7 +137,8 @@ class HubConnection(Generic[ArgT]):
         role: which end we are.
         now: the current time on the caller's clock; starts the handshake timer.
         config: intervals, timeouts and limits.
-        codec: how invocation arguments are typed; by default they stay ``msgspec.Raw``.
+        codec: the hub protocol (JSON or MessagePack) and how invocation arguments are
+            typed; by default JSON with arguments left as ``msgspec.Raw``.
     """
 
     @overload
@@ -155,7 +157,7 @@ class HubConnection(Generic[ArgT]):
         *,
         now: float,
         config: HubConfig = ...,
-        codec: JsonHubCodec[ArgT],
+        codec: HubCodec[ArgT],
     ) -> None: ...
     def __init__(
         self,
@@ -163,12 +165,16 @@ class HubConnection(Generic[ArgT]):
         *,
         now: float,
         config: HubConfig = HubConfig(),
-        codec: JsonHubCodec[ArgT] | JsonHubCodec[msgspec.Raw] | None = None,
+        codec: HubCodec[ArgT] | HubCodec[msgspec.Raw] | None = None,
     ) -> None:
         self.role: Final = role
         self.config: Final = config
         self._codec = codec if codec is not None else raw_codec()
-        self._records = RecordBuffer(config.max_record_size)
+        self._records = self._codec.new_buffer(config.max_record_size)
+        self._binary = not isinstance(self._codec, JsonHubCodec)
+        """The codec's framing is not 0x1E records: the handshake record is collected
+        in ``_handshake_bytes`` instead of ``_records``."""
+        self._handshake_bytes = bytearray()
         self._state = HubState.NEW
         self._started = now
         self._last_sent = now
@@ -233,7 +239,8 @@ class HubConnection(Generic[ArgT]):
                 traffic before the handshake finished), a Sequence (``reattach`` sends
                 those), or the replay buffer is full.
         """
-        if self._state is _OPEN and type(message) is Invocation and not self._stateful:
+        if (self._state is _OPEN and type(message) is Invocation and not self._stateful
+                and not self._binary):
             # The common case, in short: the table keeps OPEN and nothing is replayed.
             data = _encode(message) + RECORD_SEPARATOR  # what JsonHubCodec.encode does
             if message.invocation_id is not None:
@@ -254,6 +261,10 @@ class HubConnection(Generic[ArgT]):
             raise LocalProtocolError("Sequence is sent by reattach(), not send()")
         new_state = self._next_state(self.role, kind, LocalProtocolError)
         if isinstance(message, HandshakeRequest):
+            if message.protocol != self._codec.protocol:
+                raise LocalProtocolError(
+                    f"the handshake asks for the {message.protocol!r} protocol but the "
+                    f"codec speaks {self._codec.protocol!r}")
             self._stateful = self.config.stateful_reconnect and message.version >= 2
             data = encode_handshake(message)
         elif isinstance(message, (HandshakeAccepted, HandshakeRefused)):
@@ -323,6 +334,8 @@ class HubConnection(Generic[ArgT]):
             raise
 
     def _receive(self, data: bytes, now: float) -> list[HubEvent[ArgT]]:
+        if self._binary and self._awaiting_handshake_record():
+            return self._receive_binary_handshake(data, now)
         chunk = self._records.feed_and_pop(data)
         if not chunk:
             return []
@@ -335,6 +348,28 @@ class HubConnection(Generic[ArgT]):
             # go through the table (and are refused), as they would in a later chunk.
             if self._state is HubState.CLOSED or not chunk:
                 return events
+        return self._receive_messages(self._codec.decode_records(chunk), events, now)
+
+    def _receive_binary_handshake(self, data: bytes, now: float) -> list[HubEvent[ArgT]]:
+        """The handshake is a JSON record for every protocol: collect it apart, then hand
+        what follows it to the codec's framing."""
+        buf = self._handshake_bytes
+        buf += data
+        end = buf.find(RECORD_SEPARATOR)
+        if end > self.config.max_record_size or (
+                end < 0 and len(buf) > self.config.max_record_size):
+            raise RemoteProtocolError(
+                f"record exceeds the maximum size of {self.config.max_record_size} bytes")
+        if end < 0:
+            return []
+        record, rest = bytes(buf[:end]), bytes(buf[end + 1:])
+        buf.clear()
+        events: list[HubEvent[ArgT]] = [self._receive_handshake(record)]
+        if self._state is HubState.CLOSED or not rest:
+            return events
+        chunk = self._records.feed_and_pop(rest)
+        if not chunk:
+            return events
         return self._receive_messages(self._codec.decode_records(chunk), events, now)
 
     def _receive_messages(self, messages: list[HubMessage], events: list[HubEvent[ArgT]],
@@ -437,7 +472,7 @@ class HubConnection(Generic[ArgT]):
             self._detached_at = now if now is not None else max(self._last_sent,
                                                                  self._last_received)
             return [ConnectionLost(reattachable=True)]
-        if len(self._records):
+        if len(self._records) or self._handshake_bytes:
             self._state = HubState.ERROR
             raise RemoteProtocolError("connection closed with an incomplete record")
         self._state = self._next_state(self.role.peer, EndOfStream, RemoteProtocolError)
