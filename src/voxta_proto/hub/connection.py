@@ -182,6 +182,7 @@ class HubConnection(Generic[ArgT]):
         self._ids = map(str, itertools.count())
         self._pending: dict[str, str] = {}
         self._requested_version = 0
+        self._requested_protocol: str | None = None
         # Stateful reconnect, sender side: (sequence id, record) not yet acknowledged.
         self._stateful = False
         self._replay: deque[tuple[int, bytes]] = deque()
@@ -268,6 +269,10 @@ class HubConnection(Generic[ArgT]):
             self._stateful = self.config.stateful_reconnect and message.version >= 2
             data = encode_handshake(message)
         elif isinstance(message, (HandshakeAccepted, HandshakeRefused)):
+            if isinstance(message, HandshakeAccepted) and self._foreign_protocol():
+                raise LocalProtocolError(
+                    f"cannot accept the {self._requested_protocol!r} protocol: the codec "
+                    f"speaks {self._codec.protocol!r}")
             self._stateful = (self.config.stateful_reconnect and self._requested_version >= 2
                               and isinstance(message, HandshakeAccepted))
             data = encode_handshake(message)
@@ -346,7 +351,7 @@ class HubConnection(Generic[ArgT]):
             chunk = chunk[end + 1:]
             # A server stays HANDSHAKING until it answers: records after the request
             # go through the table (and are refused), as they would in a later chunk.
-            if self._state is HubState.CLOSED or not chunk:
+            if self._state is HubState.CLOSED or not chunk or self._foreign_protocol():
                 return events
         return self._receive_messages(self._codec.decode_records(chunk), events, now)
 
@@ -365,7 +370,7 @@ class HubConnection(Generic[ArgT]):
         record, rest = bytes(buf[:end]), bytes(buf[end + 1:])
         buf.clear()
         events: list[HubEvent[ArgT]] = [self._receive_handshake(record)]
-        if self._state is HubState.CLOSED or not rest:
+        if self._state is HubState.CLOSED or not rest or self._foreign_protocol():
             return events
         chunk = self._records.feed_and_pop(rest)
         if not chunk:
@@ -404,6 +409,12 @@ class HubConnection(Generic[ArgT]):
             return self._state is HubState.NEW
         return self._state in (HubState.NEW, HubState.HANDSHAKING)
 
+    def _foreign_protocol(self) -> bool:
+        """A server was asked for a protocol its codec does not speak: it must refuse the
+        handshake, and the bytes after the request (in that protocol) are not read, as
+        ASP.NET Core answers the handshake without reading them."""
+        return self._requested_protocol not in (None, self._codec.protocol)
+
     def _receive_handshake(
         self, record: bytes
     ) -> HandshakeRequest | HandshakeAccepted | HandshakeRefused:
@@ -411,6 +422,7 @@ class HubConnection(Generic[ArgT]):
         if self.role is Role.SERVER:
             handshake = decode_handshake_request(record)
             self._requested_version = handshake.version
+            self._requested_protocol = handshake.protocol
         else:
             handshake = decode_handshake_response(record)
         self._state = self._next_state(self.role.peer, type(handshake), RemoteProtocolError)
