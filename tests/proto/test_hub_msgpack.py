@@ -126,9 +126,21 @@ def test_buffer_hands_out_whole_messages_at_every_split() -> None:
         assert len(buffer) == 0
 
 
-def test_buffer_returns_the_input_itself_when_it_ends_on_a_boundary() -> None:
+def test_buffer_hands_pings_back_unparsed_and_the_decode_recognises_them() -> None:
     data = CODEC.encode(Ping()) * 3
     assert LengthPrefixedBuffer().feed_and_pop(data) is data
+    assert CODEC.decode_records(data) == [Ping()] * 3
+
+
+def test_buffered_and_unbuffered_chunks_decode_alike() -> None:
+    data = b"".join(hex_bytes(row["hex"]) for row in MESSAGES)
+    buffer = LengthPrefixedBuffer()
+    fresh = buffer.feed_and_pop(data)  # carries the payloads its walk found
+    assert buffer.feed_and_pop(data[:5]) == b""
+    rest = buffer.feed_and_pop(data[5:])  # from the buffer: decoded from scratch
+    assert fresh == rest == data
+    assert CODEC.decode_records(fresh) == CODEC.decode_records(rest) == CODEC.decode_records(
+        bytes(data))
 
 
 def test_oversized_length_is_refused_before_its_payload_arrives() -> None:

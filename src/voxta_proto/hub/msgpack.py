@@ -64,6 +64,7 @@ _MAX_LENGTH: Final = (1 << 31) - 1
 
 _ERROR_RESULT, _VOID_RESULT, _NON_VOID_RESULT = 1, 2, 3
 _PING_PAYLOAD: Final = b"\x91\x06"
+_PING_FRAME: Final = b"\x02" + _PING_PAYLOAD
 _DECODE_ERRORS: Final = (msgspec.DecodeError, RecursionError)
 """What msgspec raises on bad input (ValidationError is a DecodeError); RecursionError
 comes from deeply nested arrays."""
@@ -108,20 +109,30 @@ def _read_length_prefix(data: bytes | bytearray, pos: int) -> tuple[int, int] | 
     raise _protocol_error("message length prefix is longer than 5 bytes or over 2 GiB")
 
 
-def _complete_end(data: bytes | bytearray, max_size: int) -> int:
+def _complete_end(data: bytes | bytearray, max_size: int,
+                  payloads: list[memoryview] | None = None) -> int:
     """The offset just past the last complete message at the start of ``data``.
 
     Every length prefix that can be read is checked against ``max_size``, also that of
     the incomplete message at the end, so an oversized message is refused before any of
-    it is kept.
+    it is kept. With ``payloads`` (``data`` must then be ``bytes``), the payload of every
+    complete message is appended to it, so the walk serves the decode too.
     """
+    view = memoryview(data) if payloads is not None else None
     pos = 0
     end = len(data)
     while pos < end:
-        prefix = _read_length_prefix(data, pos)
-        if prefix is None:
-            return pos
-        length, start = prefix
+        length = data[pos]
+        if length < 0x80:  # one- and two-byte prefixes (up to 16 KiB), inline
+            start = pos + 1
+        elif pos + 1 < end and data[pos + 1] < 0x80:
+            length = (length & 0x7F) | (data[pos + 1] << 7)
+            start = pos + 2
+        else:
+            prefix = _read_length_prefix(data, pos)
+            if prefix is None:
+                return pos
+            length, start = prefix
         if length > max_size:
             raise _protocol_error(
                 f"message of {length} bytes exceeds the maximum size of {max_size} bytes"
@@ -129,7 +140,16 @@ def _complete_end(data: bytes | bytearray, max_size: int) -> int:
         if start + length > end:
             return pos
         pos = start + length
+        if view is not None and payloads is not None:
+            payloads.append(view[start:pos])
     return pos
+
+
+class _Framed(bytes):
+    """Complete messages, with the payloads the buffer's walk over them found (or None),
+    so the decode need not walk the prefixes again."""
+
+    payloads: list[memoryview] | None = None
 
 
 class LengthPrefixedBuffer:
@@ -154,19 +174,25 @@ class LengthPrefixedBuffer:
     def feed_and_pop(self, data: bytes) -> bytes:
         """Add ``data``; return every complete message now buffered (b"" if none).
 
-        When nothing is buffered and ``data`` ends on a message boundary, ``data`` itself
-        is returned.
+        What comes back carries the payloads found on the way (see ``_Framed``) when
+        nothing was buffered before.
 
         Raises:
             RemoteProtocolError: a length prefix is malformed or over the maximum size.
         """
         buf = self._buf
         if not buf:
-            end = _complete_end(data, self.max_message_size)
-            if end == len(data):
-                return data
-            buf += memoryview(data)[end:]
-            return data[:end]
+            if data.startswith(_PING_FRAME) and data.count(_PING_FRAME) * 3 == len(data):
+                return data  # keep-alive traffic: the decode recognises it whole
+            payloads: list[memoryview] = []
+            end = _complete_end(data, self.max_message_size, payloads)
+            if end < len(data):
+                buf += memoryview(data)[end:]
+                if end == 0:
+                    return b""
+            framed = _Framed(data if end == len(data) else data[:end])
+            framed.payloads = payloads
+            return framed
         buf += data
         end = _complete_end(buf, self.max_message_size)
         if end == 0:
@@ -295,6 +321,7 @@ def _wire_union(argument_type: Any) -> Any:
 
 _RAW_DECODER: Final[msgspec.msgpack.Decoder[Any]] = msgspec.msgpack.Decoder(
     _wire_union(msgspec.Raw))
+_VALUES_DECODER: Final = msgspec.msgpack.Decoder(list[msgspec.Raw])
 _TRAFFIC: Final = frozenset(
     {Invocation, StreamItem, Completion, StreamInvocation, CancelInvocation, Ping})
 
@@ -341,13 +368,14 @@ class MessagePackHubCodec(HubCodec[ArgT], Generic[ArgT]):
     protocol: ClassVar[str] = "messagepack"
     transfer_format: ClassVar[str] = "Binary"
 
-    __slots__ = ("_decoder", "_fallback", "_typed_args")
+    __slots__ = ("_batch", "_decoder", "_fallback", "_typed_args")
 
     def __init__(self, argument_type: Any, fallback: Callable[[msgspec.Raw], ArgT]) -> None:
         self._typed_args = argument_type is not msgspec.Raw
         self._fallback = fallback
-        self._decoder: msgspec.msgpack.Decoder[Any] = msgspec.msgpack.Decoder(
-            _wire_union(argument_type))
+        union: Any = _wire_union(argument_type)
+        self._decoder: msgspec.msgpack.Decoder[Any] = msgspec.msgpack.Decoder(union)
+        self._batch: msgspec.msgpack.Decoder[list[Any]] = msgspec.msgpack.Decoder(list[union])
 
     @staticmethod
     def encode(message: HubMessage) -> bytes:
@@ -358,7 +386,7 @@ class MessagePackHubCodec(HubCodec[ArgT], Generic[ArgT]):
                 cannot carry (msgspec's ``EncodeError`` is a ``TypeError`` too).
         """
         if type(message) is Ping:
-            return b"\x02" + _PING_PAYLOAD
+            return _PING_FRAME
         payload = _ENCODER.encode(_array(message))
         return encode_length_prefix(len(payload)) + payload
 
@@ -369,26 +397,38 @@ class MessagePackHubCodec(HubCodec[ArgT], Generic[ArgT]):
     def decode_records(self, chunk: bytes) -> list[HubMessage]:
         """Decode complete length-prefixed messages into hub messages.
 
-        Unknown types are skipped.
+        Unknown types are skipped. The messages of a chunk are joined into one MessagePack
+        array and decoded in one msgspec call; a first, untyped pass over that array must
+        find exactly one value per message (each the length its prefix gave), so a
+        message holding two values, or a cut one, never passes. Anything the typed pass
+        refuses (an unknown type, a bad message, an argument for the fallback) is decoded
+        again message by message, which applies the full rules.
 
         Raises:
             RemoteProtocolError: a length prefix is malformed or runs past the chunk, a
                 message is not one MessagePack array with an integer type first, or it
                 breaks its type's layout (e.g. a Completion error that is not a string).
         """
+        if chunk.startswith(_PING_FRAME):  # keep-alive traffic needs no parsing
+            pings = chunk.count(_PING_FRAME)
+            if pings * len(_PING_FRAME) == len(chunk):
+                return [_PING] * pings
+        payloads = getattr(chunk, "payloads", None)
+        if payloads is None:
+            payloads = _split(chunk)
+        lengths = list(map(len, payloads))
+        count = len(payloads)
+        joined = b"".join((b"\xdd", count.to_bytes(4, "big"), *payloads))
+        try:
+            exact = list(map(len, _VALUES_DECODER.decode(joined))) == lengths
+            wires: list[_Wire] | None = self._batch.decode(joined) if exact else None
+        except _DECODE_ERRORS:
+            wires = None
+        if wires is not None:
+            return [wire.to_message() for wire in wires]
         messages: list[HubMessage] = []
-        view = memoryview(chunk)
-        pos = 0
-        end = len(chunk)
-        while pos < end:
-            prefix = _read_length_prefix(chunk, pos)
-            if prefix is None or prefix[0] + prefix[1] > end:
-                raise _protocol_error("incomplete message at the end of a chunk")
-            length, start = prefix
-            if length == 0:
-                raise _protocol_error("empty message (length 0)")
-            pos = start + length
-            message = self._decode_one(view[start:pos])
+        for payload in payloads:
+            message = self._decode_one(payload)
             if message is not None:
                 messages.append(message)
         return messages
@@ -433,6 +473,38 @@ class MessagePackHubCodec(HubCodec[ArgT], Generic[ArgT]):
             return
         name = HUB_MESSAGE_TYPES[kind].__name__
         raise _protocol_error(f"invalid {name} message: {exc}")
+
+
+def _split(chunk: bytes) -> list[memoryview]:
+    """The payloads of the complete length-prefixed messages making up ``chunk``.
+
+    Raises:
+        RemoteProtocolError: a prefix is malformed, a message is empty, or the last one
+            runs past the end of ``chunk``.
+    """
+    view = memoryview(chunk)
+    payloads = []
+    pos = 0
+    end = len(chunk)
+    while pos < end:
+        length = chunk[pos]
+        if length < 0x80:  # one- and two-byte prefixes (up to 16 KiB), inline
+            start = pos + 1
+        elif pos + 1 < end and chunk[pos + 1] < 0x80:
+            length = (length & 0x7F) | (chunk[pos + 1] << 7)
+            start = pos + 2
+        else:
+            prefix = _read_length_prefix(chunk, pos)
+            if prefix is None:
+                raise _protocol_error("incomplete message at the end of a chunk")
+            length, start = prefix
+        if length == 0:
+            raise _protocol_error("empty message (length 0)")
+        pos = start + length
+        if pos > end:
+            raise _protocol_error("incomplete message at the end of a chunk")
+        payloads.append(view[start:pos])
+    return payloads
 
 
 def raw_messagepack_codec() -> MessagePackHubCodec[msgspec.Raw]:
