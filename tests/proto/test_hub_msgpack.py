@@ -3,6 +3,7 @@ speaking it (the handshake stays JSON)."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import msgspec
@@ -10,7 +11,7 @@ import pytest
 
 from codec_helpers import CodecPair, hex_bytes, load_vectors, message_from_json, open_codec_conn
 from helpers import Conn, feed, split_at
-from voxta_proto.errors import LocalProtocolError, RemoteProtocolError
+from voxta_proto.errors import LocalProtocolError, NegotiationError, RemoteProtocolError
 from voxta_proto.hub import (
     Close,
     Completion,
@@ -28,8 +29,10 @@ from voxta_proto.hub import (
     Role,
     StreamItem,
     encode_length_prefix,
+    raw_codec,
     raw_messagepack_codec,
 )
+from voxta_proto.hub.negotiate import NegotiateResult, parse_negotiate_response
 
 Raw = msgspec.Raw
 CODEC = raw_messagepack_codec()
@@ -268,3 +271,23 @@ def test_stateful_reconnect_replays_messagepack() -> None:
     assert item in events
     pair.to_client(server_wire)
     assert pair.states() == (HubState.OPEN, HubState.OPEN)
+
+
+# -- negotiate -------------------------------------------------------------------------------
+
+
+def test_negotiate_with_the_codecs_transfer_format() -> None:
+    """A MessagePack client needs WebSockets with Binary: a Text-only server is refused."""
+    assert MessagePackHubCodec.transfer_format == "Binary"
+    assert raw_codec().transfer_format == "Text"
+
+    def answer(formats: list[str]) -> bytes:
+        return json.dumps({"negotiateVersion": 1, "connectionId": "i", "connectionToken": "t",
+                           "availableTransports": [{"transport": "WebSockets",
+                                                    "transferFormats": formats}]}).encode()
+
+    fmt = CODEC.transfer_format
+    with pytest.raises(NegotiationError, match="'Binary'"):
+        parse_negotiate_response(answer(["Text"]), transfer_format=fmt)
+    assert isinstance(parse_negotiate_response(answer(["Text", "Binary"]), transfer_format=fmt),
+                      NegotiateResult)
