@@ -115,7 +115,7 @@ def _complete_end(data: bytes | bytearray, max_size: int,
 
     Every length prefix that can be read is checked against ``max_size``, also that of
     the incomplete message at the end, so an oversized message is refused before any of
-    it is kept. With ``payloads`` (``data`` must then be ``bytes``), the payload of every
+    it is kept. With ``payloads`` (``data`` must then be immutable), the payload of every
     complete message is appended to it, so the walk serves the decode too.
     """
     view = memoryview(data) if payloads is not None else None
@@ -184,13 +184,15 @@ class LengthPrefixedBuffer:
         if not buf:
             if data.startswith(_PING_FRAME) and data.count(_PING_FRAME) * 3 == len(data):
                 return data  # keep-alive traffic: the decode recognises it whole
+            # A private copy first: the payload views must not pin the caller's buffer.
+            framed = _Framed(data)
             payloads: list[memoryview] = []
-            end = _complete_end(data, self.max_message_size, payloads)
-            if end < len(data):
-                buf += memoryview(data)[end:]
+            end = _complete_end(framed, self.max_message_size, payloads)
+            if end < len(framed):
+                buf += memoryview(framed)[end:]
                 if end == 0:
                     return b""
-            framed = _Framed(data if end == len(data) else data[:end])
+                framed = _Framed(framed[:end])
             framed.payloads = payloads
             return framed
         buf += data
