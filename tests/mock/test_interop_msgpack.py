@@ -17,9 +17,11 @@ import shutil
 import subprocess
 from typing import Any
 
+import anyio
 import pytest
 
 from codec_helpers import VECTORS, hex_bytes, load_vectors, message_from_json
+from voxta_mock import MockVoxtaServer
 from voxta_proto.hub import raw_messagepack_codec
 
 from .test_interop import NODE_DIR, require
@@ -106,3 +108,22 @@ def test_node_reads_everything_we_write(node_results: dict[str, dict[str, Any]])
             continue  # a JS number cannot hold 2**53 + 1
         decoded = [_normalize(m) for m in node_results[name]["decoded"]]
         assert decoded == _as_node_reads_it(row["message"]), name
+
+
+@pytest.mark.network
+@pytest.mark.anyio
+@pytest.mark.parametrize("mode", ["negotiate", "skip"])
+async def test_js_messagepack_client_gets_the_handshake_error(mode: str) -> None:
+    """The JS client with MessagePackHubProtocol against the mock: the server offers
+    Binary (as ASP.NET Core does), then refuses the protocol by name in the handshake."""
+    require(msgpack_missing())
+    with anyio.fail_after(60):
+        async with MockVoxtaServer(port=0) as server:
+            result = await anyio.run_process(
+                ["node", str(NODE_DIR / "msgpack_handshake.js"), server.url, mode],
+                cwd=NODE_DIR, check=False)
+    output = (result.stdout + result.stderr).decode(errors="replace")
+    assert result.returncode == 0, output
+    report = json.loads(result.stdout.decode().strip().splitlines()[-1])
+    assert report["started"] is False
+    assert "The protocol 'messagepack' is not supported." in report["error"], report

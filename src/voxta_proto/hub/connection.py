@@ -359,8 +359,9 @@ class HubConnection(Generic[ArgT]):
         """The handshake is a JSON record for every protocol: collect it apart, then hand
         what follows it to the codec's framing."""
         buf = self._handshake_bytes
+        searched = len(buf)  # holds no separator: only the new bytes need a look
         buf += data
-        end = buf.find(RECORD_SEPARATOR)
+        end = buf.find(RECORD_SEPARATOR, searched)
         if end > self.config.max_record_size or (
                 end < 0 and len(buf) > self.config.max_record_size):
             raise RemoteProtocolError(
