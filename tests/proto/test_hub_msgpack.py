@@ -106,8 +106,12 @@ def test_typed_arguments_and_fallback() -> None:
 
 
 def test_encode_refuses_what_is_not_a_hub_message() -> None:
-    with pytest.raises(TypeError):
+    with pytest.raises(TypeError, match="not a hub message"):
         CODEC.encode(HandshakeAccepted())  # type: ignore[arg-type]
+    with pytest.raises(TypeError):
+        CODEC.encode(Invocation(target="T", arguments=(object(),)))
+    with pytest.raises(OverflowError):
+        CODEC.encode(Invocation(target="T", arguments=(2**64,)))
 
 
 # -- length prefixes and the buffer --------------------------------------------------------

@@ -384,8 +384,9 @@ class MessagePackHubCodec(HubCodec[ArgT], Generic[ArgT]):
         """Serialize one hub message: its length prefix and its MessagePack array.
 
         Raises:
-            TypeError: ``message`` is not a hub message, or holds a value MessagePack
-                cannot carry (msgspec's ``EncodeError`` is a ``TypeError`` too).
+            TypeError: ``message`` is not a hub message, or holds a value of a type
+                MessagePack cannot carry.
+            OverflowError: an integer outside MessagePack's range (-2**63 to 2**64 - 1).
         """
         if type(message) is Ping:
             return _PING_FRAME
