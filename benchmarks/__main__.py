@@ -18,7 +18,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from benchmarks import capacity, corpus, e2e, micro
+from benchmarks import capacity, corpus, e2e, micro, micro_msgpack
 
 RESULTS = Path(__file__).resolve().parent / "results" / "latest.jsonl"
 _BIN = "Scripts" if sys.platform == "win32" else "bin"
@@ -153,7 +153,8 @@ def main(argv: list[str] | None = None) -> int:
         ]
         for work in workloads:
             micro.check_corpus(work)
-            rows = micro.compare(work.name, micro.decode_paths(work), repeats)
+            paths = {**micro.decode_paths(work), **micro_msgpack.decode_paths(work)}
+            rows = micro.compare(work.name, paths, repeats)
             lines += _ratio_lines(f"{work.name}: {work.messages} messages in "
                                   f"{len(work.frames)} frames, {work.size / 1e6:.1f} MB", rows,
                                   work.messages)

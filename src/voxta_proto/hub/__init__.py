@@ -1,10 +1,12 @@
-"""The sans-IO SignalR layer: hub messages, the JSON codec, negotiate helpers and the
-connection state machine. Imports no I/O library."""
+"""The sans-IO SignalR layer: hub messages, the JSON and MessagePack codecs, negotiate
+helpers and the connection state machine. Imports no I/O library."""
 
 from __future__ import annotations
 
 from voxta_proto.hub.codec import (
     HUB_MESSAGE_TYPES,
+    FrameBuffer,
+    HubCodec,
     JsonHubCodec,
     decode_handshake_request,
     decode_handshake_response,
@@ -46,6 +48,12 @@ from voxta_proto.hub.messages import (
     StreamInvocation,
     StreamItem,
 )
+from voxta_proto.hub.msgpack import (
+    LengthPrefixedBuffer,
+    MessagePackHubCodec,
+    encode_length_prefix,
+    raw_messagepack_codec,
+)
 from voxta_proto.hub.state import TRANSITIONS, HubState, Role
 
 __all__ = [
@@ -58,11 +66,13 @@ __all__ = [
     "Close",
     "Completion",
     "ConnectionLost",
+    "FrameBuffer",
     "HandshakeAccepted",
     "HandshakeRefused",
     "HandshakeRequest",
     "HandshakeResponse",
     "HandshakeTimedOut",
+    "HubCodec",
     "HubConfig",
     "HubConnection",
     "HubEvent",
@@ -71,6 +81,8 @@ __all__ = [
     "Invocation",
     "JsonHubCodec",
     "KeepAliveDue",
+    "LengthPrefixedBuffer",
+    "MessagePackHubCodec",
     "Outgoing",
     "PeerTimedOut",
     "Ping",
@@ -86,5 +98,7 @@ __all__ = [
     "decode_handshake_request",
     "decode_handshake_response",
     "encode_handshake",
+    "encode_length_prefix",
     "raw_codec",
+    "raw_messagepack_codec",
 ]

@@ -10,13 +10,14 @@ rules. Both paths give the same messages in the same order.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Callable
-from typing import Any, Final, Generic, TypeVar, Union
+from typing import Any, ClassVar, Final, Generic, Protocol, TypeVar, Union
 
 import msgspec
 
 from voxta_proto.errors import RemoteProtocolError
-from voxta_proto.framing import RECORD_SEPARATOR
+from voxta_proto.framing import RECORD_SEPARATOR, RecordBuffer
 from voxta_proto.hub.messages import (
     Ack,
     CancelInvocation,
@@ -35,8 +36,8 @@ from voxta_proto.hub.messages import (
     StreamItem,
 )
 
-__all__ = ["HUB_MESSAGE_TYPES", "JsonHubCodec", "decode_handshake_request",
-           "decode_handshake_response", "encode_handshake"]
+__all__ = ["HUB_MESSAGE_TYPES", "FrameBuffer", "HubCodec", "JsonHubCodec",
+           "decode_handshake_request", "decode_handshake_response", "encode_handshake"]
 
 ArgT = TypeVar("ArgT")
 
@@ -96,7 +97,48 @@ def _single_pass(decoder: msgspec.json.Decoder[list[Any]], chunk: bytes) -> list
     return batch if len(batch) == len(body) - len(chunk) else None
 
 
-class JsonHubCodec(Generic[ArgT]):
+class FrameBuffer(Protocol):
+    """Splits the bytes after the handshake into whole messages, keeping a partial one."""
+
+    def __len__(self) -> int: ...
+    def feed_and_pop(self, data: bytes) -> bytes:
+        """Add ``data``; return every complete message buffered, still framed."""
+    def clear(self) -> None:
+        """Drop everything buffered."""
+
+
+class HubCodec(ABC, Generic[ArgT]):
+    """What ``HubConnection`` needs from a hub protocol (JSON or MessagePack).
+
+    The handshake is JSON for every protocol; the codec frames and encodes what follows.
+    """
+
+    __slots__ = ()
+
+    protocol: ClassVar[str]
+    """The name the handshake request carries (``"json"``, ``"messagepack"``)."""
+    transfer_format: ClassVar[str]
+    """What negotiate must offer for it: ``"Text"`` or ``"Binary"``."""
+
+    @staticmethod
+    @abstractmethod
+    def encode(message: HubMessage) -> bytes:
+        """One hub message, framed."""
+
+    @abstractmethod
+    def new_buffer(self, max_message_size: int) -> FrameBuffer:
+        """A buffer that frames received bytes for :meth:`decode_records`."""
+
+    @abstractmethod
+    def decode_records(self, chunk: bytes) -> list[HubMessage]:
+        """Every message of a chunk of complete framed messages (see the subclasses)."""
+
+    @abstractmethod
+    def decode_traffic(self, chunk: bytes) -> list[HubMessage] | None:
+        """The messages of a chunk holding only traffic, or None (see the subclasses)."""
+
+
+class JsonHubCodec(HubCodec[ArgT], Generic[ArgT]):
     """Encodes hub messages and decodes whole frames of them.
 
     Args:
@@ -105,6 +147,9 @@ class JsonHubCodec(Generic[ArgT]):
         fallback: turns one argument the typed pass rejected into an ``ArgT``; it must
             not raise (return an "unknown" or "invalid" value instead).
     """
+
+    protocol: ClassVar[str] = "json"
+    transfer_format: ClassVar[str] = "Text"
 
     __slots__ = ("_batch", "_fallback", "_one", "_traffic", "_typed_args")
 
@@ -138,6 +183,10 @@ class JsonHubCodec(Generic[ArgT]):
     def encode(message: HubMessage) -> bytes:
         """Serialize one hub message as a record (JSON plus 0x1E)."""
         return _ENCODER.encode(message) + RECORD_SEPARATOR
+
+    def new_buffer(self, max_message_size: int) -> RecordBuffer:
+        """A buffer that hands out whole 0x1E-terminated records."""
+        return RecordBuffer(max_message_size)
 
     def decode_records(self, chunk: bytes) -> list[HubMessage]:
         """Decode complete records, each ending in 0x1E, into hub messages.

@@ -22,8 +22,9 @@ from typing import Final, Generic, TypeVar, Union, overload
 import msgspec
 
 from voxta_proto.errors import LocalProtocolError, ProtocolError, RemoteProtocolError
-from voxta_proto.framing import DEFAULT_MAX_RECORD_SIZE, RECORD_SEPARATOR, RecordBuffer
+from voxta_proto.framing import DEFAULT_MAX_RECORD_SIZE, RECORD_SEPARATOR
 from voxta_proto.hub.codec import (
+    HubCodec,
     JsonHubCodec,
     decode_handshake_request,
     decode_handshake_response,
@@ -139,7 +140,8 @@ class HubConnection(Generic[ArgT]):
         role: which end we are.
         now: the current time on the caller's clock; starts the handshake timer.
         config: intervals, timeouts and limits.
-        codec: how invocation arguments are typed; by default they stay ``msgspec.Raw``.
+        codec: the hub protocol (JSON or MessagePack) and how invocation arguments are
+            typed; by default JSON with arguments left as ``msgspec.Raw``.
     """
 
     @overload
@@ -158,7 +160,7 @@ class HubConnection(Generic[ArgT]):
         *,
         now: float,
         config: HubConfig = ...,
-        codec: JsonHubCodec[ArgT],
+        codec: HubCodec[ArgT],
     ) -> None: ...
     def __init__(
         self,
@@ -166,12 +168,16 @@ class HubConnection(Generic[ArgT]):
         *,
         now: float,
         config: HubConfig = HubConfig(),
-        codec: JsonHubCodec[ArgT] | JsonHubCodec[msgspec.Raw] | None = None,
+        codec: HubCodec[ArgT] | HubCodec[msgspec.Raw] | None = None,
     ) -> None:
         self.role: Final = role
         self.config: Final = config
         self._codec = codec if codec is not None else raw_codec()
-        self._records = RecordBuffer(config.max_record_size)
+        self._records = self._codec.new_buffer(config.max_record_size)
+        self._binary = not isinstance(self._codec, JsonHubCodec)
+        """The codec's framing is not 0x1E records: the handshake record is collected
+        in ``_handshake_bytes`` instead of ``_records``."""
+        self._handshake_bytes = bytearray()
         self._state = HubState.NEW
         self._started = now
         self._last_sent = now
@@ -180,6 +186,7 @@ class HubConnection(Generic[ArgT]):
         self._pending: dict[str, str] = {}
         self._send_buffer = bytearray()
         self._requested_version = 0
+        self._requested_protocol: str | None = None
         # Stateful reconnect, sender side: (sequence id, record) not yet acknowledged.
         self._stateful = False
         self._replay: deque[tuple[int, bytes]] = deque()
@@ -242,7 +249,8 @@ class HubConnection(Generic[ArgT]):
                 sends those); the connection is then in ERROR. Or the replay buffer is
                 full (``send_would_block``): nothing changed, wait for ``SendUnblocked``.
         """
-        if self._state is _OPEN and type(message) is Invocation and not self._stateful:
+        if (self._state is _OPEN and type(message) is Invocation and not self._stateful
+                and not self._binary):
             # The common case, in short: the table keeps OPEN and nothing is replayed.
             # What JsonHubCodec.encode does, into a buffer kept for the next send: msgspec
             # then grows no fresh buffer per message (bytearray shrinks by itself when a
@@ -274,9 +282,17 @@ class HubConnection(Generic[ArgT]):
             raise LocalProtocolError("Sequence is sent by reattach(), not send()")
         new_state = self._next_state(self.role, kind, LocalProtocolError)
         if isinstance(message, HandshakeRequest):
+            if message.protocol != self._codec.protocol:
+                raise LocalProtocolError(
+                    f"the handshake asks for the {message.protocol!r} protocol but the "
+                    f"codec speaks {self._codec.protocol!r}")
             self._stateful = self.config.stateful_reconnect and message.version >= 2
             data = encode_handshake(message)
         elif isinstance(message, (HandshakeAccepted, HandshakeRefused)):
+            if isinstance(message, HandshakeAccepted) and self._foreign_protocol():
+                raise LocalProtocolError(
+                    f"cannot accept the {self._requested_protocol!r} protocol: the codec "
+                    f"speaks {self._codec.protocol!r}")
             self._stateful = (self.config.stateful_reconnect and self._requested_version >= 2
                               and isinstance(message, HandshakeAccepted))
             data = encode_handshake(message)
@@ -341,6 +357,8 @@ class HubConnection(Generic[ArgT]):
             raise
 
     def _receive(self, data: bytes, now: float) -> list[HubEvent[ArgT]]:
+        if self._binary and self._awaiting_handshake_record():
+            return self._receive_binary_handshake(data, now)
         chunk = self._records.feed_and_pop(data)
         if not chunk:
             return []
@@ -351,8 +369,31 @@ class HubConnection(Generic[ArgT]):
             chunk = chunk[end + 1:]
             # A server stays HANDSHAKING until it answers: records after the request
             # go through the table (and are refused), as they would in a later chunk.
-            if self._state is HubState.CLOSED or not chunk:
+            if self._state is HubState.CLOSED or not chunk or self._foreign_protocol():
                 return events
+        return self._receive_messages(self._codec.decode_records(chunk), events, now)
+
+    def _receive_binary_handshake(self, data: bytes, now: float) -> list[HubEvent[ArgT]]:
+        """The handshake is a JSON record for every protocol: collect it apart, then hand
+        what follows it to the codec's framing."""
+        buf = self._handshake_bytes
+        searched = len(buf)  # holds no separator: only the new bytes need a look
+        buf += data
+        end = buf.find(RECORD_SEPARATOR, searched)
+        if end > self.config.max_record_size or (
+                end < 0 and len(buf) > self.config.max_record_size):
+            raise RemoteProtocolError(
+                f"record exceeds the maximum size of {self.config.max_record_size} bytes")
+        if end < 0:
+            return []
+        record, rest = bytes(buf[:end]), bytes(buf[end + 1:])
+        buf.clear()
+        events: list[HubEvent[ArgT]] = [self._receive_handshake(record)]
+        if self._state is HubState.CLOSED or not rest or self._foreign_protocol():
+            return events
+        chunk = self._records.feed_and_pop(rest)
+        if not chunk:
+            return events
         return self._receive_messages(self._codec.decode_records(chunk), events, now)
 
     def _receive_messages(self, messages: list[HubMessage], events: list[HubEvent[ArgT]],
@@ -387,6 +428,12 @@ class HubConnection(Generic[ArgT]):
             return self._state is HubState.NEW
         return self._state in (HubState.NEW, HubState.HANDSHAKING)
 
+    def _foreign_protocol(self) -> bool:
+        """A server was asked for a protocol its codec does not speak: it must refuse the
+        handshake, and the bytes after the request (in that protocol) are not read, as
+        ASP.NET Core answers the handshake without reading them."""
+        return self._requested_protocol not in (None, self._codec.protocol)
+
     def _receive_handshake(
         self, record: bytes
     ) -> HandshakeRequest | HandshakeAccepted | HandshakeRefused:
@@ -394,6 +441,7 @@ class HubConnection(Generic[ArgT]):
         if self.role is Role.SERVER:
             handshake = decode_handshake_request(record)
             self._requested_version = handshake.version
+            self._requested_protocol = handshake.protocol
         else:
             handshake = decode_handshake_response(record)
         self._state = self._next_state(self.role.peer, type(handshake), RemoteProtocolError)
@@ -463,6 +511,7 @@ class HubConnection(Generic[ArgT]):
         # Half a record (or half a handshake) at the end is what a network drop leaves
         # when a record spans WebSocket messages: a lost connection, not a broken protocol.
         self._records.clear()
+        self._handshake_bytes.clear()
         self._state = self._next_state(self.role.peer, EndOfStream, RemoteProtocolError)
         return [ConnectionLost(reattachable=False)]
 
