@@ -25,7 +25,6 @@ import uuid
 import weakref
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from contextlib import suppress
 from dataclasses import dataclass, replace
 from types import TracebackType
 from typing import Any, Final, TypeVar, Union, cast, overload
@@ -33,9 +32,9 @@ from typing import Any, Final, TypeVar, Union, cast, overload
 import anyio
 import msgspec
 from anyio.abc import TaskGroup
-from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from voxta_proto._version import __version__
+from voxta_proto.driver import Driver, DriverState
 from voxta_proto.errors import (
     AuthenticationFailed,
     ConnectionClosed,
@@ -340,11 +339,16 @@ class EventStream:
 
 
 class _Connection:
-    """One transport plus the session it carries; replaced on every reconnect."""
+    """One session, its driver and the transport to run next; a stateful reattach keeps
+    the session and driver, a fresh reconnect replaces all three."""
 
-    def __init__(self, transport: MessageTransport, session: VoxtaClientSession) -> None:
+    def __init__(self, transport: MessageTransport, session: VoxtaClientSession,
+                 driver: Driver[SessionEvent], *, reattach: bool = False) -> None:
         self.transport: MessageTransport | None = transport
         self.session = session
+        self.driver = driver
+        self.reattach = reattach
+        self.lost: Disconnected | None = None
 
 
 # ------------------------------------------------------------------------------- client
@@ -429,7 +433,6 @@ class VoxtaClient:
         self.callbacks: dict[str, list[Callback]] = {}
         self._conn: _Connection | None = None
         self._outcome: NegotiateOutcome | None = None
-        self._send_lock = anyio.Lock()
         self._requests: dict[str, tuple[_Waiter, bool]] = {}
         self._waiters: list[_Waiter] = []
         self._subscribers: list[_EventQueue] = []
@@ -442,7 +445,10 @@ class VoxtaClient:
         self._active_chat_id: str | None = None
         self._pinned_session: str | None = None
         self._event_buffer = event_buffer
-        self._dispatch_send: MemoryObjectSendStream[ServerMessage | ConnectionEvent] | None = None
+        self._dispatch: deque[ServerMessage | ConnectionEvent] = deque()
+        self._dispatch_wake = anyio.Event()
+        self._dispatch_room: anyio.Event | None = None
+        self._dispatch_open = False
         self._tg: TaskGroup | None = None
         self._tg_outer: TaskGroup | None = None
 
@@ -595,14 +601,13 @@ class VoxtaClient:
     async def _run_begun(self, connection_token: str,
                          cookies: Mapping[str, str] | None) -> None:
         """``connect`` after ``_begin``."""
-        dispatch_send, dispatch_receive = anyio.create_memory_object_stream[
-            Union[ServerMessage, ConnectionEvent]](self._event_buffer)
-        self._dispatch_send = dispatch_send
+        self._dispatch.clear()
+        self._dispatch_open = True
         error: Exception | None = None
         try:
             async with anyio.create_task_group() as tg:
                 self._tg = tg
-                tg.start_soon(self._dispatch_loop, dispatch_receive)
+                tg.start_soon(self._dispatch_loop)
                 try:
                     await self._run(connection_token, cookies)
                 except Exception as exc:  # re-raised below, outside the task group
@@ -611,14 +616,14 @@ class VoxtaClient:
                     self._close_error = error
                     self._fail_all(ConnectionClosed(str(error) if error else None))
                     conn, self._conn = self._conn, None
-                    try:
-                        if conn is not None:
-                            await self._drop(conn)
-                        await self._emit(Closed(None if error is None else str(error)))
-                    finally:  # also when cancelled: the dispatcher drains, then ends
-                        dispatch_send.close()
+                    if conn is not None:
+                        conn.driver.abort()
+                    # also when cancelled: the dispatcher drains, then ends
+                    self._post(Closed(None if error is None else str(error)))
+                    self._dispatch_open = False
+                    self._dispatch_wake.set()
         finally:
-            dispatch_receive.close()  # when the dispatcher never got to start
+            self._dispatch_open = False
             self._running = False
             self._tg = None
             self._finished.set()
@@ -645,17 +650,14 @@ class VoxtaClient:
         then returns. Safe to call twice."""
         self._closing = True
         conn = self._conn
-        if conn is not None and conn.transport is not None:
-            transport = conn.transport
-            try:
-                async with self._send_lock:
+        if conn is not None:
+            if conn.session.state is not ClientState.CLOSED:
+                try:
                     self._fail_requests(conn.session.close(now=anyio.current_time()))
-                    await self._flush(conn)
-            except VoxtaProtoError as exc:
-                self.logger.debug("could not send Close: %s", exc)
-            conn.transport = None
+                except VoxtaProtoError as exc:
+                    self.logger.debug("could not queue Close: %s", exc)
             with anyio.CancelScope(shield=True):
-                await transport.aclose(1000)
+                await conn.driver.close()
         if self._running:
             await self._finished.wait()
 
@@ -754,19 +756,32 @@ class VoxtaClient:
         """Open a transport; with ``session`` reattach it (stateful), else handshake."""
         transport = await self._connector(self._ws_url(connection_token),
                                           options=self._options(cookies))
-        now = anyio.current_time()
-        if session is None:
+        old = self._conn
+        if session is not None and old is not None and old.session is session:
+            conn = _Connection(transport, session, old.driver, reattach=True)
+        else:
             stateful = bool(self.stateful_reconnect and self._outcome
                             and self._outcome.result.use_stateful_reconnect)
             session = self._new_session(stateful)
-            session.start(now=now)
-        else:
-            session.reattach(now=now)
-        conn = _Connection(transport, session)
+            session.start(now=anyio.current_time())
+            conn = _Connection(transport, session, self._new_driver(session))
         self._conn = conn
-        async with self._send_lock:
-            await self._flush(conn)
         return conn
+
+    def _new_driver(self, session: VoxtaClientSession) -> Driver[SessionEvent]:
+        def on_events(events: list[SessionEvent]) -> None:
+            conn = self._conn
+            if conn is not None and conn.session is session:
+                self._on_events(conn, events)
+            else:  # a late batch from a replaced connection: only requests matter
+                self._fail_requests(events)
+
+        return Driver(
+            session, on_events=on_events,
+            alive=lambda: session.state is not ClientState.CLOSED,
+            flow=self._flow,
+            encode_close=lambda close: session.hub.send(close, now=anyio.current_time()),
+        )
 
     async def _run(self, connection_token: str, cookies: Mapping[str, str] | None) -> None:
         conn = await self._open(connection_token, cookies)
@@ -844,113 +859,57 @@ class VoxtaClient:
         await self._emit(Reconnected(stateful=False))
 
     async def _serve(self, conn: _Connection) -> Disconnected | None:
-        """The read/timer loop (STYLE §3.4) for one transport; returns how it ended."""
-        session = conn.session
-        transport = conn.transport
+        """Run the driver on ``conn``'s transport; returns how it ended (None: closed by
+        us or the session ended without a Disconnected)."""
+        transport, conn.transport = conn.transport, None
         assert transport is not None
-        # Not stopped by ``_closing``: close() sends the Close, then closes the transport,
-        # which ends this loop through receive().
-        while session.state is not ClientState.CLOSED:
-            deadline = session.next_deadline()
-            data: str | bytes | None = None
-            eof = False
-            with anyio.CancelScope(deadline=math.inf if deadline is None else deadline):
-                try:
-                    data = await transport.receive()
-                except TransportError as exc:
-                    self.logger.debug("transport ended: %s", exc)
-                    eof = True
-            now = anyio.current_time()
-            try:
-                if eof:
-                    events = session.receive_eof(now=now)
-                elif data is not None:
-                    events = session.receive_data(
-                        data.encode() if isinstance(data, str) else data, now=now)
-                else:
-                    events = session.handle_timer(now=now)
-            except ProtocolError as exc:
-                hint = getattr(exc, "close_hint", None)
-                self.logger.error("server broke the protocol: %s", exc)
-                if hint is not None:
-                    with anyio.move_on_after(1):
-                        with suppress(VoxtaProtoError):
-                            await transport.send(session.hub.send(hint, now=now).decode())
-                await self._drop(conn)
-                raise
-            lost = next((e for e in events if isinstance(e, Disconnected)), None)
-            for event in events:
-                if not isinstance(event, Disconnected):
-                    await self._on_event(conn, event)
-            if _state(session) is not ClientState.CLOSED or lost is not None:
-                try:
-                    async with self._send_lock:
-                        await self._flush(conn)
-                except TransportError:
-                    if not eof and lost is None:  # writing found it gone: the session
-                        # must know (stateful reconnect then waits DETACHED)
-                        ended = session.receive_eof(now=now)
-                        lost = next((e for e in ended if isinstance(e, Disconnected)), None)
-                        self._fail_requests(ended)
-                    eof = True
-            if lost is not None:
-                self.logger.warning("disconnected: %s", lost.error)
-                await self._drop(conn)
-                return lost
-            if eof:
-                # receive_eof without Disconnected: treat as a plain loss.
-                await self._drop(conn)
-                return Disconnected(error="connection lost", allow_reconnect=True)
-        async with self._send_lock:  # a close() in progress gets its Close out first
-            await self._drop(conn)
+        ended = await conn.driver.run(transport, reattach=conn.reattach)
+        lost = conn.lost
+        if lost is not None:
+            self.logger.warning("disconnected: %s", lost.error)
+            return lost
+        if ended is DriverState.LOST and not self._closing:
+            return Disconnected(error="connection lost", allow_reconnect=True)
         return None
 
     def _is_closing(self) -> bool:
         """``close()`` was called (a method, so awaits don't fool mypy's narrowing)."""
         return self._closing
 
-    async def _drop(self, conn: _Connection) -> None:
-        transport, conn.transport = conn.transport, None
-        if transport is not None:
-            with anyio.CancelScope(shield=True), anyio.move_on_after(1):
-                await transport.aclose(1000)
-
-    async def _flush(self, conn: _Connection) -> None:
-        """Write what the session queued; call with the send lock held."""
-        for item in conn.session.data_to_send():
-            if conn.transport is None:
-                continue  # detached: stateful reconnect replays it
-            await conn.transport.send(item.decode())
-
     # -- event handling ----------------------------------------------------------------
 
-    async def _on_event(self, conn: _Connection, event: SessionEvent) -> None:
-        """In the reader: resolve requests and waiters at once, queue the rest for the
-        dispatch task (which runs callbacks)."""
-        if isinstance(event, RequestCompleted):
-            entry = self._requests.pop(event.invocation_id, None)
-            if entry is not None:
-                entry[0].resolve(event.reply)
-            return
-        if isinstance(event, RequestFailed):
-            self._request_failed(event)
-            return
-        if not isinstance(event, ServerMessage):
-            self.logger.debug("ignoring %r", event)
-            return
-        if isinstance(event, Welcome):
-            self._welcomed.set()
-        elif isinstance(event, ChatStarted):
-            self._active_chat_id = event.chat_id
-            self._pinned_session = event.session_id
-        elif isinstance(event, ChatsSessionsUpdated):
-            self._maybe_pin(conn, event)
-        await self._emit(event)
-        if isinstance(event, (ChatStarted, ChatsSessionsUpdated)):
-            pinned = self.session_id
-            if pinned is not None and self._ready_session != pinned:
-                self._ready_session = pinned
-                await self._emit(Ready(pinned))
+    def _on_events(self, conn: _Connection, events: list[SessionEvent]) -> None:
+        """From the driver, once per batch (reader or timer task; never blocks): resolve
+        requests and waiters at once, queue the rest for the dispatch task (which runs
+        callbacks), and wake it once."""
+        queued = len(self._dispatch)
+        for event in events:
+            if isinstance(event, ServerMessage):
+                if isinstance(event, Welcome):
+                    self._welcomed.set()
+                elif isinstance(event, ChatStarted):
+                    self._active_chat_id = event.chat_id
+                    self._pinned_session = event.session_id
+                elif isinstance(event, ChatsSessionsUpdated):
+                    self._maybe_pin(conn, event)
+                self._post(event, wake=False)
+                if isinstance(event, (ChatStarted, ChatsSessionsUpdated)):
+                    pinned = self.session_id
+                    if pinned is not None and self._ready_session != pinned:
+                        self._ready_session = pinned
+                        self._post(Ready(pinned), wake=False)
+            elif isinstance(event, RequestCompleted):
+                entry = self._requests.pop(event.invocation_id, None)
+                if entry is not None:
+                    entry[0].resolve(event.reply)
+            elif isinstance(event, RequestFailed):
+                self._request_failed(event)
+            elif isinstance(event, Disconnected):
+                conn.lost = event
+            else:
+                self.logger.debug("ignoring %r", event)
+        if len(self._dispatch) != queued:
+            self._dispatch_wake.set()
 
     def _maybe_pin(self, conn: _Connection, event: ChatsSessionsUpdated) -> None:
         """voxta-client's auto-pin: the first sessions update with sessions subscribes us
@@ -964,38 +923,57 @@ class VoxtaClient:
         conn.session.send(SubscribeToChat(session_id=target.session_id),
                           now=anyio.current_time(), expect_reply=False)
 
-    async def _emit(self, event: ServerMessage | ConnectionEvent) -> None:
+    def _post(self, event: ServerMessage | ConnectionEvent, *, wake: bool = True) -> None:
+        """Resolve matching waiters, then queue ``event`` for the dispatch task."""
         if self._waiters:
             for waiter in list(self._waiters):
                 if waiter.match is not None and waiter.match(event):
                     waiter.resolve(event)
-        send = self._dispatch_send
-        if send is None:
-            return
-        try:
-            send.send_nowait(event)  # no checkpoint per event while there is room
-        except anyio.WouldBlock:
-            with suppress(anyio.ClosedResourceError, anyio.BrokenResourceError):
-                await send.send(event)
-        except (anyio.ClosedResourceError, anyio.BrokenResourceError):
-            pass
+        if self._dispatch_open:
+            self._dispatch.append(event)
+            if wake:
+                self._dispatch_wake.set()
 
-    async def _dispatch_loop(self, receive: MemoryObjectReceiveStream[
-            ServerMessage | ConnectionEvent]) -> None:
-        """Runs callbacks and feeds ``events()``, so neither stalls the reader."""
-        async with receive:
-            while True:
-                try:  # what is queued already is taken without a checkpoint per event
-                    event = receive.receive_nowait()
-                except anyio.WouldBlock:
-                    try:
-                        event = await receive.receive()
-                    except anyio.EndOfStream:
-                        break
-                except anyio.EndOfStream:
+    async def _emit(self, event: ServerMessage | ConnectionEvent) -> None:
+        """``_post`` from a task that may wait for room (backpressure)."""
+        self._post(event)
+        waiting = self._flow()
+        if waiting is not None:
+            await waiting
+
+    def _flow(self) -> Awaitable[None] | None:
+        """The driver's backpressure: while ``event_buffer`` events wait for dispatch,
+        the reader waits before its next read."""
+        if len(self._dispatch) < self._event_buffer or not self._dispatch_open:
+            return None
+        return self._wait_for_room()
+
+    async def _wait_for_room(self) -> None:
+        while len(self._dispatch) >= self._event_buffer and self._dispatch_open:
+            room = self._dispatch_room = anyio.Event()
+            await room.wait()
+
+    async def _dispatch_loop(self) -> None:
+        """Runs callbacks and feeds ``events()``, so neither stalls the reader; what is
+        queued is taken without a checkpoint per event."""
+        queue = self._dispatch
+        while True:
+            if not queue:
+                if not self._dispatch_open:
                     break
-                name = event_name(event)
-                for callback in list(self.callbacks.get(name, ())):
+                self._dispatch_wake = wake = anyio.Event()
+                if not queue and self._dispatch_open:
+                    await wake.wait()
+                continue
+            event = queue.popleft()
+            room = self._dispatch_room
+            if room is not None and len(queue) < self._event_buffer:
+                self._dispatch_room = None
+                room.set()
+            name = event_name(event)
+            callbacks = self.callbacks.get(name)
+            if callbacks:
+                for callback in list(callbacks):
                     arg: object = event.session_id if isinstance(event, Ready) else event
                     try:
                         result = callback(arg)
@@ -1003,13 +981,17 @@ class VoxtaClient:
                             await result
                     except Exception:
                         self.logger.exception("callback %r for %r failed", callback, name)
-                for queue in list(self._subscribers) if self._subscribers else ():
-                    if queue.closed:
-                        self._subscribers.remove(queue)
+            if self._subscribers:
+                for subscriber in list(self._subscribers):
+                    if subscriber.closed:
+                        self._subscribers.remove(subscriber)
                     else:
-                        await queue.put(event)
-        for queue in self._subscribers:
-            queue.close()
+                        await subscriber.put(event)
+        room = self._dispatch_room
+        if room is not None:
+            room.set()
+        for subscriber in self._subscribers:
+            subscriber.close()
         self._subscribers.clear()
 
     def _request_failed(self, event: RequestFailed) -> None:
@@ -1054,20 +1036,13 @@ class VoxtaClient:
         if conn is None or conn.session.state is ClientState.CLOSED:
             raise ConnectionClosed("not connected: call connect() or use `async with`")
         waiter = _Waiter()
-        async with self._send_lock:
-            invocation_id = conn.session.send(message, now=anyio.current_time(),
-                                              expect_reply=wait)
-            if invocation_id is not None:
-                self._requests[invocation_id] = (waiter, True)
-            try:
-                await self._flush(conn)
-            except TransportError as exc:
-                # The reader sees the loss too; with stateful reconnect the message is
-                # in the replay buffer and goes out again after the reattach.
-                if not conn.session.hub.stateful_reconnect:
-                    if invocation_id is not None:
-                        self._requests.pop(invocation_id, None)
-                    raise ConnectionClosed(f"sending failed: {exc}") from exc
+        invocation_id = conn.session.send(message, now=anyio.current_time(),
+                                          expect_reply=wait)
+        if invocation_id is not None:
+            self._requests[invocation_id] = (waiter, True)
+        # The writer task writes it; a lost connection fails the request (or, with
+        # stateful reconnect, the replay after the reattach sends it again).
+        conn.driver.transmit()
         if invocation_id is None:
             return None
         try:

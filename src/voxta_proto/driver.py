@@ -352,7 +352,9 @@ class Driver(Generic[EventT]):
 
     async def _wait_drained(self) -> None:
         while (self._queue or self._writing) and self._state is DriverState.CLOSING:
-            self._drained = drained = anyio.Event()
+            drained = self._drained
+            if drained is None or drained.is_set():  # shared by close() and _finish()
+                drained = self._drained = anyio.Event()
             await drained.wait()
 
     async def _finish(self) -> None:
@@ -360,8 +362,8 @@ class Driver(Generic[EventT]):
         queued, then close the transport."""
         if self._state is DriverState.RUNNING:
             self._state = DriverState.CLOSING
-            with anyio.move_on_after(1.0):
-                await self._wait_drained()
+        with anyio.move_on_after(1.0):  # also when close() is already draining
+            await self._wait_drained()
         self._stop()
 
     async def _fail(self, exc: ProtocolError, now: float) -> None:
