@@ -48,6 +48,13 @@ from voxta_proto.errors import (
 )
 from voxta_proto.hub import HubConfig
 from voxta_proto.hub.negotiate import build_websocket_url
+from voxta_proto.hub_client import (
+    DEFAULT_RECONNECT_DELAYS,
+    Negotiator,
+    ReconnectPolicy,
+    default_negotiator,
+    engine_connector,
+)
 from voxta_proto.transports import (
     DEFAULT_CONNECT_TIMEOUT,
     ConnectOptions,
@@ -55,8 +62,6 @@ from voxta_proto.transports import (
     HeaderInput,
     MessageTransport,
     NegotiateOutcome,
-    connect_websocket,
-    negotiate,
 )
 from voxta_proto.voxta.client_messages import (
     AddChatParticipant,
@@ -134,9 +139,6 @@ __all__ = [
 
 logger = logging.getLogger("voxta_proto.client")
 
-DEFAULT_RECONNECT_DELAYS: Final = (0.0, 2.0, 10.0, 30.0)
-"""Seconds to wait before each reconnect attempt (as SignalR's JS client does)."""
-
 DEFAULT_REQUEST_TIMEOUT: Final = 30.0
 DEFAULT_EVENT_BUFFER: Final = 256
 HUB_PATH: Final = "/hub"
@@ -209,26 +211,6 @@ def event_name(event: ServerMessage | ConnectionEvent) -> str:
         name = _EVENT_NAMES[kind] = tag if isinstance(tag, str) else kind.__name__
     return name
 
-
-@dataclass(frozen=True)
-class ReconnectPolicy:
-    """When to retry after an unexpected disconnect; ``delays=()`` never reconnects."""
-
-    delays: Sequence[float] = DEFAULT_RECONNECT_DELAYS
-
-    def delay(self, attempt: int) -> float | None:
-        """Seconds before attempt ``attempt`` (1-based), or None to give up."""
-        return self.delays[attempt - 1] if attempt <= len(self.delays) else None
-
-
-Negotiator = Callable[[str, ConnectOptions, bool], Awaitable[NegotiateOutcome]]
-"""``(hub_url, options, use_stateful_reconnect) -> NegotiateOutcome``; swap it in tests."""
-
-
-async def _default_negotiator(url: str, options: ConnectOptions,
-                              stateful: bool) -> NegotiateOutcome:
-    return await negotiate(url, options=options, use_stateful_reconnect=stateful,
-                           timeout=options.connect_timeout)
 
 
 Callback = Callable[[Any], Any]
@@ -388,6 +370,9 @@ class VoxtaClient:
         hub_config: SignalR keep-alive, server timeout and limits.
         stateful_reconnect: ask for stateful reconnect (used when the server offers it).
         event_buffer: events ``events()`` and callbacks may lag behind before reading waits.
+        websocket_engine: the WebSocket engine of the default connector: ``"wsproto"``
+            (default) or another one the transports provide (e.g. ``"websockets"``);
+            ValueError when this build has no such engine.
     """
 
     def __init__(
@@ -409,6 +394,7 @@ class VoxtaClient:
         hub_config: HubConfig | None = None,
         stateful_reconnect: bool = True,
         event_buffer: int = DEFAULT_EVENT_BUFFER,
+        websocket_engine: str = "wsproto",
     ) -> None:
         self.url = url.rstrip("/")
         self.options = ConnectOptions(
@@ -428,8 +414,8 @@ class VoxtaClient:
         self.hub_config = hub_config
         self.stateful_reconnect = stateful_reconnect
         self.logger = logger
-        self._connector: Connector = connector or connect_websocket
-        self._negotiator: Negotiator = negotiator or _default_negotiator
+        self._connector: Connector = connector or engine_connector(websocket_engine)
+        self._negotiator: Negotiator = negotiator or default_negotiator
         self.callbacks: dict[str, list[Callback]] = {}
         self._conn: _Connection | None = None
         self._outcome: NegotiateOutcome | None = None

@@ -77,7 +77,9 @@ __all__ = [
     "HubClient",
     "HubSession",
     "HubStream",
+    "Negotiator",
     "ReconnectPolicy",
+    "default_negotiator",
     "engine_connector",
 ]
 
@@ -129,8 +131,9 @@ def engine_connector(websocket_engine: str) -> Connector:
     return connect
 
 
-async def _default_negotiator(url: str, options: ConnectOptions,
-                              stateful: bool) -> NegotiateOutcome:
+async def default_negotiator(url: str, options: ConnectOptions,
+                             stateful: bool) -> NegotiateOutcome:
+    """Negotiate over HTTP (h11), within ``options.connect_timeout``."""
     return await negotiate(url, options=options, use_stateful_reconnect=stateful,
                            timeout=options.connect_timeout)
 
@@ -290,7 +293,7 @@ class HubClient:
         self.request_timeout = request_timeout
         self.skip_negotiation = skip_negotiation
         self._connector = connector or engine_connector(websocket_engine)
-        self._negotiator = negotiator or _default_negotiator
+        self._negotiator = negotiator or default_negotiator
         self._handlers: dict[str, list[Handler]] = {}
         self._calls: dict[str, _Call] = {}
         self._ids = map(str, itertools.count(1))
