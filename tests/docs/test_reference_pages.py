@@ -42,7 +42,8 @@ def _client_groups() -> dict[str, list[str]]:
 
 
 def _public_members() -> set[str]:
-    names = {name for name in vars(VoxtaClient) if not name.startswith("_")}
+    names = {name for cls in VoxtaClient.__mro__[:-1] for name in vars(cls)
+             if not name.startswith("_")}  # the seed API is inherited from VoxtaApi
     return names | {"__aenter__", "__aexit__"}
 
 

@@ -1,39 +1,43 @@
-"""``VoxtaClient``: the async facade over the sans-IO session and the anyio transports.
-
-Keeps the method names, parameters and defaults of the ``voxta-client`` package, and
-adds what it lacked: typed events, awaitable results, keep-alive and server timeout,
-automatic (and stateful) reconnect, and errors instead of silent no-ops. It runs on
-asyncio and trio (anyio); all protocol logic stays in :class:`VoxtaClientSession`.
-
-Two ways to use it::
-
-    async with VoxtaClient("http://localhost:5384") as client:   # negotiate, connect, welcome
-        started = await client.start_chat(character_id)
-
-    client = VoxtaClient("http://localhost:5384")                # the voxta-client way
-    token, cookies = await client.negotiate()
-    task = asyncio.create_task(client.connect(token, cookies))   # runs until close()
-"""
+"""``VoxtaClient``: the connection (on :class:`~voxta_proto.driver.Driver`), its dispatch
+task and reconnects, with the seed API of :class:`VoxtaApi`."""
 
 from __future__ import annotations
 
 import inspect
 import json
-import logging
-import math
-import uuid
-import weakref
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from types import TracebackType
-from typing import Any, Final, TypeVar, Union, cast, overload
+from typing import Any, Union, cast, overload
 
 import anyio
-import msgspec
 from anyio.abc import TaskGroup
 
 from voxta_proto._version import __version__
+from voxta_proto.client.api import VoxtaApi
+from voxta_proto.client.audio import AudioInputStream
+from voxta_proto.client.events import (
+    _CLIENT_EVENT_NAMES,
+    Callback,
+    Closed,
+    ConnectionEvent,
+    EventStream,
+    Ready,
+    Reconnected,
+    Reconnecting,
+    _EventQueue,
+    event_name,
+)
+from voxta_proto.client.requests import (
+    AUDIO_INPUT_PATH,
+    DEFAULT_EVENT_BUFFER,
+    DEFAULT_REQUEST_TIMEOUT,
+    HUB_PATH,
+    E,
+    _Waiter,
+    logger,
+)
 from voxta_proto.driver import Driver, DriverState
 from voxta_proto.errors import (
     AuthenticationFailed,
@@ -49,7 +53,6 @@ from voxta_proto.errors import (
 from voxta_proto.hub import HubConfig
 from voxta_proto.hub.negotiate import build_websocket_url
 from voxta_proto.hub_client import (
-    DEFAULT_RECONNECT_DELAYS,
     Negotiator,
     ReconnectPolicy,
     default_negotiator,
@@ -64,44 +67,13 @@ from voxta_proto.transports import (
     NegotiateOutcome,
 )
 from voxta_proto.voxta.client_messages import (
-    AddChatParticipant,
-    CharacterSpeechRequest,
     ClientMessage,
-    ClientSpeechPlaybackComplete,
-    ClientSpeechPlaybackStart,
-    ClientUpdate,
-    DeleteMessage,
-    Inspect,
-    InspectAudioInput,
-    Interrupt,
-    LoadCharactersList,
-    LoadChatsList,
-    LoadScenariosList,
-    PauseChat,
-    RegisterApp,
-    RemoveChatParticipant,
-    RequestSuggestions,
-    ResumeChat,
-    Retry,
-    Revert,
-    Send,
-    StartChat,
-    StopChat,
     SubscribeToChat,
-    TriggerAction,
-    TypingEnd,
-    TypingStart,
-    UpdateContext,
 )
 from voxta_proto.voxta.server_messages import (
-    CharactersListLoaded,
-    ChatPaused,
-    ChatsListLoaded,
     ChatsSessionsUpdated,
     ChatStarted,
-    ScenariosListLoaded,
     ServerMessage,
-    Suggestions,
     Welcome,
 )
 from voxta_proto.voxta.session import (
@@ -113,211 +85,8 @@ from voxta_proto.voxta.session import (
     VoxtaClientSession,
 )
 from voxta_proto.voxta.shapes import (
-    ActionInvocationArgument,
-    CharactersListItem,
-    ChatListItem,
     ClientCapabilities,
-    ContextDefinition,
-    ScenarioActionDefinition,
-    ScenarioEventDefinition,
-    ScenarioInfo,
 )
-
-__all__ = [
-    "DEFAULT_RECONNECT_DELAYS",
-    "AudioInputStream",
-    "Closed",
-    "ConnectionEvent",
-    "EventStream",
-    "Ready",
-    "Reconnected",
-    "Reconnecting",
-    "ReconnectPolicy",
-    "VoxtaClient",
-    "event_name",
-]
-
-logger = logging.getLogger("voxta_proto.client")
-
-DEFAULT_REQUEST_TIMEOUT: Final = 30.0
-DEFAULT_EVENT_BUFFER: Final = 256
-HUB_PATH: Final = "/hub"
-AUDIO_INPUT_PATH: Final = "/ws/audio/input/stream"
-
-T = TypeVar("T")
-M = TypeVar("M", bound=ServerMessage)
-E = TypeVar("E")
-
-
-# ------------------------------------------------------------------------ client events
-
-
-@dataclass(frozen=True)
-class Ready:
-    """A chat session is pinned (``chatStarted`` or auto-subscribe); ``on("ready")`` gets
-    the session id, like voxta-client, while ``events()`` yields this object."""
-
-    session_id: str
-
-
-@dataclass(frozen=True)
-class Reconnecting:
-    """The connection dropped; attempt ``attempt`` starts after ``delay`` seconds."""
-
-    attempt: int
-    delay: float
-    error: str | None
-
-
-@dataclass(frozen=True)
-class Reconnected:
-    """We are back: ``stateful`` means the same session resumed with nothing lost."""
-
-    stateful: bool
-
-
-@dataclass(frozen=True)
-class Closed:
-    """The connection is over for good (``close()``, refusal, or reconnect gave up)."""
-
-    error: str | None
-
-
-ConnectionEvent = Union[Ready, Reconnecting, Reconnected, Closed]
-"""Events the client itself makes about its connection, next to the server's messages
-(not to be confused with :data:`voxta_proto.voxta.codec.ClientEvent`, what a client
-sends)."""
-
-_CLIENT_EVENT_NAMES: Final[Mapping[type[object], str]] = {
-    Ready: "ready",
-    Reconnecting: "reconnecting",
-    Reconnected: "reconnected",
-    Closed: "close",
-}
-
-
-_EVENT_NAMES: dict[type[object], str] = dict(_CLIENT_EVENT_NAMES)
-"""Every event class's name, filled in as messages arrive (one lookup per event)."""
-
-
-def event_name(event: ServerMessage | ConnectionEvent) -> str:
-    """The name ``on()`` uses for an event: a message's ``$type`` or ``ready``/``close``/..."""
-    kind = type(event)
-    name = _EVENT_NAMES.get(kind)
-    if name is None:
-        if not isinstance(event, ServerMessage):
-            raise KeyError(kind)
-        tag = type(event).__struct_config__.tag
-        name = _EVENT_NAMES[kind] = tag if isinstance(tag, str) else kind.__name__
-    return name
-
-
-
-Callback = Callable[[Any], Any]
-
-
-# ------------------------------------------------------------------------------ helpers
-
-
-class _Waiter:
-    """One awaited outcome, resolved by the reader without blocking it."""
-
-    def __init__(self, match: Callable[[object], bool] | None = None) -> None:
-        self.match = match
-        self.event = anyio.Event()
-        self.value: object = None
-        self.error: BaseException | None = None
-
-    def resolve(self, value: object = None, error: BaseException | None = None) -> None:
-        if not self.event.is_set():
-            self.value, self.error = value, error
-            self.event.set()
-
-    async def wait(self, timeout: float | None, what: str) -> object:  # noqa: ASYNC109
-        with anyio.move_on_after(math.inf if timeout is None else timeout):
-            await self.event.wait()
-        if not self.event.is_set():
-            raise TimeoutError(f"no answer to {what} within {timeout} s")
-        if self.error is not None:
-            raise self.error
-        return self.value
-
-
-def _convert(value: object, kind: type[T]) -> T:
-    """Accept our shapes or the plain dicts voxta-client users pass."""
-    if isinstance(value, kind):
-        return value
-    return msgspec.convert(value, kind, from_attributes=True)
-
-
-def _tuple_of(values: Sequence[object] | None, kind: type[T]) -> tuple[T, ...] | None:
-    return None if values is None else tuple(_convert(v, kind) for v in values)
-
-
-def _state(session: VoxtaClientSession) -> ClientState:
-    """Re-read the state after calls that change it (defeats mypy's narrowing)."""
-    return session.state
-
-
-class _EventQueue:
-    """A bounded FIFO without anyio resources, so a consumer that just stops iterating
-    (``break``) leaks nothing and warns about nothing."""
-
-    def __init__(self, size: int) -> None:
-        self.items: deque[ServerMessage | ConnectionEvent] = deque()
-        self.size = max(1, size)
-        self.closed = False
-        self.not_empty = anyio.Event()
-        self.not_full = anyio.Event()
-
-    async def put(self, item: ServerMessage | ConnectionEvent) -> None:
-        while len(self.items) >= self.size and not self.closed:
-            self.not_full = anyio.Event()
-            await self.not_full.wait()
-        if not self.closed:
-            self.items.append(item)
-            self.not_empty.set()
-
-    async def get(self) -> ServerMessage | ConnectionEvent:
-        while not self.items:
-            if self.closed:
-                raise StopAsyncIteration
-            self.not_empty = anyio.Event()
-            await self.not_empty.wait()
-        item = self.items.popleft()
-        self.not_full.set()
-        return item
-
-    def close(self) -> None:
-        self.closed = True
-        self.not_empty.set()
-        self.not_full.set()
-
-
-class EventStream:
-    """``client.events()``: an async iterator over one bounded queue; dropping or
-    closing it unsubscribes (so it never blocks the dispatcher)."""
-
-    def __init__(self, size: int) -> None:
-        self._queue = _EventQueue(size)
-        weakref.finalize(self, self._queue.close)
-
-    def __aiter__(self) -> EventStream:
-        return self
-
-    async def __anext__(self) -> ServerMessage | ConnectionEvent:
-        return await self._queue.get()
-
-    async def aclose(self) -> None:
-        """Unsubscribe: iteration ends after what is already queued."""
-        self._queue.close()
-
-    async def __aenter__(self) -> EventStream:
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        """Unsubscribe, as ``aclose()``."""
-        self._queue.close()
 
 
 class _Connection:
@@ -333,10 +102,11 @@ class _Connection:
         self.lost: Disconnected | None = None
 
 
+
 # ------------------------------------------------------------------------------- client
 
 
-class VoxtaClient:
+class VoxtaClient(VoxtaApi):
     """An async Voxta client (asyncio or trio).
 
     Request methods return once the server answered: with its paired reply message
@@ -1038,318 +808,6 @@ class VoxtaClient:
             self._requests.pop(invocation_id, None)
         return cast("Union[ServerMessage, None]", result)
 
-    async def _request(self, message: ClientMessage, kind: type[M]) -> M:
-        reply = await self.send(message)
-        if not isinstance(reply, kind):
-            raise ProtocolError(f"{type(message).__name__} was answered with {reply!r}")
-        return reply
-
-    def _session(self, session_id: str | None) -> str:
-        """The session a call targets; raising instead of voxta-client's silent no-op."""
-        target = session_id or self.session_id
-        if not target:
-            raise LocalProtocolError(
-                "no active chat session: start_chat()/resume_chat()/subscribe_to_chat() "
-                "first, or pass session_id")
-        return target
-
-    # -- connection and discovery ------------------------------------------------------
-
-    async def authenticate(self, _token: str | None = None) -> Welcome:
-        """Send ``authenticate`` again and return the new ``welcome`` (the client already
-        authenticates on every connect)."""
-        conn = self._conn
-        if conn is None:
-            raise ConnectionClosed("not connected")
-        return await self._request(conn.session.authenticate_message, Welcome)
-
-    async def register_app(self, label: str = "Voxta Python Client") -> None:
-        """Describe the app to the Voxta UI."""
-        await self.send(RegisterApp(client_version=self.client_version, label=label))
-
-    async def load_characters_list(self) -> tuple[CharactersListItem, ...]:
-        """The server's characters: sends ``loadCharactersList`` and returns the
-        ``characters`` of its ``charactersListLoaded`` answer."""
-        return (await self._request(LoadCharactersList(), CharactersListLoaded)).characters
-
-    async def load_scenarios_list(self) -> tuple[ScenarioInfo, ...]:
-        """The server's scenarios: sends ``loadScenariosList`` and returns the
-        ``scenarios`` of its ``scenariosListLoaded`` answer (sorted by name)."""
-        return (await self._request(LoadScenariosList(), ScenariosListLoaded)).scenarios
-
-    async def load_chats_list(self, character_id: str | None = None,
-                              scenario_id: str | None = None) -> tuple[ChatListItem, ...]:
-        """The chats of a character (the server requires ``character_id``)."""
-        if character_id is None:
-            raise ValueError("load_chats_list needs a character_id (the server requires it)")
-        message = LoadChatsList(character_id=character_id, scenario_id=scenario_id)
-        return (await self._request(message, ChatsListLoaded)).chats
-
-    # -- session management ------------------------------------------------------------
-
-    async def start_chat(self, character_id: str,
-                         contexts: Sequence[ContextDefinition | Mapping[str, Any]] | None = None
-                         ) -> ChatStarted:
-        """Start a chat with a character; returns its ``chatStarted``."""
-        message = StartChat(character_id=character_id,
-                            contexts=_tuple_of(contexts, ContextDefinition))
-        return await self._request(message, ChatStarted)
-
-    async def resume_chat(self, chat_id: str) -> ChatStarted:
-        """Open an existing chat in a new session owned by this connection; returns its
-        ``chatStarted``, and that session becomes the default one.
-
-        Args:
-            chat_id: the chat to resume (the empty GUID resumes the user's ephemeral chat).
-
-        Raises:
-            InvocationError: the server failed the request (``error`` or
-                ``missingResourcesError``).
-        """
-        return await self._request(ResumeChat(chat_id=chat_id), ChatStarted)
-
-    async def stop_chat(self, chat_id: str) -> None:
-        """Stop our own session (the protocol stops by session; ``chat_id`` picks it)."""
-        session_id: str | None = None
-        if self._conn is not None:
-            chat = self._conn.session.chat
-            if chat.chat_id == chat_id:
-                session_id = chat.session_id
-            else:
-                session_id = next((s.session_id for s in chat.sessions if s.chat_id == chat_id),
-                                  None)
-        await self.send(StopChat(session_id=session_id))
-
-    async def subscribe_to_chat(self, session_id: str, chat_id: str) -> ChatStarted:
-        """Join a running session; it becomes the default session."""
-        self._pinned_session = session_id
-        if chat_id:
-            self._active_chat_id = chat_id
-        return await self._request(SubscribeToChat(session_id=session_id), ChatStarted)
-
-    async def add_chat_participant(self, character_id: str, session_id: str | None = None) -> None:
-        """Bring a character into the chat (``addChatParticipant``); waits for the
-        server's Completion (the new cast arrives as ``chatParticipantsUpdated``).
-
-        Raises:
-            LocalProtocolError: no ``session_id`` given and no active chat session.
-        """
-        await self.send(AddChatParticipant(session_id=self._session(session_id),
-                                           character_id=character_id))
-
-    async def remove_chat_participant(self, character_id: str,
-                                      session_id: str | None = None) -> None:
-        """Take a character out of the chat (``removeChatParticipant``); waits for the
-        server's Completion (the new cast arrives as ``chatParticipantsUpdated``).
-
-        Raises:
-            LocalProtocolError: no ``session_id`` given and no active chat session.
-        """
-        await self.send(RemoveChatParticipant(session_id=self._session(session_id),
-                                              character_id=character_id))
-
-    # -- interaction -------------------------------------------------------------------
-
-    async def send_message(self, text: str, session_id: str | None = None, do_reply: bool = True,
-                           do_user_inference: bool = True,
-                           do_character_inference: bool = True) -> None:
-        """Send a user message; the reply streams as ``replyStart``/``replyChunk``/...."""
-        await self.send(Send(session_id=self._session(session_id), text=text, do_reply=do_reply,
-                             do_user_action_inference=do_user_inference,
-                             do_character_action_inference=do_character_inference))
-
-    async def update_message(self, message_id: str, text: str,
-                             session_id: str | None = None) -> None:
-        """Replace a stored message's text (``update``); waits for the server's
-        Completion. The server echoes the change as an ``update``; an empty ``text`` on a
-        message without attachments deletes it.
-
-        Raises:
-            LocalProtocolError: no ``session_id`` given and no active chat session.
-        """
-        await self.send(ClientUpdate(session_id=self._session(session_id),
-                                     message_id=message_id, text=text))
-
-    async def delete_message(self, message_id: str, session_id: str | None = None) -> None:
-        """Delete a stored message (``deleteMessage``); waits for the server's Completion.
-        The deletion arrives as an ``update`` without text.
-
-        Raises:
-            LocalProtocolError: no ``session_id`` given and no active chat session.
-        """
-        await self.send(DeleteMessage(session_id=self._session(session_id),
-                                      message_id=message_id))
-
-    async def trigger_action(self, action: str, arguments: Mapping[str, Any] | None = None,
-                             session_id: str | None = None) -> None:
-        """Run an action; argument values are sent as strings, as the server wants."""
-        args = None if arguments is None else tuple(
-            ActionInvocationArgument(name=k, value=v if isinstance(v, str) else json.dumps(v))
-            for k, v in arguments.items())
-        await self.send(TriggerAction(session_id=self._session(session_id),
-                                      message_id=str(uuid.uuid4()), value=action,
-                                      arguments=args))
-
-    async def interrupt(self, session_id: str | None = None) -> None:
-        """Stop the reply being generated and the speech being played (``interrupt``);
-        waits for the server's Completion.
-
-        Raises:
-            LocalProtocolError: no ``session_id`` given and no active chat session.
-        """
-        await self.send(Interrupt(session_id=self._session(session_id)))
-
-    async def retry(self, session_id: str | None = None) -> None:
-        """Regenerate the last reply, or resubmit the last user message (``retry``);
-        waits for the server's Completion, the new reply streams as events.
-
-        Raises:
-            LocalProtocolError: no ``session_id`` given and no active chat session.
-        """
-        await self.send(Retry(session_id=self._session(session_id)))
-
-    async def revert(self, session_id: str | None = None) -> None:
-        """Undo the last exchange: delete the last user message and everything after it
-        (``revert``); waits for the server's Completion. Each deletion arrives as an
-        ``update`` without text.
-
-        Raises:
-            LocalProtocolError: no ``session_id`` given and no active chat session.
-        """
-        await self.send(Revert(session_id=self._session(session_id)))
-
-    async def pause(self, session_id: str | None = None, pause: bool = True) -> ChatPaused:
-        """Pause the session, or resume it with ``pause=False`` (which asks the character
-        for a reply at once); returns the server's ``chatPaused``.
-
-        Raises:
-            LocalProtocolError: no ``session_id`` given and no active chat session.
-        """
-        return await self._request(PauseChat(session_id=self._session(session_id), pause=pause),
-                                   ChatPaused)
-
-    # -- UI and presence ---------------------------------------------------------------
-
-    async def typing_start(self, session_id: str | None = None) -> None:
-        """Tell the server the user started typing (``typingStart``; only scenario
-        scripts see it); waits for its Completion. End it with ``typing_end()``.
-
-        Raises:
-            LocalProtocolError: no ``session_id`` given and no active chat session.
-        """
-        await self.send(TypingStart(session_id=self._session(session_id)))
-
-    async def typing_end(self, session_id: str | None = None, sent: bool = False) -> None:
-        """``sent``: the typing ended with a sent message (the server requires it)."""
-        await self.send(TypingEnd(session_id=self._session(session_id), sent=sent))
-
-    async def request_suggestions(self, session_id: str | None = None) -> tuple[str, ...]:
-        """Ask for replies the user could send (``requestSuggestions``); returns the
-        ``suggestions`` of the server's ``suggestions`` answer.
-
-        Raises:
-            LocalProtocolError: no ``session_id`` given and no active chat session.
-        """
-        reply = await self._request(RequestSuggestions(session_id=self._session(session_id)),
-                                    Suggestions)
-        return reply.suggestions
-
-    async def character_speech_request(self, character_id: str, session_id: str | None = None,
-                                       text: str = "") -> None:
-        """Make a character say exactly ``text`` (``characterSpeechRequest``), streamed
-        and spoken like a reply; waits for the server's Completion.
-
-        Raises:
-            LocalProtocolError: no ``session_id`` given and no active chat session.
-        """
-        await self.send(CharacterSpeechRequest(session_id=self._session(session_id),
-                                               character_id=character_id, text=text))
-
-    def _message(self, message_id: str | None) -> str:
-        target = message_id or self.last_message_id
-        if not target:
-            raise LocalProtocolError("no message id: pass message_id (no reply seen yet)")
-        return target
-
-    async def speech_playback_start(self, session_id: str | None = None,
-                                    message_id: str | None = None, *, start_index: int = 0,
-                                    end_index: int = 0, duration: float | None = None) -> None:
-        """We started playing a reply's audio (indices come from its ``replyChunk``)."""
-        await self.send(ClientSpeechPlaybackStart(
-            session_id=self._session(session_id), message_id=self._message(message_id),
-            start_index=start_index, end_index=end_index, duration=duration))
-
-    async def speech_playback_complete(self, session_id: str | None = None,
-                                       message_id: str | None = None) -> None:
-        """We finished playing a reply's audio (``speechPlaybackComplete``; a server that
-        waits for client playback continues after it); waits for its Completion.
-
-        Args:
-            session_id: the chat session; default the active one.
-            message_id: the reply played; default ``last_message_id``.
-
-        Raises:
-            LocalProtocolError: no active chat session, or no ``message_id`` and no reply
-                seen yet.
-        """
-        await self.send(ClientSpeechPlaybackComplete(session_id=self._session(session_id),
-                                                     message_id=self._message(message_id)))
-
-    # -- debugging and context ---------------------------------------------------------
-
-    async def inspect(self, session_id: str, enabled: bool = True) -> None:
-        """Turn the inspector (contexts, memories, execution reports) on or off for a
-        session (``inspect``); waits for the server's Completion, after which
-        ``inspectorEnabled`` (when it changed), ``contextUpdated`` and ``memoryUpdated``
-        follow. ``session_id`` is required here: there is no default session.
-        """
-        await self.send(Inspect(session_id=session_id, enabled=enabled))
-
-    async def inspect_audio_input(self, enabled: bool, session_id: str | None = None) -> None:
-        """Turn the microphone check (audio levels and test transcription) on or off.
-
-        The server's message is not session-scoped; ``session_id`` is accepted for
-        voxta-client compatibility and ignored.
-        """
-        await self.send(InspectAudioInput(audio_frames=enabled, speech_to_text=enabled))
-
-    async def update_context(
-        self,
-        session_id: str,
-        context_key: str,
-        contexts: Sequence[ContextDefinition | Mapping[str, Any]] | None = None,
-        actions: Sequence[ScenarioActionDefinition | Mapping[str, Any]] | None = None,
-        events: Sequence[ScenarioEventDefinition | Mapping[str, Any]] | None = None,
-        set_flags: Sequence[str] | None = None,
-        enable_roles: Mapping[str, bool] | None = None,
-    ) -> None:
-        """Replace what the app contributes under ``context_key`` (``updateContext``):
-        contexts, actions and events; also set flags and enable or disable roles. Waits
-        for the server's Completion; the new state arrives as ``contextUpdated``.
-
-        Args:
-            session_id: the chat session; an empty string means the active one.
-            context_key: the namespace owning these items; use your own so scenario
-                items are left alone.
-            contexts: replace every context under the key (``()`` clears; None leaves
-                them); shapes or plain dicts.
-            actions: replace every action under the key, likewise.
-            events: replace every event under the key, likewise.
-            set_flags: ``name`` sets a flag, ``!name`` clears it, ``group.value`` sets an
-                enum-style flag.
-            enable_roles: roles to enable (True) or disable (False).
-
-        Raises:
-            LocalProtocolError: no ``session_id`` given and no active chat session.
-        """
-        await self.send(UpdateContext(
-            session_id=self._session(session_id), context_key=context_key,
-            contexts=_tuple_of(contexts, ContextDefinition),
-            actions=_tuple_of(actions, ScenarioActionDefinition),
-            events=_tuple_of(events, ScenarioEventDefinition),
-            set_flags=None if set_flags is None else tuple(set_flags),
-            enable_roles=None if enable_roles is None else dict(enable_roles)))
-
     # -- audio input -------------------------------------------------------------------
 
     async def open_audio_input(self, session_id: str | None = None, sample_rate: int = 16000,
@@ -1372,6 +830,7 @@ class VoxtaClient:
         return AudioInputStream(transport)
 
 
+
 async def _leave(tg: TaskGroup, exc: BaseException | None) -> None:
     """Exit ``tg`` (entered by ``__aenter__``) in this task: with a cancellation passed
     in, so the cancel scopes unwind in order; else with none, so the caller's error is
@@ -1381,28 +840,3 @@ async def _leave(tg: TaskGroup, exc: BaseException | None) -> None:
         await tg.__aexit__(None, None, None)
     else:
         await tg.__aexit__(type(exc), exc, exc.__traceback__)
-
-
-class AudioInputStream:
-    """An open microphone stream: raw little-endian PCM chunks, one per buffer."""
-
-    def __init__(self, transport: MessageTransport) -> None:
-        self.transport = transport
-
-    async def send(self, pcm: bytes) -> None:
-        """Send one chunk of PCM (a binary WebSocket message)."""
-        if not pcm:
-            return
-        await self.transport.send(bytes(pcm))
-
-    async def aclose(self) -> None:
-        """End the stream: close the WebSocket normally (1000)."""
-        await self.transport.aclose(1000)
-
-    async def __aenter__(self) -> AudioInputStream:
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        """Close the stream, as ``aclose()``."""
-        await self.aclose()
-
