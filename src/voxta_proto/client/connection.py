@@ -100,6 +100,9 @@ class _Connection:
         self.driver = driver
         self.reattach = reattach
         self.lost: Disconnected | None = None
+        self.lost_in = session.state
+        """The session's state before the batch that ended it (typed, so a refused
+        handshake is told apart without reading the error text)."""
 
 
 
@@ -551,8 +554,8 @@ class VoxtaClient(VoxtaApi):
             if not lost.allow_reconnect and not lost.reattachable:
                 if conn.session.authentication_error is not None:
                     raise AuthenticationFailed(conn.session.authentication_error)
-                if not self._welcomed.is_set() and lost.error and "handshake" in lost.error:
-                    raise HandshakeRejected(lost.error)
+                if conn.lost_in is ClientState.HANDSHAKING:  # the server refused it
+                    raise HandshakeRejected(lost.error or "handshake refused")
                 raise ConnectionClosed(lost.error, allow_reconnect=False)
             # Reconnect under the policy.
             old = conn
@@ -664,6 +667,8 @@ class VoxtaClient(VoxtaApi):
                 conn.lost = event
             else:
                 self.logger.debug("ignoring %r", event)
+        if conn.lost is None:
+            conn.lost_in = conn.session.state
         if len(self._dispatch) != queued:
             self._dispatch_wake.set()
 
