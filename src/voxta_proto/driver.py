@@ -30,6 +30,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Final, Generic, Protocol, TypeVar
 
 import anyio
+import msgspec
 
 from voxta_proto.errors import (
     LocalProtocolError,
@@ -38,6 +39,7 @@ from voxta_proto.errors import (
     VoxtaProtoError,
     WriteError,
 )
+from voxta_proto.framing import encode_record
 from voxta_proto.hub.messages import Close
 from voxta_proto.transports.base import MessageTransport
 
@@ -51,6 +53,8 @@ __all__ = [
 ]
 
 logger = logging.getLogger("voxta_proto.driver")
+
+_encode: Final = msgspec.json.Encoder().encode
 
 DEFAULT_WRITE_TIMEOUT: Final = 10.0
 """Seconds one write may take before the connection counts as lost."""
@@ -116,8 +120,6 @@ class Driver(Generic[EventT]):
             writes what is queued and closes the transport.
         flow: optional backpressure: awaited before the next read when it returns an
             awaitable (e.g. while the owner's event queue is full).
-        encode_close: encodes the Close a ``ProtocolError.close_hint`` asks us to send
-            before hanging up.
         writer: how queued messages are written (the mock's fault plans pass their own).
         write_timeout: seconds one write may take; None waits forever.
     """
@@ -129,7 +131,6 @@ class Driver(Generic[EventT]):
         on_events: Callable[[list[EventT]], None],
         alive: Callable[[], bool],
         flow: Callable[[], Awaitable[None] | None] | None = None,
-        encode_close: Callable[[Close], bytes] | None = None,
         writer: Writer = coalescing_writer,
         write_timeout: float | None = DEFAULT_WRITE_TIMEOUT,
     ) -> None:
@@ -137,7 +138,6 @@ class Driver(Generic[EventT]):
         self._on_events = on_events
         self._alive = alive
         self._flow = flow
-        self._encode_close = encode_close
         self._writer = writer
         self._write_timeout = math.inf if write_timeout is None else write_timeout
         self._state = DriverState.IDLE
@@ -372,17 +372,13 @@ class Driver(Generic[EventT]):
         self._error = exc
         hint = getattr(exc, "close_hint", None)
         transport = self._transport
-        if hint is not None and self._encode_close is not None and transport is not None:
-            try:
-                data = self._encode_close(hint)
-            except VoxtaProtoError:
-                data = b""
-            if data:
-                with anyio.move_on_after(1.0):
-                    try:
-                        await transport.send_text(data)
-                    except VoxtaProtoError as send_exc:
-                        logger.debug("could not send the close hint: %s", send_exc)
+        if isinstance(hint, Close) and transport is not None:
+            # Encoded here, not through the session: its state machine is in ERROR now.
+            with anyio.move_on_after(1.0):
+                try:
+                    await transport.send_text(encode_record(_encode(hint)))
+                except VoxtaProtoError as send_exc:
+                    logger.debug("could not send the close hint: %s", send_exc)
         self._stop()
 
     def _lose(self, exc: VoxtaProtoError | None) -> None:

@@ -556,9 +556,7 @@ class HubClient:
                              config=replace(self.hub_config, stateful_reconnect=stateful))
         session.send(HandshakeRequest(protocol="json", version=2 if stateful else 1), now=now)
         self._session = session
-        self._driver = Driver(session, on_events=self._on_events, alive=session.alive,
-                              encode_close=lambda close: session.hub.send(
-                                  close, now=anyio.current_time()))
+        self._driver = Driver(session, on_events=self._on_events, alive=session.alive)
 
     async def _run(self, outcome: NegotiateOutcome | None,
                    transport: MessageTransport) -> None:

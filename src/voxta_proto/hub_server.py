@@ -75,8 +75,7 @@ class HubServerConnection:
         self.token = token
         self.session = HubSession(Role.SERVER, now=anyio.current_time(), config=config)
         self.driver: Driver[object] = Driver(
-            self.session, on_events=self._on_events, alive=self.session.alive,
-            encode_close=lambda close: self.session.hub.send(close, now=anyio.current_time()))
+            self.session, on_events=self._on_events, alive=self.session.alive)
         self._tg: TaskGroup | None = None
         self._calls: dict[str, tuple[anyio.Event, list[Any]]] = {}
         self._streams: dict[str, anyio.CancelScope] = {}

@@ -539,7 +539,6 @@ class VoxtaClient(VoxtaApi):
             session, on_events=on_events,
             alive=lambda: session.state is not ClientState.CLOSED,
             flow=self._flow,
-            encode_close=lambda close: session.hub.send(close, now=anyio.current_time()),
         )
 
     async def _run(self, connection_token: str, cookies: Mapping[str, str] | None) -> None:
