@@ -30,7 +30,8 @@ from voxta_mock.data import DEFAULT_DATA, MockData
 from voxta_mock.engine import Complete, Emit, MockEngine, Step, Wait
 from voxta_mock.faults import FaultPlan, split_message
 from voxta_mock.rest import NO_AUTH_PATHS, MockRest
-from voxta_proto import RemoteProtocolError, TransportError
+from voxta_proto import ProtocolError, TransportError
+from voxta_proto.driver import Driver, Writer
 from voxta_proto.hub import HubConfig, HubState
 from voxta_proto.hub.negotiate import NegotiateResult, parse_negotiate_response
 from voxta_proto.transports import (
@@ -53,8 +54,7 @@ from voxta_proto.voxta import (
     DownloadStatus,
     ReplyChunk,
 )
-from voxta_proto.voxta.server import ClientRequest, ServerState, VoxtaServerSession
-from voxta_proto.voxta.session import Disconnected
+from voxta_proto.voxta.server import ClientRequest, ServerEvent, ServerState, VoxtaServerSession
 
 __all__ = ["DEFAULT_HOST", "DEFAULT_PORT", "AudioStream", "MockVoxtaServer"]
 
@@ -84,8 +84,15 @@ class _HubConn:
     transport: MessageTransport
     plan: FaultPlan
     peer: tuple[str, int] | None
-    scope: anyio.CancelScope = field(default_factory=anyio.CancelScope)
-    lock: anyio.Lock = field(default_factory=anyio.Lock)
+    driver: Driver[ServerEvent] | None = None
+    """Runs the session on the current transport (reader, writer, timer)."""
+    raw: list[bytes] = field(default_factory=list)
+    """Bytes a fault writes outside the session (garbage) or the reattach's replay."""
+    inbox: deque[ClientRequest] = field(default_factory=deque)
+    inbox_wake: anyio.Event = field(default_factory=anyio.Event)
+    inbox_idle: anyio.Event = field(default_factory=anyio.Event)
+    pings_seen: int = 0
+    handshaken: bool = False
     silent: bool = False
     chunks: int = 0
     dead: bool = False
@@ -96,8 +103,56 @@ class _HubConn:
     """Set when the current transport is given up (ends a reattach's WebSocket handler)."""
     incoming: tuple[MessageTransport, tuple[str, int] | None, anyio.Event] | None = None
     handover: anyio.Event = field(default_factory=anyio.Event)
-    flush_scheduled: bool = False
-    """A ``_flush`` task is started for this connection and has not taken its data yet."""
+
+    # -- the driver's view of the session (DrivenSession) ----------------------------
+
+    def data_to_send(self) -> list[bytes]:
+        """What the session queued, then raw bytes; nothing while silent or gone (a
+        detached stateful connection keeps its messages for the replay)."""
+        out = self.session.data_to_send()
+        if self.raw:
+            out += self.raw
+            self.raw = []
+        if self.silent or self.dead:
+            return []
+        if not self.handshaken and self.session.state not in (ServerState.NEW,
+                                                              ServerState.CLOSED):
+            self.handshaken = True  # its answer is in ``out``: the faults start after it
+            if self.plan.garbage_after_handshake:
+                out.append(b"this is not json\x1e")
+            self.silent = self.plan.silent_after_handshake
+        return out
+
+    def receive_data(self, data: bytes, *, now: float) -> list[ServerEvent]:
+        if self.session.state is ServerState.NEW:
+            # One read may hold the handshake and the first messages: the session must
+            # answer the handshake before the hub accepts traffic, so feed it first.
+            end = data.find(b"\x1e") + 1
+            if 0 < end < len(data):
+                events = self.session.receive_data(data[:end], now=now)
+                return events + self.session.receive_data(data[end:], now=now)
+        return self.session.receive_data(data, now=now)
+
+    def receive_eof(self, *, now: float | None = None) -> list[ServerEvent]:
+        return self.session.receive_eof(now=now)
+
+    def handle_timer(self, *, now: float) -> list[ServerEvent]:
+        # A WebSocket ping is a sign of life: voxta-client keeps its connection up with
+        # those alone and never sends a SignalR Ping (reference §10).
+        pings = getattr(self.transport, "pings_received", 0)
+        if pings != self.pings_seen:
+            self.pings_seen = pings
+            self.session.peer_alive(now=now)
+        return self.session.handle_timer(now=now)
+
+    def next_deadline(self) -> float | None:
+        return self.session.next_deadline()
+
+    def reattach(self, *, now: float) -> None:
+        self.raw.append(self.session.hub.reattach(now=now))
+
+    def alive(self) -> bool:
+        return not self.dead and self.session.state is not ServerState.CLOSED
 
 
 class _TrackingListener(anyio.abc.Listener[ByteStream]):
@@ -383,9 +438,9 @@ class MockVoxtaServer:
             conn.incoming[2].set()  # a newer attempt wins
         conn.incoming = (transport, peer, released)
         conn.handover.set()
-        if conn.attached:  # the client saw the drop before we did
+        if conn.attached and conn.driver is not None:  # the client saw the drop first
             conn.attached = False
-            conn.scope.cancel()
+            conn.driver.abort()
         try:
             await released.wait()
         finally:
@@ -403,16 +458,27 @@ class MockVoxtaServer:
         session = VoxtaServerSession(now=anyio.current_time(), hub_config=self.hub_config,
                                      refuse_handshake=plan.refuse_handshake)
         conn = _HubConn(key, session, transport, plan, peer)
+        conn.inbox_idle.set()
+        driver: Driver[ServerEvent] = Driver(
+            conn, on_events=lambda events: self._on_events(conn, events), alive=conn.alive,
+            flow=lambda: None if conn.inbox_idle.is_set() else conn.inbox_idle.wait(),
+            writer=self._writer(conn))
+        conn.driver = driver
         self._conns[key] = conn
         self.engine.connect(key)
         try:
             async with anyio.create_task_group() as tg:
-                tg.start_soon(self._timer, conn)
+                tg.start_soon(self._serve_requests, conn)
+                reattach = False
                 while True:
-                    with conn.scope:
-                        await self._receive_loop(conn)
+                    try:
+                        await driver.run(conn.transport, reattach=reattach)
+                    except ProtocolError as exc:  # the driver sent the close hint
+                        logger.info("connection %s broke the protocol: %s", conn.key, exc)
+                        break
                     if not await self._detach(conn):
                         break
+                    reattach = True
                 tg.cancel_scope.cancel()
         finally:
             conn.dead = True
@@ -426,83 +492,74 @@ class MockVoxtaServer:
                 if isinstance(transport, MemoryTransport):
                     await transport.aclose()
 
+    def _on_events(self, conn: _HubConn, events: list[ServerEvent]) -> None:
+        """From the driver (reader or timer task): requests go to the connection's
+        request task, in order; reading waits until they are handled."""
+        for event in events:
+            if isinstance(event, ClientRequest):
+                conn.inbox.append(event)
+                conn.inbox_idle = anyio.Event()
+                conn.inbox_wake.set()
+
+    async def _serve_requests(self, conn: _HubConn) -> None:
+        while True:
+            if not conn.inbox:
+                conn.inbox_idle.set()
+                conn.inbox_wake = anyio.Event()
+                await conn.inbox_wake.wait()
+                continue
+            await self._request(conn, conn.inbox.popleft())
+            assert conn.driver is not None
+            conn.driver.transmit()
+
+    def _writer(self, conn: _HubConn) -> Writer:
+        """How this connection's messages are written: one WebSocket message each (or up
+        to ``batch`` records in one), with the fault plan's latency and splitting."""
+        async def write(transport: MessageTransport, items: list[bytes]) -> None:
+            plan = conn.plan
+            if self.batch > 1 and len(items) > 1 and not (plan.latency or plan.split_every):
+                items = [b"".join(items)]  # one WebSocket message, many records
+            for data in items:
+                if plan.latency:
+                    await anyio.sleep(plan.latency)
+                if plan.split_every:
+                    for piece in split_message(data, plan.split_every):
+                        await transport.send(piece)
+                else:
+                    await transport.send_text(data)
+
+        return write
+
     async def _detach(self, conn: _HubConn) -> bool:
         """After a transport ended: with stateful reconnect, wait (up to the reattach
-        timeout) for a new one and resume on it; False when the connection is over."""
+        timeout) for a new one to resume on; False when the connection is over."""
         conn.attached = False
-        with anyio.CancelScope(shield=True), anyio.move_on_after(1):
-            await conn.transport.aclose(1000)  # given up (a no-op when it is gone)
         if conn.released is not None:
             conn.released.set()
         session = conn.session
         if session.hub.state in (HubState.OPEN, HubState.REATTACHING):
             session.receive_eof(now=anyio.current_time())  # ended by us, not by the peer
         while conn.incoming is None:
-            if session.hub.state is not HubState.DETACHED:
+            if session.hub.state is not HubState.DETACHED or conn.dead:
                 return False
             deadline = session.next_deadline()
             with anyio.CancelScope(deadline=math.inf if deadline is None else deadline):
                 await conn.handover.wait()
             if conn.incoming is None:
                 session.handle_timer(now=anyio.current_time())
+                conn.handover = anyio.Event()
         conn.transport, conn.peer, conn.released = conn.incoming
         conn.incoming = None
         conn.handover = anyio.Event()
         if session.hub.state is not HubState.DETACHED:
             return False
-        conn.scope = anyio.CancelScope()
-        async with conn.lock:
-            # What the outbox still holds went into the replay too: sending it again
-            # would deliver it twice.
-            session.data_to_send()
-            replay = session.hub.reattach(now=anyio.current_time())
-            conn.attached = True
-            try:
-                await conn.transport.send(replay.decode())
-            except TransportError:
-                self._lost(conn)
+        conn.attached = True
         logger.info("connection %s reattached", conn.key)
         return True
-
-    async def _receive_loop(self, conn: _HubConn) -> None:
-        session = conn.session
-        while not conn.dead:
-            try:
-                data = await conn.transport.receive()
-            except TransportError:
-                session.receive_eof(now=anyio.current_time())
-                return
-            before = session.state
-            try:
-                events = session.receive_data(data.encode() if isinstance(data, str) else data,
-                                              now=anyio.current_time())
-            except RemoteProtocolError as exc:
-                logger.info("connection %s broke the protocol: %s", conn.key, exc)
-                if exc.close_hint is not None:
-                    session.close(now=anyio.current_time(), error=exc.close_hint.error)
-                await self._flush(conn)
-                return
-            await self._flush(conn)
-            if before is ServerState.NEW and session.state is ServerState.CONNECTED:
-                await self._after_handshake(conn)
-            for event in events:
-                if isinstance(event, Disconnected):
-                    return
-                if isinstance(event, ClientRequest):
-                    await self._request(conn, event)
-            if session.state is ServerState.CLOSED:
-                return
-
-    async def _after_handshake(self, conn: _HubConn) -> None:
-        if conn.plan.garbage_after_handshake:
-            await self._raw_send(conn, "this is not json\x1e")
-        if conn.plan.silent_after_handshake:
-            conn.silent = True
 
     async def _request(self, conn: _HubConn, request: ClientRequest) -> None:
         if isinstance(request.message, Authenticate) and conn.plan.refuse_authenticate:
             conn.session.send(AuthenticationRequired(), now=anyio.current_time())
-            await self._flush(conn)
             return
         steps = self.engine.handle(conn.key, request.message)
         lane = getattr(request.message, "session_id", None) or conn.key
@@ -513,13 +570,12 @@ class MockVoxtaServer:
                 conn.session.send(DownloadProgress(
                     id="x" * plan.oversized_after_authenticate, target="oversized",
                     status=DownloadStatus.PENDING, percent=0.0), now=anyio.current_time())
-                await self._flush(conn)
             if plan.close_after_authenticate is not None:
                 conn.session.close(now=anyio.current_time(),
                                    error=plan.close_after_authenticate,
                                    allow_reconnect=plan.allow_reconnect)
-                await self._flush(conn)
-                await conn.transport.aclose()
+                assert conn.driver is not None
+                await conn.driver.close()
                 conn.dead = True
 
     async def _drive(self, origin: _HubConn | None, invocation_id: str | None,
@@ -586,7 +642,8 @@ class MockVoxtaServer:
             if conn.session.hub.send_would_block:
                 logger.info("connection %s: replay buffer full, dropping it", conn.key)
                 conn.dead = True
-                conn.scope.cancel()
+                if conn.driver is not None:
+                    conn.driver.abort()
                 continue
             conn.session.send(step.message, now=now)
             if conn.plan.drop_after_chunks is None:
@@ -595,7 +652,8 @@ class MockVoxtaServer:
                 else:
                     await self._deliver(conn, own)
                 continue
-            await self._flush(conn)  # the fault drops it right after this very chunk
+            assert conn.driver is not None  # the fault drops it right after this very chunk
+            await conn.driver.drain()
             if isinstance(step.message, ReplyChunk) and conn.attached:
                 conn.chunks += 1
                 if conn.chunks >= conn.plan.drop_after_chunks:
@@ -614,80 +672,17 @@ class MockVoxtaServer:
             await anyio.aclose_forcefully(stream)
         else:
             await conn.transport.aclose(1011, "dropped")
-        conn.scope.cancel()
-
-    async def _raw_send(self, conn: _HubConn, message: str | bytes) -> None:
-        async with conn.lock:
-            try:
-                await conn.transport.send(message)
-            except TransportError:
-                self._lost(conn)
-
-    def _lost(self, conn: _HubConn) -> None:
-        """Sending failed: send nothing more on this transport. The receive loop goes
-        on reading what the peer sent before it went (a Close, say) until the transport
-        ends; then ``_detach`` decides what follows."""
-        conn.attached = False
+        if conn.driver is not None:
+            conn.driver.abort()
 
     async def _deliver(self, conn: _HubConn, own: _HubConn | None) -> None:
-        """Write what ``conn`` has queued: at once if this is ``conn``'s own task (so a
-        client's requests wait on its own reading), else from a task of its own, so a
-        client that stops reading never holds up another client or a chat's lane."""
-        if conn is own:
-            await self._flush(conn)
-        elif not conn.flush_scheduled:
-            conn.flush_scheduled = True
-            assert self._tg is not None
-            self._tg.start_soon(self._flush, conn)
+        """Hand what ``conn`` has queued to its writer task; never waits on the socket,
+        so a client that stops reading holds up no other client and no chat lane."""
+        self._flush(conn)
 
-    async def _flush(self, conn: _HubConn) -> None:
-        async with conn.lock:
-            conn.flush_scheduled = False  # what is queued from now on needs another flush
-            messages = conn.session.data_to_send()
-            if conn.silent or conn.dead or not conn.attached:
-                return  # detached: the hub keeps the messages for the replay
-            try:
-                if (self.batch > 1 and len(messages) > 1
-                        and not (conn.plan.latency or conn.plan.split_every)):
-                    messages = [b"".join(messages)]  # one WebSocket message, many records
-                for data in messages:
-                    if conn.plan.latency:
-                        await anyio.sleep(conn.plan.latency)
-                    if conn.plan.split_every:
-                        for piece in split_message(data, conn.plan.split_every):
-                            await conn.transport.send(piece)
-                    else:
-                        await conn.transport.send(data.decode("utf-8"))
-            except TransportError as exc:
-                logger.debug("connection %s: send failed: %s", conn.key, exc)
-                self._lost(conn)
-
-    async def _timer(self, conn: _HubConn) -> None:
-        """Keep-alive pings and the client timeout, each woken at its deadline (so a Ping
-        follows the last message by at most ``keepalive_interval``), rechecked at least
-        every tick."""
-        tick = min(1.0, self.hub_config.keepalive_interval / 2)
-        pings_seen = 0
-        while True:
-            deadline = conn.session.next_deadline()
-            delay = tick if deadline is None else deadline - anyio.current_time()
-            await anyio.sleep(min(tick, max(0.0, delay)))
-            # A WebSocket ping is a sign of life: voxta-client keeps its connection up
-            # with those alone and never sends a SignalR Ping (reference §10).
-            pings = getattr(conn.transport, "pings_received", 0)
-            if pings != pings_seen:
-                pings_seen = pings
-                conn.session.peer_alive(now=anyio.current_time())
-            events = conn.session.handle_timer(now=anyio.current_time())
-            await self._flush(conn)
-            if any(isinstance(e, Disconnected) for e in events):
-                logger.info("connection %s timed out", conn.key)
-                conn.dead = True
-                if conn.attached:
-                    await conn.transport.aclose(1000)
-                conn.scope.cancel()
-                conn.handover.set()
-                return
+    def _flush(self, conn: _HubConn) -> None:
+        if conn.driver is not None:
+            conn.driver.transmit()
 
     # -- audio input -------------------------------------------------------------------
 

@@ -249,6 +249,13 @@ class Driver(Generic[EventT]):
         elif self._state in (DriverState.IDLE, DriverState.LOST):
             self._state = DriverState.CLOSED
 
+    async def drain(self, *, timeout: float = 10.0) -> None:  # noqa: ASYNC109
+        """Transmit, then wait until the writer has written everything queued (e.g.
+        before a fault that hangs up right after a given message)."""
+        self.transmit()
+        with anyio.move_on_after(timeout):
+            await self._wait_drained()
+
     def abort(self) -> None:
         """Drop the transport now, without flushing; ``run`` returns ``LOST``."""
         if self._state is DriverState.RUNNING:
@@ -351,7 +358,8 @@ class Driver(Generic[EventT]):
             self._on_events(list(events))
 
     async def _wait_drained(self) -> None:
-        while (self._queue or self._writing) and self._state is DriverState.CLOSING:
+        while (self._queue or self._writing) and self._state in (DriverState.RUNNING,
+                                                                 DriverState.CLOSING):
             drained = self._drained
             if drained is None or drained.is_set():  # shared by close() and _finish()
                 drained = self._drained = anyio.Event()

@@ -140,7 +140,8 @@ async def default_negotiator(url: str, options: ConnectOptions,
 
 class HubSession:
     """A :class:`HubConnection` (either role) shaped for the driver: queued bytes, timers
-    answered (Ping, Ack) and timer events reported."""
+    answered (Ping, Ack) and timer events reported; in the server role it answers the
+    handshake (JSON accepted, anything else refused)."""
 
     __slots__ = ("_out", "hub")
 
@@ -160,7 +161,22 @@ class HubSession:
         return out
 
     def receive_data(self, data: bytes, *, now: float) -> list[object]:
-        return list(self.hub.receive_data(data, now=now))
+        hub = self.hub
+        if hub.role is Role.SERVER and hub.state is HubState.NEW:
+            # The server answers the handshake itself, before the traffic that may share
+            # its read (the hub refuses traffic until the answer went out).
+            end = data.find(b"\x1e") + 1
+            if end:
+                events: list[object] = list(hub.receive_data(data[:end], now=now))
+                for event in events:
+                    if isinstance(event, HandshakeRequest):
+                        self.send(HandshakeAccepted() if event.protocol == "json" else
+                                  HandshakeRefused(error=f"protocol {event.protocol!r} is "
+                                                   "not supported"), now=now)
+                if end < len(data) and self.alive():
+                    events += hub.receive_data(data[end:], now=now)
+                return events
+        return list(hub.receive_data(data, now=now))
 
     def receive_eof(self, *, now: float | None = None) -> list[object]:
         return list(self.hub.receive_eof(now=now))

@@ -37,9 +37,6 @@ from voxta_proto.hub.messages import (
     CancelInvocation,
     Close,
     Completion,
-    HandshakeAccepted,
-    HandshakeRefused,
-    HandshakeRequest,
     Invocation,
     StreamInvocation,
     StreamItem,
@@ -125,12 +122,7 @@ class HubServerConnection:
         tg = self._tg
         assert tg is not None
         for event in events:
-            if isinstance(event, HandshakeRequest):
-                answer: Outgoing = (HandshakeAccepted() if event.protocol == "json"
-                                    else HandshakeRefused(error=f"protocol {event.protocol!r} "
-                                                          "is not supported"))
-                self.session.send(answer, now=anyio.current_time())
-            elif isinstance(event, Invocation):
+            if isinstance(event, Invocation):
                 self._inbox.append(event)  # one at a time, in order, as ASP.NET's default
                 self._inbox_wake.set()
             elif isinstance(event, StreamInvocation):
