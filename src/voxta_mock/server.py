@@ -16,7 +16,7 @@ import secrets
 import time
 from collections import deque
 from collections.abc import Callable, Coroutine, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
@@ -26,12 +26,14 @@ import anyio.abc
 import msgspec
 from anyio.abc import ByteStream, SocketAttribute
 
+from voxta_mock.connection import HubConn, fault_writer
 from voxta_mock.data import DEFAULT_DATA, MockData
-from voxta_mock.engine import Complete, Emit, MockEngine, Step, Wait
-from voxta_mock.faults import FaultPlan, split_message
+from voxta_mock.engine import MockEngine, Step
+from voxta_mock.faults import FaultPlan
+from voxta_mock.lanes import ChatLanes
 from voxta_mock.rest import NO_AUTH_PATHS, MockRest
 from voxta_proto import ProtocolError, TransportError
-from voxta_proto.driver import Driver, Writer
+from voxta_proto.driver import Driver
 from voxta_proto.hub import HubConfig, HubState
 from voxta_proto.hub.negotiate import NegotiateResult, parse_negotiate_response
 from voxta_proto.transports import (
@@ -49,12 +51,10 @@ from voxta_proto.transports import (
 from voxta_proto.voxta import (
     Authenticate,
     AuthenticationRequired,
-    ChatsSessionsUpdated,
     DownloadProgress,
     DownloadStatus,
-    ReplyChunk,
 )
-from voxta_proto.voxta.server import ClientRequest, ServerEvent, ServerState, VoxtaServerSession
+from voxta_proto.voxta.server import ClientRequest, ServerEvent, VoxtaServerSession
 
 __all__ = ["DEFAULT_HOST", "DEFAULT_PORT", "AudioStream", "MockVoxtaServer"]
 
@@ -75,84 +75,6 @@ class AudioStream:
     frames: int = 0
     bytes: int = 0
     closed: bool = False
-
-
-@dataclass
-class _HubConn:
-    key: str
-    session: VoxtaServerSession
-    transport: MessageTransport
-    plan: FaultPlan
-    peer: tuple[str, int] | None
-    driver: Driver[ServerEvent] | None = None
-    """Runs the session on the current transport (reader, writer, timer)."""
-    raw: list[bytes] = field(default_factory=list)
-    """Bytes a fault writes outside the session (garbage) or the reattach's replay."""
-    inbox: deque[ClientRequest] = field(default_factory=deque)
-    inbox_wake: anyio.Event = field(default_factory=anyio.Event)
-    inbox_idle: anyio.Event = field(default_factory=anyio.Event)
-    pings_seen: int = 0
-    handshaken: bool = False
-    silent: bool = False
-    chunks: int = 0
-    dead: bool = False
-    """Gone for good: nothing more is sent or buffered."""
-    attached: bool = True
-    """A transport is usable; False while a stateful connection waits for a reattach."""
-    released: anyio.Event | None = None
-    """Set when the current transport is given up (ends a reattach's WebSocket handler)."""
-    incoming: tuple[MessageTransport, tuple[str, int] | None, anyio.Event] | None = None
-    handover: anyio.Event = field(default_factory=anyio.Event)
-
-    # -- the driver's view of the session (DrivenSession) ----------------------------
-
-    def data_to_send(self) -> list[bytes]:
-        """What the session queued, then raw bytes; nothing while silent or gone (a
-        detached stateful connection keeps its messages for the replay)."""
-        out = self.session.data_to_send()
-        if self.raw:
-            out += self.raw
-            self.raw = []
-        if self.silent or self.dead:
-            return []
-        if not self.handshaken and self.session.state not in (ServerState.NEW,
-                                                              ServerState.CLOSED):
-            self.handshaken = True  # its answer is in ``out``: the faults start after it
-            if self.plan.garbage_after_handshake:
-                out.append(b"this is not json\x1e")
-            self.silent = self.plan.silent_after_handshake
-        return out
-
-    def receive_data(self, data: bytes, *, now: float) -> list[ServerEvent]:
-        if self.session.state is ServerState.NEW:
-            # One read may hold the handshake and the first messages: the session must
-            # answer the handshake before the hub accepts traffic, so feed it first.
-            end = data.find(b"\x1e") + 1
-            if 0 < end < len(data):
-                events = self.session.receive_data(data[:end], now=now)
-                return events + self.session.receive_data(data[end:], now=now)
-        return self.session.receive_data(data, now=now)
-
-    def receive_eof(self, *, now: float | None = None) -> list[ServerEvent]:
-        return self.session.receive_eof(now=now)
-
-    def handle_timer(self, *, now: float) -> list[ServerEvent]:
-        # A WebSocket ping is a sign of life: voxta-client keeps its connection up with
-        # those alone and never sends a SignalR Ping (reference §10).
-        pings = getattr(self.transport, "pings_received", 0)
-        if pings != self.pings_seen:
-            self.pings_seen = pings
-            self.session.peer_alive(now=now)
-        return self.session.handle_timer(now=now)
-
-    def next_deadline(self) -> float | None:
-        return self.session.next_deadline()
-
-    def reattach(self, *, now: float) -> None:
-        self.raw.append(self.session.hub.reattach(now=now))
-
-    def alive(self) -> bool:
-        return not self.dead and self.session.state is not ServerState.CLOSED
 
 
 class _TrackingListener(anyio.abc.Listener[ByteStream]):
@@ -187,7 +109,7 @@ class _TrackingListener(anyio.abc.Listener[ByteStream]):
         return self._inner.extra_attributes
 
 
-class MockVoxtaServer:
+class MockVoxtaServer(ChatLanes):
     """A mock Voxta server; ``async with MockVoxtaServer(port=0) as server:``.
 
     Args:
@@ -260,11 +182,11 @@ class MockVoxtaServer:
         self.batch = max(1, batch)
         self.audio_streams: list[AudioStream] = []
         self.address: ServerAddress | None = None
-        self._conns: dict[str, _HubConn] = {}
+        self._conns: dict[str, HubConn] = {}
         self._pending: dict[str, str] = {}
         self._accepted: dict[str, str] = {}  # connection token -> key, for reattaches
         self._counter = itertools.count()
-        self._lanes: dict[str, deque[tuple[_HubConn | None, str | None, Iterator[Step]]]] = {}
+        self._lanes: dict[str, deque[tuple[HubConn | None, str | None, Iterator[Step]]]] = {}
         self._streams: dict[tuple[str, int], ByteStream] = {}
         self._tg: anyio.abc.TaskGroup | None = None
 
@@ -430,7 +352,7 @@ class MockVoxtaServer:
             return 409
         return lambda t, peer: self._reattach(conn, t, peer)
 
-    async def _reattach(self, conn: _HubConn, transport: MessageTransport,
+    async def _reattach(self, conn: HubConn, transport: MessageTransport,
                         peer: tuple[str, int] | None) -> None:
         """Hand a new transport to a stateful connection; runs until it is given up."""
         released = anyio.Event()
@@ -457,12 +379,12 @@ class MockVoxtaServer:
         plan = self.connection_faults.get(number, self.faults)
         session = VoxtaServerSession(now=anyio.current_time(), hub_config=self.hub_config,
                                      refuse_handshake=plan.refuse_handshake)
-        conn = _HubConn(key, session, transport, plan, peer)
+        conn = HubConn(key, session, transport, plan, peer)
         conn.inbox_idle.set()
         driver: Driver[ServerEvent] = Driver(
             conn, on_events=lambda events: self._on_events(conn, events), alive=conn.alive,
             flow=lambda: None if conn.inbox_idle.is_set() else conn.inbox_idle.wait(),
-            writer=self._writer(conn))
+            writer=fault_writer(conn, self.batch))
         conn.driver = driver
         self._conns[key] = conn
         self.engine.connect(key)
@@ -492,7 +414,7 @@ class MockVoxtaServer:
                 if isinstance(transport, MemoryTransport):
                     await transport.aclose()
 
-    def _on_events(self, conn: _HubConn, events: list[ServerEvent]) -> None:
+    def _on_events(self, conn: HubConn, events: list[ServerEvent]) -> None:
         """From the driver (reader or timer task): requests go to the connection's
         request task, in order; reading waits until they are handled."""
         for event in events:
@@ -501,7 +423,7 @@ class MockVoxtaServer:
                 conn.inbox_idle = anyio.Event()
                 conn.inbox_wake.set()
 
-    async def _serve_requests(self, conn: _HubConn) -> None:
+    async def _serve_requests(self, conn: HubConn) -> None:
         while True:
             if not conn.inbox:
                 conn.inbox_idle.set()
@@ -512,25 +434,8 @@ class MockVoxtaServer:
             assert conn.driver is not None
             conn.driver.transmit()
 
-    def _writer(self, conn: _HubConn) -> Writer:
-        """How this connection's messages are written: one WebSocket message each (or up
-        to ``batch`` records in one), with the fault plan's latency and splitting."""
-        async def write(transport: MessageTransport, items: list[bytes]) -> None:
-            plan = conn.plan
-            if self.batch > 1 and len(items) > 1 and not (plan.latency or plan.split_every):
-                items = [b"".join(items)]  # one WebSocket message, many records
-            for data in items:
-                if plan.latency:
-                    await anyio.sleep(plan.latency)
-                if plan.split_every:
-                    for piece in split_message(data, plan.split_every):
-                        await transport.send(piece)
-                else:
-                    await transport.send_text(data)
 
-        return write
-
-    async def _detach(self, conn: _HubConn) -> bool:
+    async def _detach(self, conn: HubConn) -> bool:
         """After a transport ended: with stateful reconnect, wait (up to the reattach
         timeout) for a new one to resume on; False when the connection is over."""
         conn.attached = False
@@ -557,7 +462,7 @@ class MockVoxtaServer:
         logger.info("connection %s reattached", conn.key)
         return True
 
-    async def _request(self, conn: _HubConn, request: ClientRequest) -> None:
+    async def _request(self, conn: HubConn, request: ClientRequest) -> None:
         if isinstance(request.message, Authenticate) and conn.plan.refuse_authenticate:
             conn.session.send(AuthenticationRequired(), now=anyio.current_time())
             return
@@ -577,112 +482,6 @@ class MockVoxtaServer:
                 assert conn.driver is not None
                 await conn.driver.close()
                 conn.dead = True
-
-    async def _drive(self, origin: _HubConn | None, invocation_id: str | None,
-                     steps: Iterator[Step], lane: str) -> None:
-        """Run steps until the first ``Wait``; the rest plays on the lane's task.
-
-        With ``batch`` > 1, messages emitted back to back are flushed together, up to
-        ``batch`` steps at a time (see ``_flush``)."""
-        unflushed: dict[str, _HubConn] | None = {} if self.batch > 1 else None
-        for count, step in enumerate(steps, 1):
-            if unflushed and (isinstance(step, Wait) or count % self.batch == 0):
-                for conn in unflushed.values():
-                    await self._deliver(conn, origin)
-                unflushed.clear()
-            if isinstance(step, Wait):
-                queue = self._lanes.get(lane)
-                item = (origin, invocation_id, itertools.chain([step], steps))
-                if queue is not None:
-                    queue.append(item)
-                else:
-                    self._lanes[lane] = deque([item])
-                    assert self._tg is not None
-                    self._tg.start_soon(self._play_lane, lane)
-                return
-            await self._apply(origin, invocation_id, step, unflushed, own=origin)
-        for conn in (unflushed or {}).values():
-            await self._deliver(conn, origin)
-
-    async def _play_lane(self, lane: str) -> None:
-        queue = self._lanes[lane]
-        try:
-            while queue:
-                origin, invocation_id, steps = queue.popleft()
-                for step in steps:
-                    if isinstance(step, Wait):
-                        await anyio.sleep(step.seconds)
-                    else:
-                        await self._apply(origin, invocation_id, step, own=None)
-        finally:
-            self._lanes.pop(lane, None)
-
-    async def _apply(self, origin: _HubConn | None, invocation_id: str | None,
-                     step: Step, unflushed: dict[str, _HubConn] | None = None, *,
-                     own: _HubConn | None) -> None:
-        """Carry out one step. With ``unflushed``, a plain emit is only queued on the
-        session and its connection noted there, for the caller to flush. ``own`` is the
-        connection whose task runs this (None: a lane's), see ``_deliver``."""
-        now = anyio.current_time()
-        if isinstance(step, Complete):
-            if (origin is not None and invocation_id is not None
-                    and invocation_id in origin.session.owed_completions):
-                origin.session.complete(invocation_id, now=now, error=step.error)
-                await self._deliver(origin, own)
-            return
-        if not isinstance(step, Emit):
-            return
-        targets = step.to
-        if not self.broadcast_sessions and isinstance(step.message, ChatsSessionsUpdated):
-            targets = (origin.key,) if origin is not None else ()
-        for target in targets:
-            conn = self._conns.get(target)
-            if conn is None or conn.dead or conn.session.state is ServerState.CLOSED:
-                continue
-            if conn.session.hub.send_would_block:
-                logger.info("connection %s: replay buffer full, dropping it", conn.key)
-                conn.dead = True
-                if conn.driver is not None:
-                    conn.driver.abort()
-                continue
-            conn.session.send(step.message, now=now)
-            if conn.plan.drop_after_chunks is None:
-                if unflushed is not None:
-                    unflushed[conn.key] = conn
-                else:
-                    await self._deliver(conn, own)
-                continue
-            assert conn.driver is not None  # the fault drops it right after this very chunk
-            await conn.driver.drain()
-            if isinstance(step.message, ReplyChunk) and conn.attached:
-                conn.chunks += 1
-                if conn.chunks >= conn.plan.drop_after_chunks:
-                    await self._drop(conn)
-
-    async def _drop(self, conn: _HubConn) -> None:
-        """Fault: end the TCP connection without a Close message or a close frame (a
-        stateful connection then waits for its client to reattach)."""
-        conn.attached = False
-        if not conn.session.hub.stateful_reconnect:
-            conn.dead = True
-        conn.chunks = 0
-        conn.plan = msgspec.structs.replace(conn.plan, drop_after_chunks=None)
-        stream = self._streams.get(conn.peer) if conn.peer else None
-        if stream is not None:
-            await anyio.aclose_forcefully(stream)
-        else:
-            await conn.transport.aclose(1011, "dropped")
-        if conn.driver is not None:
-            conn.driver.abort()
-
-    async def _deliver(self, conn: _HubConn, own: _HubConn | None) -> None:
-        """Hand what ``conn`` has queued to its writer task; never waits on the socket,
-        so a client that stops reading holds up no other client and no chat lane."""
-        self._flush(conn)
-
-    def _flush(self, conn: _HubConn) -> None:
-        if conn.driver is not None:
-            conn.driver.transmit()
 
     # -- audio input -------------------------------------------------------------------
 
