@@ -9,6 +9,7 @@ connection.
 
 from __future__ import annotations
 
+import inspect
 import itertools
 import logging
 import math
@@ -138,6 +139,9 @@ class MockVoxtaServer(ChatLanes):
         broadcast_sessions: send ``chatsSessionsUpdated`` user-wide, as Voxta does; False
             sends it to the requesting connection only (for load tests: with N clients
             each running a chat, the broadcast is N messages of N sessions per start).
+        websocket_engine: the WebSocket engine the listener uses: ``"wsproto"`` (default)
+            or another one the transports provide; ValueError when this build has no
+            such engine.
         batch: up to this many back-to-back steps (a reply without ``reply_delay``)
             leave in one WebSocket message, as from a busy real server; 1, the default,
             sends every message in a WebSocket message of its own.
@@ -164,6 +168,7 @@ class MockVoxtaServer(ChatLanes):
         clock: Callable[[], float] = time.time,
         broadcast_sessions: bool = True,
         batch: int = 1,
+        websocket_engine: str = "wsproto",
     ) -> None:
         self.host = host
         self.port = port
@@ -180,6 +185,13 @@ class MockVoxtaServer(ChatLanes):
         self.max_message_size = max_message_size
         self.broadcast_sessions = broadcast_sessions
         self.batch = max(1, batch)
+        self._serve_options: dict[str, Any] = {}
+        if websocket_engine != "wsproto":
+            if "websocket_engine" not in inspect.signature(serve_listener).parameters:
+                raise ValueError(f"websocket_engine={websocket_engine!r}: this build only has "
+                                 "the 'wsproto' engine")
+            self._serve_options["websocket_engine"] = websocket_engine
+        self.websocket_engine = websocket_engine
         self.audio_streams: list[AudioStream] = []
         self.address: ServerAddress | None = None
         self._conns: dict[str, HubConn] = {}
@@ -223,7 +235,7 @@ class MockVoxtaServer(ChatLanes):
                      task_status: anyio.abc.TaskStatus[ServerAddress]) -> None:
         async with listener:
             await serve_listener(self._app, listener, max_message_size=self.max_message_size,
-                                 task_status=task_status)
+                                 task_status=task_status, **self._serve_options)
 
     async def __aexit__(self, exc_type: type[BaseException] | None,
                         exc: BaseException | None, tb: TracebackType | None) -> bool | None:
