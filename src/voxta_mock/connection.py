@@ -32,8 +32,9 @@ class HubConn:
     raw: list[bytes] = field(default_factory=list)
     """Bytes a fault writes outside the session (garbage) or the reattach's replay."""
     inbox: deque[ClientRequest] = field(default_factory=deque)
-    inbox_wake: anyio.Event = field(default_factory=anyio.Event)
     inbox_idle: anyio.Event = field(default_factory=anyio.Event)
+    """Set while no request task runs; the driver's reader waits on it (``flow``)."""
+    tasks: anyio.abc.TaskGroup | None = None
     pings_seen: int = 0
     handshaken: bool = False
     silent: bool = False

@@ -402,7 +402,7 @@ class MockVoxtaServer(ChatLanes):
         self.engine.connect(key)
         try:
             async with anyio.create_task_group() as tg:
-                tg.start_soon(self._serve_requests, conn)
+                conn.tasks = tg
                 reattach = False
                 while True:
                     try:
@@ -432,19 +432,20 @@ class MockVoxtaServer(ChatLanes):
         for event in events:
             if isinstance(event, ClientRequest):
                 conn.inbox.append(event)
-                conn.inbox_idle = anyio.Event()
-                conn.inbox_wake.set()
+                if conn.inbox_idle.is_set():  # started per burst: an idle client has none
+                    conn.inbox_idle = anyio.Event()
+                    assert conn.tasks is not None
+                    conn.tasks.start_soon(self._serve_requests, conn)
 
     async def _serve_requests(self, conn: HubConn) -> None:
-        while True:
-            if not conn.inbox:
-                conn.inbox_idle.set()
-                conn.inbox_wake = anyio.Event()
-                await conn.inbox_wake.wait()
-                continue
-            await self._request(conn, conn.inbox.popleft())
-            assert conn.driver is not None
-            conn.driver.transmit()
+        """Handle the queued requests in order, then end (reading waits meanwhile)."""
+        try:
+            while conn.inbox:
+                await self._request(conn, conn.inbox.popleft())
+                assert conn.driver is not None
+                conn.driver.transmit()
+        finally:
+            conn.inbox_idle.set()
 
 
     async def _detach(self, conn: HubConn) -> bool:

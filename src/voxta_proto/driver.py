@@ -221,7 +221,7 @@ class Driver(Generic[EventT]):
                 self.transmit()
                 tg.start_soon(self._write_loop)
                 tg.start_soon(self._timer_loop)
-                tg.start_soon(self._read_loop)
+                await self._read_loop()  # in this task: one task fewer per connection
         finally:
             self._scope = None
             self._write_wake = self._timer_wake = None
