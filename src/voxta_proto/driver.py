@@ -7,13 +7,14 @@ timer, an API call) is followed by one :meth:`Driver.transmit`, which hands what
 session queued to the writer task and re-arms the single deadline only when it moved
 earlier.
 
-Three tasks per transport, none waiting on another:
+Per transport, none waiting on another:
 
 * the reader takes every complete message of one socket read
   (``receive_many()``), feeds them to the session in one ``receive_data`` call and
   hands the events to the owner in one call: no lock, no cancel scope and no
   event-loop turn per WebSocket message;
-* the writer writes what ``transmit`` queued, coalescing records into one message, each
+* the writer (a task per burst, none while idle) writes what ``transmit`` queued,
+  coalescing records into one message, each
   write under a timeout; a failed or stalled write is a lost connection;
 * the timer sleeps until the session's deadline; when the deadline moved later it just
   sleeps again, so keep-alive costs nothing per message.
@@ -30,6 +31,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Final, Generic, Protocol, TypeVar
 
 import anyio
+import anyio.abc
 import msgspec
 
 from voxta_proto.errors import (
@@ -144,11 +146,12 @@ class Driver(Generic[EventT]):
         self._transport: MessageTransport | None = None
         self._queue: list[bytes] = []
         self._writing = False
-        self._write_wake: anyio.Event | None = None
+        """A writer task exists (it is started per burst and ends when all is written,
+        so an idle connection has no writer task)."""
         self._drained: anyio.Event | None = None
         self._armed: float | None = None
-        self._timer_wake: anyio.Event | None = None
-        self._scope: anyio.CancelScope | None = None
+        self._timer_scope: anyio.CancelScope | None = None
+        self._tg: anyio.abc.TaskGroup | None = None
         self._error: BaseException | None = None
         self.lost_error: VoxtaProtoError | None = None
         """Why the last transport was lost (``TransportError``), when it was."""
@@ -178,16 +181,17 @@ class Driver(Generic[EventT]):
         data = self.session.data_to_send()
         if data:
             self._queue.extend(data)
-            wake = self._write_wake
-            if wake is not None:
-                wake.set()
+            tg = self._tg
+            if not self._writing and tg is not None:
+                self._writing = True
+                tg.start_soon(self._write_loop)
         deadline = self.session.next_deadline()
         armed = self._armed
         if deadline is not None and (armed is None or deadline < armed):
             self._armed = deadline
-            timer = self._timer_wake
+            timer = self._timer_scope
             if timer is not None:
-                timer.set()
+                timer.deadline = deadline  # moved earlier: the timer wakes then
 
     async def run(self, transport: MessageTransport, *, reattach: bool = False) -> DriverState:
         """Drive ``transport`` until it ends; returns ``CLOSED`` (closed on purpose or
@@ -217,14 +221,16 @@ class Driver(Generic[EventT]):
         self.lost_error = None
         try:
             async with anyio.create_task_group() as tg:
-                self._scope = tg.cancel_scope
+                self._tg = tg
                 self.transmit()
-                tg.start_soon(self._write_loop)
                 tg.start_soon(self._timer_loop)
-                await self._read_loop()  # in this task: one task fewer per connection
+                try:
+                    await self._read_loop()  # in this task: one task fewer per connection
+                finally:
+                    self._tg = None  # closing: transmit() starts no writer any more
         finally:
-            self._scope = None
-            self._write_wake = self._timer_wake = None
+            self._tg = None
+            self._timer_scope = None
             self._transport = None
             await _close_quietly(transport)
         error = self._take_error()
@@ -308,11 +314,10 @@ class Driver(Generic[EventT]):
         while True:
             deadline = session.next_deadline()
             self._armed = deadline
-            self._timer_wake = wake = anyio.Event()
-            with anyio.CancelScope(deadline=math.inf if deadline is None else deadline):
-                await wake.wait()
-            if wake.is_set():
-                continue  # moved earlier: sleep again towards the new deadline
+            with anyio.CancelScope(deadline=math.inf if deadline is None else deadline) as scope:
+                self._timer_scope = scope  # transmit() moves its deadline earlier
+                await anyio.sleep_forever()
+            self._timer_scope = None
             now = anyio.current_time()
             deadline = session.next_deadline()
             if deadline is None or now < deadline:
@@ -329,27 +334,23 @@ class Driver(Generic[EventT]):
         transport = self._transport
         assert transport is not None
         write = self._writer
-        while True:
-            if not self._queue:
-                drained = self._drained
-                if drained is not None:
-                    drained.set()
-                self._write_wake = wake = anyio.Event()
-                if not self._queue:
-                    await wake.wait()
-                continue
-            items, self._queue = self._queue, []
-            self._writing = True
-            try:
-                with anyio.fail_after(self._write_timeout):
-                    await write(transport, items)
-                self._writing = False
-            except TimeoutError:
-                self._lose(WriteError(f"a write took longer than {self._write_timeout} s"))
-                return
-            except TransportError as exc:
-                self._lose(exc)
-                return
+        try:
+            while self._queue:
+                items, self._queue = self._queue, []
+                try:
+                    with anyio.fail_after(self._write_timeout):
+                        await write(transport, items)
+                except TimeoutError:
+                    self._lose(WriteError(f"a write took longer than {self._write_timeout} s"))
+                    return
+                except TransportError as exc:
+                    self._lose(exc)
+                    return
+        finally:
+            self._writing = False
+            drained = self._drained
+            if drained is not None:
+                drained.set()
 
     # -- endings ---------------------------------------------------------------------
 
@@ -397,9 +398,9 @@ class Driver(Generic[EventT]):
         self._stop()
 
     def _stop(self) -> None:
-        scope = self._scope
-        if scope is not None:
-            scope.cancel()
+        tg = self._tg
+        if tg is not None:
+            tg.cancel_scope.cancel()
 
 
 async def _close_quietly(transport: MessageTransport) -> None:
