@@ -51,7 +51,7 @@ def engine_unavailable(engine: str) -> str | None:
     from voxta_proto import VoxtaClient
 
     try:
-        VoxtaClient("http://127.0.0.1:1", websocket_engine=engine)  # type: ignore[call-arg]
+        VoxtaClient("http://127.0.0.1:1", websocket_engine=engine)
     except Exception as exc:  # the reason is what the table shows
         return f"{type(exc).__name__}: {exc}"
     return None

@@ -9,6 +9,7 @@ connection.
 
 from __future__ import annotations
 
+import inspect
 import itertools
 import logging
 import math
@@ -16,7 +17,7 @@ import secrets
 import time
 from collections import deque
 from collections.abc import Callable, Coroutine, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
@@ -26,11 +27,14 @@ import anyio.abc
 import msgspec
 from anyio.abc import ByteStream, SocketAttribute
 
+from voxta_mock.connection import HubConn, fault_writer
 from voxta_mock.data import DEFAULT_DATA, MockData
-from voxta_mock.engine import Complete, Emit, MockEngine, Step, Wait
-from voxta_mock.faults import FaultPlan, split_message
+from voxta_mock.engine import MockEngine, Step
+from voxta_mock.faults import FaultPlan
+from voxta_mock.lanes import ChatLanes
 from voxta_mock.rest import NO_AUTH_PATHS, MockRest
-from voxta_proto import RemoteProtocolError, TransportError
+from voxta_proto import ProtocolError, TransportError
+from voxta_proto.driver import Driver
 from voxta_proto.hub import HubConfig, HubState
 from voxta_proto.hub.negotiate import NegotiateResult, parse_negotiate_response
 from voxta_proto.transports import (
@@ -48,13 +52,10 @@ from voxta_proto.transports import (
 from voxta_proto.voxta import (
     Authenticate,
     AuthenticationRequired,
-    ChatsSessionsUpdated,
     DownloadProgress,
     DownloadStatus,
-    ReplyChunk,
 )
-from voxta_proto.voxta.server import ClientRequest, ServerState, VoxtaServerSession
-from voxta_proto.voxta.session import Disconnected
+from voxta_proto.voxta.server import ClientRequest, ServerEvent, VoxtaServerSession
 
 __all__ = ["DEFAULT_HOST", "DEFAULT_PORT", "AudioStream", "MockVoxtaServer"]
 
@@ -75,29 +76,6 @@ class AudioStream:
     frames: int = 0
     bytes: int = 0
     closed: bool = False
-
-
-@dataclass
-class _HubConn:
-    key: str
-    session: VoxtaServerSession
-    transport: MessageTransport
-    plan: FaultPlan
-    peer: tuple[str, int] | None
-    scope: anyio.CancelScope = field(default_factory=anyio.CancelScope)
-    lock: anyio.Lock = field(default_factory=anyio.Lock)
-    silent: bool = False
-    chunks: int = 0
-    dead: bool = False
-    """Gone for good: nothing more is sent or buffered."""
-    attached: bool = True
-    """A transport is usable; False while a stateful connection waits for a reattach."""
-    released: anyio.Event | None = None
-    """Set when the current transport is given up (ends a reattach's WebSocket handler)."""
-    incoming: tuple[MessageTransport, tuple[str, int] | None, anyio.Event] | None = None
-    handover: anyio.Event = field(default_factory=anyio.Event)
-    flush_scheduled: bool = False
-    """A ``_flush`` task is started for this connection and has not taken its data yet."""
 
 
 class _TrackingListener(anyio.abc.Listener[ByteStream]):
@@ -132,7 +110,7 @@ class _TrackingListener(anyio.abc.Listener[ByteStream]):
         return self._inner.extra_attributes
 
 
-class MockVoxtaServer:
+class MockVoxtaServer(ChatLanes):
     """A mock Voxta server; ``async with MockVoxtaServer(port=0) as server:``.
 
     Args:
@@ -161,6 +139,9 @@ class MockVoxtaServer:
         broadcast_sessions: send ``chatsSessionsUpdated`` user-wide, as Voxta does; False
             sends it to the requesting connection only (for load tests: with N clients
             each running a chat, the broadcast is N messages of N sessions per start).
+        websocket_engine: the WebSocket engine the listener uses: ``"wsproto"`` (default)
+            or another one the transports provide; ValueError when this build has no
+            such engine.
         batch: up to this many back-to-back steps (a reply without ``reply_delay``)
             leave in one WebSocket message, as from a busy real server; 1, the default,
             sends every message in a WebSocket message of its own.
@@ -187,6 +168,7 @@ class MockVoxtaServer:
         clock: Callable[[], float] = time.time,
         broadcast_sessions: bool = True,
         batch: int = 1,
+        websocket_engine: str = "wsproto",
     ) -> None:
         self.host = host
         self.port = port
@@ -203,13 +185,20 @@ class MockVoxtaServer:
         self.max_message_size = max_message_size
         self.broadcast_sessions = broadcast_sessions
         self.batch = max(1, batch)
+        self._serve_options: dict[str, Any] = {}
+        if websocket_engine != "wsproto":
+            if "websocket_engine" not in inspect.signature(serve_listener).parameters:
+                raise ValueError(f"websocket_engine={websocket_engine!r}: this build only has "
+                                 "the 'wsproto' engine")
+            self._serve_options["websocket_engine"] = websocket_engine
+        self.websocket_engine = websocket_engine
         self.audio_streams: list[AudioStream] = []
         self.address: ServerAddress | None = None
-        self._conns: dict[str, _HubConn] = {}
+        self._conns: dict[str, HubConn] = {}
         self._pending: dict[str, str] = {}
         self._accepted: dict[str, str] = {}  # connection token -> key, for reattaches
         self._counter = itertools.count()
-        self._lanes: dict[str, deque[tuple[_HubConn | None, str | None, Iterator[Step]]]] = {}
+        self._lanes: dict[str, deque[tuple[HubConn | None, str | None, Iterator[Step]]]] = {}
         self._streams: dict[tuple[str, int], ByteStream] = {}
         self._tg: anyio.abc.TaskGroup | None = None
 
@@ -246,7 +235,7 @@ class MockVoxtaServer:
                      task_status: anyio.abc.TaskStatus[ServerAddress]) -> None:
         async with listener:
             await serve_listener(self._app, listener, max_message_size=self.max_message_size,
-                                 task_status=task_status)
+                                 task_status=task_status, **self._serve_options)
 
     async def __aexit__(self, exc_type: type[BaseException] | None,
                         exc: BaseException | None, tb: TracebackType | None) -> bool | None:
@@ -375,7 +364,7 @@ class MockVoxtaServer:
             return 409
         return lambda t, peer: self._reattach(conn, t, peer)
 
-    async def _reattach(self, conn: _HubConn, transport: MessageTransport,
+    async def _reattach(self, conn: HubConn, transport: MessageTransport,
                         peer: tuple[str, int] | None) -> None:
         """Hand a new transport to a stateful connection; runs until it is given up."""
         released = anyio.Event()
@@ -383,9 +372,9 @@ class MockVoxtaServer:
             conn.incoming[2].set()  # a newer attempt wins
         conn.incoming = (transport, peer, released)
         conn.handover.set()
-        if conn.attached:  # the client saw the drop before we did
+        if conn.attached and conn.driver is not None:  # the client saw the drop first
             conn.attached = False
-            conn.scope.cancel()
+            conn.driver.abort()
         try:
             await released.wait()
         finally:
@@ -402,17 +391,28 @@ class MockVoxtaServer:
         plan = self.connection_faults.get(number, self.faults)
         session = VoxtaServerSession(now=anyio.current_time(), hub_config=self.hub_config,
                                      refuse_handshake=plan.refuse_handshake)
-        conn = _HubConn(key, session, transport, plan, peer)
+        conn = HubConn(key, session, transport, plan, peer)
+        conn.inbox_idle.set()
+        driver: Driver[ServerEvent] = Driver(
+            conn, on_events=lambda events: self._on_events(conn, events), alive=conn.alive,
+            flow=lambda: None if conn.inbox_idle.is_set() else conn.inbox_idle.wait(),
+            writer=fault_writer(conn, self.batch))
+        conn.driver = driver
         self._conns[key] = conn
         self.engine.connect(key)
         try:
             async with anyio.create_task_group() as tg:
-                tg.start_soon(self._timer, conn)
+                conn.tasks = tg
+                reattach = False
                 while True:
-                    with conn.scope:
-                        await self._receive_loop(conn)
+                    try:
+                        await driver.run(conn.transport, reattach=reattach)
+                    except ProtocolError as exc:  # the driver sent the close hint
+                        logger.info("connection %s broke the protocol: %s", conn.key, exc)
+                        break
                     if not await self._detach(conn):
                         break
+                    reattach = True
                 tg.cancel_scope.cancel()
         finally:
             conn.dead = True
@@ -426,83 +426,58 @@ class MockVoxtaServer:
                 if isinstance(transport, MemoryTransport):
                     await transport.aclose()
 
-    async def _detach(self, conn: _HubConn) -> bool:
+    def _on_events(self, conn: HubConn, events: list[ServerEvent]) -> None:
+        """From the driver (reader or timer task): requests go to the connection's
+        request task, in order; reading waits until they are handled."""
+        for event in events:
+            if isinstance(event, ClientRequest):
+                conn.inbox.append(event)
+                if conn.inbox_idle.is_set():  # started per burst: an idle client has none
+                    conn.inbox_idle = anyio.Event()
+                    assert conn.tasks is not None
+                    conn.tasks.start_soon(self._serve_requests, conn)
+
+    async def _serve_requests(self, conn: HubConn) -> None:
+        """Handle the queued requests in order, then end (reading waits meanwhile)."""
+        try:
+            while conn.inbox:
+                await self._request(conn, conn.inbox.popleft())
+                assert conn.driver is not None
+                conn.driver.transmit()
+        finally:
+            conn.inbox_idle.set()
+
+
+    async def _detach(self, conn: HubConn) -> bool:
         """After a transport ended: with stateful reconnect, wait (up to the reattach
-        timeout) for a new one and resume on it; False when the connection is over."""
+        timeout) for a new one to resume on; False when the connection is over."""
         conn.attached = False
-        with anyio.CancelScope(shield=True), anyio.move_on_after(1):
-            await conn.transport.aclose(1000)  # given up (a no-op when it is gone)
         if conn.released is not None:
             conn.released.set()
         session = conn.session
         if session.hub.state in (HubState.OPEN, HubState.REATTACHING):
             session.receive_eof(now=anyio.current_time())  # ended by us, not by the peer
         while conn.incoming is None:
-            if session.hub.state is not HubState.DETACHED:
+            if session.hub.state is not HubState.DETACHED or conn.dead:
                 return False
             deadline = session.next_deadline()
             with anyio.CancelScope(deadline=math.inf if deadline is None else deadline):
                 await conn.handover.wait()
             if conn.incoming is None:
                 session.handle_timer(now=anyio.current_time())
+                conn.handover = anyio.Event()
         conn.transport, conn.peer, conn.released = conn.incoming
         conn.incoming = None
         conn.handover = anyio.Event()
         if session.hub.state is not HubState.DETACHED:
             return False
-        conn.scope = anyio.CancelScope()
-        async with conn.lock:
-            # What the outbox still holds went into the replay too: sending it again
-            # would deliver it twice.
-            session.data_to_send()
-            replay = session.hub.reattach(now=anyio.current_time())
-            conn.attached = True
-            try:
-                await conn.transport.send(replay.decode())
-            except TransportError:
-                self._lost(conn)
+        conn.attached = True
         logger.info("connection %s reattached", conn.key)
         return True
 
-    async def _receive_loop(self, conn: _HubConn) -> None:
-        session = conn.session
-        while not conn.dead:
-            try:
-                data = await conn.transport.receive()
-            except TransportError:
-                session.receive_eof(now=anyio.current_time())
-                return
-            before = session.state
-            try:
-                events = session.receive_data(data.encode() if isinstance(data, str) else data,
-                                              now=anyio.current_time())
-            except RemoteProtocolError as exc:
-                logger.info("connection %s broke the protocol: %s", conn.key, exc)
-                if exc.close_hint is not None:
-                    session.close(now=anyio.current_time(), error=exc.close_hint.error)
-                await self._flush(conn)
-                return
-            await self._flush(conn)
-            if before is ServerState.NEW and session.state is ServerState.CONNECTED:
-                await self._after_handshake(conn)
-            for event in events:
-                if isinstance(event, Disconnected):
-                    return
-                if isinstance(event, ClientRequest):
-                    await self._request(conn, event)
-            if session.state is ServerState.CLOSED:
-                return
-
-    async def _after_handshake(self, conn: _HubConn) -> None:
-        if conn.plan.garbage_after_handshake:
-            await self._raw_send(conn, "this is not json\x1e")
-        if conn.plan.silent_after_handshake:
-            conn.silent = True
-
-    async def _request(self, conn: _HubConn, request: ClientRequest) -> None:
+    async def _request(self, conn: HubConn, request: ClientRequest) -> None:
         if isinstance(request.message, Authenticate) and conn.plan.refuse_authenticate:
             conn.session.send(AuthenticationRequired(), now=anyio.current_time())
-            await self._flush(conn)
             return
         steps = self.engine.handle(conn.key, request.message)
         lane = getattr(request.message, "session_id", None) or conn.key
@@ -513,181 +488,13 @@ class MockVoxtaServer:
                 conn.session.send(DownloadProgress(
                     id="x" * plan.oversized_after_authenticate, target="oversized",
                     status=DownloadStatus.PENDING, percent=0.0), now=anyio.current_time())
-                await self._flush(conn)
             if plan.close_after_authenticate is not None:
                 conn.session.close(now=anyio.current_time(),
                                    error=plan.close_after_authenticate,
                                    allow_reconnect=plan.allow_reconnect)
-                await self._flush(conn)
-                await conn.transport.aclose()
+                assert conn.driver is not None
+                await conn.driver.close()
                 conn.dead = True
-
-    async def _drive(self, origin: _HubConn | None, invocation_id: str | None,
-                     steps: Iterator[Step], lane: str) -> None:
-        """Run steps until the first ``Wait``; the rest plays on the lane's task.
-
-        With ``batch`` > 1, messages emitted back to back are flushed together, up to
-        ``batch`` steps at a time (see ``_flush``)."""
-        unflushed: dict[str, _HubConn] | None = {} if self.batch > 1 else None
-        for count, step in enumerate(steps, 1):
-            if unflushed and (isinstance(step, Wait) or count % self.batch == 0):
-                for conn in unflushed.values():
-                    await self._deliver(conn, origin)
-                unflushed.clear()
-            if isinstance(step, Wait):
-                queue = self._lanes.get(lane)
-                item = (origin, invocation_id, itertools.chain([step], steps))
-                if queue is not None:
-                    queue.append(item)
-                else:
-                    self._lanes[lane] = deque([item])
-                    assert self._tg is not None
-                    self._tg.start_soon(self._play_lane, lane)
-                return
-            await self._apply(origin, invocation_id, step, unflushed, own=origin)
-        for conn in (unflushed or {}).values():
-            await self._deliver(conn, origin)
-
-    async def _play_lane(self, lane: str) -> None:
-        queue = self._lanes[lane]
-        try:
-            while queue:
-                origin, invocation_id, steps = queue.popleft()
-                for step in steps:
-                    if isinstance(step, Wait):
-                        await anyio.sleep(step.seconds)
-                    else:
-                        await self._apply(origin, invocation_id, step, own=None)
-        finally:
-            self._lanes.pop(lane, None)
-
-    async def _apply(self, origin: _HubConn | None, invocation_id: str | None,
-                     step: Step, unflushed: dict[str, _HubConn] | None = None, *,
-                     own: _HubConn | None) -> None:
-        """Carry out one step. With ``unflushed``, a plain emit is only queued on the
-        session and its connection noted there, for the caller to flush. ``own`` is the
-        connection whose task runs this (None: a lane's), see ``_deliver``."""
-        now = anyio.current_time()
-        if isinstance(step, Complete):
-            if (origin is not None and invocation_id is not None
-                    and invocation_id in origin.session.owed_completions):
-                origin.session.complete(invocation_id, now=now, error=step.error)
-                await self._deliver(origin, own)
-            return
-        if not isinstance(step, Emit):
-            return
-        targets = step.to
-        if not self.broadcast_sessions and isinstance(step.message, ChatsSessionsUpdated):
-            targets = (origin.key,) if origin is not None else ()
-        for target in targets:
-            conn = self._conns.get(target)
-            if conn is None or conn.dead or conn.session.state is ServerState.CLOSED:
-                continue
-            if conn.session.hub.send_would_block:
-                logger.info("connection %s: replay buffer full, dropping it", conn.key)
-                conn.dead = True
-                conn.scope.cancel()
-                continue
-            conn.session.send(step.message, now=now)
-            if conn.plan.drop_after_chunks is None:
-                if unflushed is not None:
-                    unflushed[conn.key] = conn
-                else:
-                    await self._deliver(conn, own)
-                continue
-            await self._flush(conn)  # the fault drops it right after this very chunk
-            if isinstance(step.message, ReplyChunk) and conn.attached:
-                conn.chunks += 1
-                if conn.chunks >= conn.plan.drop_after_chunks:
-                    await self._drop(conn)
-
-    async def _drop(self, conn: _HubConn) -> None:
-        """Fault: end the TCP connection without a Close message or a close frame (a
-        stateful connection then waits for its client to reattach)."""
-        conn.attached = False
-        if not conn.session.hub.stateful_reconnect:
-            conn.dead = True
-        conn.chunks = 0
-        conn.plan = msgspec.structs.replace(conn.plan, drop_after_chunks=None)
-        stream = self._streams.get(conn.peer) if conn.peer else None
-        if stream is not None:
-            await anyio.aclose_forcefully(stream)
-        else:
-            await conn.transport.aclose(1011, "dropped")
-        conn.scope.cancel()
-
-    async def _raw_send(self, conn: _HubConn, message: str | bytes) -> None:
-        async with conn.lock:
-            try:
-                await conn.transport.send(message)
-            except TransportError:
-                self._lost(conn)
-
-    def _lost(self, conn: _HubConn) -> None:
-        """Sending failed: send nothing more on this transport. The receive loop goes
-        on reading what the peer sent before it went (a Close, say) until the transport
-        ends; then ``_detach`` decides what follows."""
-        conn.attached = False
-
-    async def _deliver(self, conn: _HubConn, own: _HubConn | None) -> None:
-        """Write what ``conn`` has queued: at once if this is ``conn``'s own task (so a
-        client's requests wait on its own reading), else from a task of its own, so a
-        client that stops reading never holds up another client or a chat's lane."""
-        if conn is own:
-            await self._flush(conn)
-        elif not conn.flush_scheduled:
-            conn.flush_scheduled = True
-            assert self._tg is not None
-            self._tg.start_soon(self._flush, conn)
-
-    async def _flush(self, conn: _HubConn) -> None:
-        async with conn.lock:
-            conn.flush_scheduled = False  # what is queued from now on needs another flush
-            messages = conn.session.data_to_send()
-            if conn.silent or conn.dead or not conn.attached:
-                return  # detached: the hub keeps the messages for the replay
-            try:
-                if (self.batch > 1 and len(messages) > 1
-                        and not (conn.plan.latency or conn.plan.split_every)):
-                    messages = [b"".join(messages)]  # one WebSocket message, many records
-                for data in messages:
-                    if conn.plan.latency:
-                        await anyio.sleep(conn.plan.latency)
-                    if conn.plan.split_every:
-                        for piece in split_message(data, conn.plan.split_every):
-                            await conn.transport.send(piece)
-                    else:
-                        await conn.transport.send(data.decode("utf-8"))
-            except TransportError as exc:
-                logger.debug("connection %s: send failed: %s", conn.key, exc)
-                self._lost(conn)
-
-    async def _timer(self, conn: _HubConn) -> None:
-        """Keep-alive pings and the client timeout, each woken at its deadline (so a Ping
-        follows the last message by at most ``keepalive_interval``), rechecked at least
-        every tick."""
-        tick = min(1.0, self.hub_config.keepalive_interval / 2)
-        pings_seen = 0
-        while True:
-            deadline = conn.session.next_deadline()
-            delay = tick if deadline is None else deadline - anyio.current_time()
-            await anyio.sleep(min(tick, max(0.0, delay)))
-            # A WebSocket ping is a sign of life: voxta-client keeps its connection up
-            # with those alone and never sends a SignalR Ping (reference §10).
-            pings = getattr(conn.transport, "pings_received", 0)
-            if pings != pings_seen:
-                pings_seen = pings
-                conn.session.peer_alive(now=anyio.current_time())
-            events = conn.session.handle_timer(now=anyio.current_time())
-            await self._flush(conn)
-            if any(isinstance(e, Disconnected) for e in events):
-                logger.info("connection %s timed out", conn.key)
-                conn.dead = True
-                if conn.attached:
-                    await conn.transport.aclose(1000)
-                conn.scope.cancel()
-                conn.handover.set()
-                return
 
     # -- audio input -------------------------------------------------------------------
 

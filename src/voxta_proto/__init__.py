@@ -74,6 +74,8 @@ __all__ = [
     "InvalidServerMessage",
     "ServerMessage",
     "UnknownServerMessage",
+    "HubClient",
+    "HubServer",
     "VoxtaClient",
     "VoxtaClientSession",
     "VoxtaServerSession",
@@ -97,4 +99,12 @@ def __getattr__(name: str) -> Any:
         from voxta_proto.client import VoxtaClient
 
         return VoxtaClient
+    if name == "HubClient":
+        from voxta_proto.hub_client import HubClient
+
+        return HubClient
+    if name == "HubServer":
+        from voxta_proto.hub_server import HubServer
+
+        return HubServer
     raise AttributeError(f"module 'voxta_proto' has no attribute {name!r}")

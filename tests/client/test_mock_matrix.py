@@ -379,6 +379,14 @@ async def test_reattach_with_unknown_or_finished_token_is_refused(
 # ------------------------------------------------------------------------------- errors
 
 
+@pytest.mark.voxta_mock(faults=FaultPlan(refuse_handshake="Handshake was canceled."))
+async def test_refused_handshake_raises_handshake_rejected(make_client: Factory) -> None:
+    # Told apart by the session's state, not by the words of the server's error.
+    with anyio.fail_after(15), pytest.raises(HandshakeRejected, match="canceled"):
+        async with make_client(reconnect=()):
+            pass  # pragma: no cover
+
+
 @pytest.mark.voxta_mock(faults=FaultPlan(refuse_authenticate=True))
 async def test_authentication_failure_raises_from_async_with(make_client: Factory) -> None:
     client = make_client()

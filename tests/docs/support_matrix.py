@@ -46,7 +46,10 @@ from voxta_proto.voxta.session import _STATE_UPDATES, FAILURES, REPLIES, VoxtaCl
 
 ROOT = Path(__file__).resolve().parents[2]
 PAGE = ROOT / "docs" / "protocol" / "support-matrix.md"
-CLIENT_SOURCE = Path(voxta_proto.__file__).parent / "client.py"
+CLIENT_SOURCES = (  # the seed API, then the connection (auto-subscribe, authenticate)
+    (Path(voxta_proto.__file__).parent / "client" / "api.py", "VoxtaApi"),
+    (Path(voxta_proto.__file__).parent / "client" / "connection.py", "VoxtaClient"),
+)
 SESSION_SOURCE = Path(voxta_proto.__file__).parent / "voxta" / "session.py"
 MOCK_DIR = Path(voxta_mock.__file__).parent
 ENGINE_SOURCE = MOCK_DIR / "engine.py"
@@ -107,8 +110,9 @@ class ClientFacts:
 def client_facts() -> ClientFacts:
     facts = ClientFacts()
     held = _session_message_attributes()
-    client = _class(_tree(CLIENT_SOURCE), "VoxtaClient")
-    for method in _methods(client):
+    methods = [method for source, name in CLIENT_SOURCES
+               for method in _methods(_class(_tree(source), name))]
+    for method in methods:
         public = not method.name.startswith("_")
         sent = {n for n in _called_names(method) if n in CLIENT_CLASSES}
         sent |= {held[sub.attr] for sub in ast.walk(method)

@@ -42,8 +42,10 @@ def _client_groups() -> dict[str, list[str]]:
 
 
 def _public_members() -> set[str]:
-    """``async with`` (``__aenter__``, ``__aexit__``) is described in prose instead."""
-    return {name for name in vars(VoxtaClient) if not name.startswith("_")}
+    """``async with`` (``__aenter__``, ``__aexit__``) is described in prose instead; the
+    seed API is inherited from ``VoxtaApi``."""
+    return {name for cls in VoxtaClient.__mro__[:-1] for name in vars(cls)
+            if not name.startswith("_")}
 
 
 def test_client_page_has_the_voxta_client_groups_in_order() -> None:

@@ -1,0 +1,142 @@
+"""Chat lanes: the engine's steps for a request run inline until the first ``Wait``,
+then on a task per chat session (a lane), so a streamed reply never holds up reading."""
+
+from __future__ import annotations
+
+import itertools
+import logging
+from collections import deque
+from collections.abc import Iterator
+
+import anyio
+import anyio.abc
+import msgspec
+from anyio.abc import ByteStream
+
+from voxta_mock.connection import HubConn
+from voxta_mock.engine import Complete, Emit, MockEngine, Step, Wait
+from voxta_proto.voxta import ChatsSessionsUpdated, ReplyChunk
+from voxta_proto.voxta.server import ServerState
+
+__all__ = ["ChatLanes"]
+
+logger = logging.getLogger("voxta_mock")
+
+
+class ChatLanes:
+    """The step runner of :class:`~voxta_mock.server.MockVoxtaServer` (a mixin: the
+    server owns the engine, the connections and the task group)."""
+
+    engine: MockEngine
+    batch: int
+    broadcast_sessions: bool
+    _conns: dict[str, HubConn]
+    _lanes: dict[str, deque[tuple[HubConn | None, str | None, Iterator[Step]]]]
+    _streams: dict[tuple[str, int], ByteStream]
+    _tg: anyio.abc.TaskGroup | None
+
+    async def _drive(self, origin: HubConn | None, invocation_id: str | None,
+                     steps: Iterator[Step], lane: str) -> None:
+        """Run steps until the first ``Wait``; the rest plays on the lane's task.
+
+        With ``batch`` > 1, messages emitted back to back are flushed together, up to
+        ``batch`` steps at a time (see ``_flush``)."""
+        unflushed: dict[str, HubConn] | None = {} if self.batch > 1 else None
+        for count, step in enumerate(steps, 1):
+            if unflushed and (isinstance(step, Wait) or count % self.batch == 0):
+                for conn in unflushed.values():
+                    await self._deliver(conn, origin)
+                unflushed.clear()
+            if isinstance(step, Wait):
+                queue = self._lanes.get(lane)
+                item = (origin, invocation_id, itertools.chain([step], steps))
+                if queue is not None:
+                    queue.append(item)
+                else:
+                    self._lanes[lane] = deque([item])
+                    assert self._tg is not None
+                    self._tg.start_soon(self._play_lane, lane)
+                return
+            await self._apply(origin, invocation_id, step, unflushed, own=origin)
+        for conn in (unflushed or {}).values():
+            await self._deliver(conn, origin)
+
+    async def _play_lane(self, lane: str) -> None:
+        queue = self._lanes[lane]
+        try:
+            while queue:
+                origin, invocation_id, steps = queue.popleft()
+                for step in steps:
+                    if isinstance(step, Wait):
+                        await anyio.sleep(step.seconds)
+                    else:
+                        await self._apply(origin, invocation_id, step, own=None)
+        finally:
+            self._lanes.pop(lane, None)
+
+    async def _apply(self, origin: HubConn | None, invocation_id: str | None,
+                     step: Step, unflushed: dict[str, HubConn] | None = None, *,
+                     own: HubConn | None) -> None:
+        """Carry out one step. With ``unflushed``, a plain emit is only queued on the
+        session and its connection noted there, for the caller to flush. ``own`` is the
+        connection whose task runs this (None: a lane's), see ``_deliver``."""
+        now = anyio.current_time()
+        if isinstance(step, Complete):
+            if (origin is not None and invocation_id is not None
+                    and invocation_id in origin.session.owed_completions):
+                origin.session.complete(invocation_id, now=now, error=step.error)
+                await self._deliver(origin, own)
+            return
+        if not isinstance(step, Emit):
+            return
+        targets = step.to
+        if not self.broadcast_sessions and isinstance(step.message, ChatsSessionsUpdated):
+            targets = (origin.key,) if origin is not None else ()
+        for target in targets:
+            conn = self._conns.get(target)
+            if conn is None or conn.dead or conn.session.state is ServerState.CLOSED:
+                continue
+            if conn.session.hub.send_would_block:
+                logger.info("connection %s: replay buffer full, dropping it", conn.key)
+                conn.dead = True
+                if conn.driver is not None:
+                    conn.driver.abort()
+                continue
+            conn.session.send(step.message, now=now)
+            if conn.plan.drop_after_chunks is None:
+                if unflushed is not None:
+                    unflushed[conn.key] = conn
+                else:
+                    await self._deliver(conn, own)
+                continue
+            assert conn.driver is not None  # the fault drops it right after this very chunk
+            await conn.driver.drain()
+            if isinstance(step.message, ReplyChunk) and conn.attached:
+                conn.chunks += 1
+                if conn.chunks >= conn.plan.drop_after_chunks:
+                    await self._drop(conn)
+
+    async def _drop(self, conn: HubConn) -> None:
+        """Fault: end the TCP connection without a Close message or a close frame (a
+        stateful connection then waits for its client to reattach)."""
+        conn.attached = False
+        if not conn.session.hub.stateful_reconnect:
+            conn.dead = True
+        conn.chunks = 0
+        conn.plan = msgspec.structs.replace(conn.plan, drop_after_chunks=None)
+        stream = self._streams.get(conn.peer) if conn.peer else None
+        if stream is not None:
+            await anyio.aclose_forcefully(stream)
+        else:
+            await conn.transport.aclose(1011, "dropped")
+        if conn.driver is not None:
+            conn.driver.abort()
+
+    async def _deliver(self, conn: HubConn, own: HubConn | None) -> None:
+        """Hand what ``conn`` has queued to its writer task; never waits on the socket,
+        so a client that stops reading holds up no other client and no chat lane."""
+        self._flush(conn)
+
+    def _flush(self, conn: HubConn) -> None:
+        if conn.driver is not None:
+            conn.driver.transmit()

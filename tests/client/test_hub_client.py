@@ -1,0 +1,178 @@
+"""HubClient against HubServer over loopback WebSockets, on asyncio and trio: invoke,
+send, a hub error, a stream (and its cancel), a client result, and a stateful reattach
+with nothing lost."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import anyio
+import anyio.lowlevel
+import pytest
+
+from voxta_proto import HubClient, HubServer, InvocationError
+from voxta_proto.errors import ConnectionClosed
+from voxta_proto.hub_server import HubServerConnection
+from voxta_proto.transports import ConnectOptions, MessageTransport, connect_websocket
+
+pytestmark = [pytest.mark.anyio, pytest.mark.timeout(20)]
+
+
+def _hub() -> HubServer:
+    server = HubServer()
+    server.method("Add", lambda conn, a, b: a + b)
+
+    def fail(conn: HubServerConnection) -> None:
+        raise ValueError("nope")
+
+    server.method("Fail", fail)
+
+    async def ask(conn: HubServerConnection, question: str) -> Any:
+        return await conn.invoke("Confirm", question)
+
+    server.method("Ask", ask)
+
+    async def echo_later(conn: HubServerConnection, text: str) -> None:
+        await conn.send("Echo", text)
+
+    server.method("EchoLater", echo_later)
+
+    async def count(conn: HubServerConnection, n: int) -> AsyncIterator[int]:
+        for i in range(n):
+            yield i
+            await anyio.lowlevel.checkpoint()
+
+    server.stream("Count", count)
+
+    async def forever(conn: HubServerConnection) -> AsyncIterator[int]:
+        i = 0
+        while True:
+            yield i
+            i += 1
+            await anyio.sleep(0.01)
+
+    server.stream("Forever", forever)
+    return server
+
+
+@pytest.fixture
+async def hub_url() -> AsyncIterator[tuple[HubServer, str]]:
+    server = _hub()
+    async with anyio.create_task_group() as tg:
+        address = await tg.start(server.serve)
+        yield server, address.url(path="/hub")
+        tg.cancel_scope.cancel()
+
+
+async def test_invoke_send_error_and_stream(hub_url: tuple[HubServer, str]) -> None:
+    _, url = hub_url
+    async with HubClient(url) as hub:
+        assert await hub.invoke("Add", 2, 3) == 5
+        assert await hub.invoke("add", 1.5, 1, result_type=float) == 2.5
+        with pytest.raises(InvocationError, match="nope"):
+            await hub.invoke("Fail")
+        with pytest.raises(InvocationError, match="does not exist"):
+            await hub.invoke("Missing")
+        got: list[str] = []
+        echoed = anyio.Event()
+
+        def on_echo(text: str) -> None:
+            got.append(text)
+            echoed.set()
+
+        hub.on("Echo", on_echo)
+        await hub.send("EchoLater", "hi")
+        with anyio.fail_after(5):
+            await echoed.wait()
+        assert got == ["hi"]
+        async with hub.stream("Count", 5, item_type=int) as items:
+            assert [item async for item in items] == [0, 1, 2, 3, 4]
+
+
+async def test_stream_cancel_sends_cancel_invocation(hub_url: tuple[HubServer, str]) -> None:
+    server, url = hub_url
+    async with HubClient(url) as hub:
+        async with hub.stream("Forever") as items:
+            async for item in items:
+                if item == 3:
+                    break
+        connection = next(iter(server.connections.values()))
+        with anyio.fail_after(5):
+            while connection._streams:  # the server cancelled its generator  # noqa: ASYNC110
+                await anyio.sleep(0.01)
+        assert await hub.invoke("Add", 1, 1) == 2  # the connection lives on
+
+
+async def test_client_result(hub_url: tuple[HubServer, str]) -> None:
+    _, url = hub_url
+    async with HubClient(url) as hub:
+        async def confirm(question: str) -> str:
+            return f"yes to {question}"
+
+        hub.on("Confirm", confirm)
+        assert await hub.invoke("Ask", "tea") == "yes to tea"
+
+
+async def test_client_result_without_handler_is_a_hub_error(
+        hub_url: tuple[HubServer, str]) -> None:
+    _, url = hub_url
+    async with HubClient(url) as hub:
+        with pytest.raises(InvocationError, match="no handler"):
+            await hub.invoke("Ask", "tea")
+
+
+async def test_stateful_reattach_loses_nothing(hub_url: tuple[HubServer, str]) -> None:
+    _, url = hub_url
+    transports: list[MessageTransport] = []
+
+    async def connector(url: str, *, options: ConnectOptions) -> MessageTransport:
+        transport = await connect_websocket(url, options=options)
+        transports.append(transport)
+        return transport
+
+    got: list[int] = []
+    all_in = anyio.Event()
+
+    def on_echo(value: int) -> None:
+        got.append(value)
+        if len(got) == 50:
+            all_in.set()
+
+    hub = HubClient(url, connector=connector)
+    hub.on("Echo", on_echo)
+    async with hub:
+        for i in range(50):
+            await hub.send("EchoLater", i)
+            if i == 20:
+                await transports[0].aclose(1000)  # drop the socket
+        results = [await hub.invoke("Add", i, 1) for i in range(5)]
+        with anyio.fail_after(10):
+            await all_in.wait()
+        assert hub.reattach_count == 1
+        assert len(transports) == 2
+    assert got == list(range(50))
+    assert results == [1, 2, 3, 4, 5]
+
+
+async def test_without_stateful_a_drop_fails_pending_calls(
+        hub_url: tuple[HubServer, str]) -> None:
+    _, url = hub_url
+    transports: list[MessageTransport] = []
+
+    async def connector(url: str, *, options: ConnectOptions) -> MessageTransport:
+        transport = await connect_websocket(url, options=options)
+        transports.append(transport)
+        return transport
+
+    async with HubClient(url, connector=connector, stateful_reconnect=False) as hub:
+        await transports[0].aclose(1000)
+
+        async def call_until_it_fails() -> None:
+            with anyio.fail_after(5):
+                while True:
+                    await hub.invoke("Add", 1, 1)
+                    await anyio.sleep(0.01)
+
+        with pytest.raises(ConnectionClosed):
+            await call_until_it_fails()
