@@ -8,6 +8,8 @@ arguments after ``--`` go to pytest, e.g. ``nox -s tests -- -k framing -x``.
 
 from __future__ import annotations
 
+import os
+import shutil
 import sys
 
 import nox
@@ -51,6 +53,21 @@ def _voxta_client_venv(session: nox.Session) -> str:
     return python
 
 
+def _chromium(session: nox.Session) -> None:
+    """The inspector's browser test needs a Chromium: Debian's package, installed here when
+    there is none and this runs as root with apt-get (as in CI); elsewhere install it
+    yourself (or set CHROMIUM), else the test fails under VOXTA_INTEROP_REQUIRED=1."""
+    if shutil.which("chromium") or os.environ.get("CHROMIUM"):
+        return
+    if sys.platform != "linux" or os.geteuid() != 0 or not shutil.which("apt-get"):
+        session.warn("no Chromium found, and not root with apt-get: install Debian's 'chromium'")
+        return
+    env = {"DEBIAN_FRONTEND": "noninteractive"}
+    session.run("apt-get", "update", "-qq", external=True, env=env)
+    session.run("apt-get", "install", "-y", "-qq", "--no-install-recommends", "chromium",
+                external=True, env=env)
+
+
 @nox.session
 def interop(session: nox.Session) -> None:
     """Third-party clients against the mock: voxta-client 0.2.0 from PyPI in its own
@@ -62,6 +79,7 @@ def interop(session: nox.Session) -> None:
     python = _voxta_client_venv(session)
     session.run("npm", "ci", "--no-audit", "--no-fund", "--prefix", "tests/mock/interop/node",
                 external=True)
+    _chromium(session)
     session.run("pytest", "-m", "interop", "tests/mock", *session.posargs,
                 env={"VOXTA_CLIENT_PYTHON": python, "VOXTA_INTEROP_REQUIRED": "1"})
 
