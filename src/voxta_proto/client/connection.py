@@ -1,5 +1,5 @@
-"""``VoxtaClient``: the connection (on :class:`~voxta_proto.driver.Driver`), its dispatch
-task and reconnects, with the seed API of :class:`VoxtaApi`."""
+"""``VoxtaClient``: the connection (on [`Driver`][voxta_proto.driver.Driver]), its dispatch
+task and reconnects, with the seed API of [`VoxtaApi`][voxta_proto.client.api.VoxtaApi]."""
 
 from __future__ import annotations
 
@@ -131,13 +131,14 @@ class VoxtaClient(VoxtaApi, TypedEvents):
         ssl_context: TLS settings for ``https``/``wss``.
         connect_timeout: seconds for negotiate, connect and welcome each.
         request_timeout: default seconds a request method waits for its answer.
-        reconnect: a :class:`ReconnectPolicy` or a sequence of delays in seconds, one per
+        reconnect: a [`ReconnectPolicy`][voxta_proto.hub_client.ReconnectPolicy] or a sequence of
+            delays in seconds, one per
             attempt; None (the default) uses ``DEFAULT_RECONNECT_DELAYS``, and an
             empty sequence ``()`` never reconnects.
         client_name: the app name sent in ``authenticate``.
         client_version: the app version sent in ``authenticate``.
         capabilities: audio/vision abilities; text only by default.
-        connector: opens the WebSocket; default :func:`connect_websocket` (pass an
+        connector: opens the WebSocket; default `connect_websocket()` (pass an
             in-memory one in tests).
         negotiator: runs negotiate; default the h11 HTTP client.
         hub_config: SignalR keep-alive, server timeout and limits.
@@ -266,9 +267,11 @@ class VoxtaClient(VoxtaApi, TypedEvents):
         self.callbacks.setdefault(event_name, []).append(callback)
 
     def events(self) -> EventStream:
-        """Every server message and client event, in order, from now on::
+        """Every server message and client event, in order, from now on:
 
-            async for event in client.events(): ...
+        ```python
+        async for event in client.events(): ...
+        ```
 
         Bounded: when this consumer falls ``event_buffer`` behind, dispatch (and then
         reading) waits, so a slow consumer applies backpressure instead of using memory.

@@ -52,7 +52,8 @@ class Closed:
 
 ConnectionEvent = Union[Ready, Reconnecting, Reconnected, Closed]
 """Events the client itself makes about its connection, next to the server's messages
-(not to be confused with :data:`voxta_proto.voxta.codec.ClientEvent`, what a client
+(not to be confused with
+[`voxta_proto.voxta.codec.ClientEvent`][voxta_proto.voxta.codec.ClientEvent], what a client
 sends)."""
 
 _CLIENT_EVENT_NAMES: Final[Mapping[type[object], str]] = {
