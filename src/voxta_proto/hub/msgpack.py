@@ -441,8 +441,7 @@ class MessagePackHubCodec(HubCodec[ArgT], Generic[ArgT]):
 
     def decode_traffic(self, chunk: bytes) -> list[HubMessage] | None:
         """Like [`decode_records()`][voxta_proto.hub.msgpack.MessagePackHubCodec.decode_records]
-        when every message is traffic (no Close, Ack or
-        Sequence), else None (then the caller uses
+        when every message is traffic (no Close, Ack or Sequence), else None (then the caller uses
         [`decode_records()`][voxta_proto.hub.msgpack.MessagePackHubCodec.decode_records])."""
         messages = self.decode_records(chunk)
         return messages if _TRAFFIC.issuperset(map(type, messages)) else None

@@ -5,8 +5,7 @@ sans-IO core must never import it.
 
 Everything the transports do on the network runs inside
 [`map_exceptions()`][voxta_proto.transports.base.map_exceptions], so a
-caller only ever sees the `voxta_proto.errors` tree, never an anyio, h11,
-wsproto,
+caller only ever sees the `voxta_proto.errors` tree, never an anyio, h11, wsproto,
 ``ssl`` or ``OSError`` exception (httpcore does the same with its ``map_exceptions``).
 """
 

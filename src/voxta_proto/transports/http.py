@@ -1,7 +1,6 @@
 """HTTP/1.1 over anyio with h11: one-shot requests and the SignalR negotiate step.
 
-Imports anyio and h11 plus the pure helpers in
-`voxta_proto.hub.negotiate`; the
+Imports anyio and h11 plus the pure helpers in `voxta_proto.hub.negotiate`; the
 sans-IO core must never import this module.
 
 h11 gives framing and nothing else, so this module adds what negotiate needs around it:
