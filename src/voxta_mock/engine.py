@@ -5,8 +5,7 @@
 [`Emit`][voxta_mock.engine.Emit] (send a message to some connections),
 [`Complete`][voxta_mock.engine.Complete] (answer the
 request's invocation) and [`Wait`][voxta_mock.engine.Wait] (pause before the next step, for
-streaming).
-The I/O layer runs the steps up to the first ``Wait`` at once and plays the rest later;
+streaming). The I/O layer runs the steps up to the first ``Wait`` at once and plays the rest later;
 a test just iterates. Steps are computed when they are reached, so an ``interrupt`` that
 arrives mid-reply is seen by the stream it cuts short. Everything is deterministic for a
 given seed and clock.

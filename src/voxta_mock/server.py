@@ -258,8 +258,7 @@ class MockVoxtaServer(ChatLanes):
 
         Without a token the hub connection skips negotiate; with one (from
         [`negotiate_memory()`][voxta_mock.server.MockVoxtaServer.negotiate_memory]) it is accepted
-        like ``/hub?id=<token>``, which
-        reattaches a stateful connection whose transport dropped.
+        like ``/hub?id=<token>``, which reattaches a stateful connection whose transport dropped.
 
         Raises:
             TransportError: the token is unknown, expired or in use (a 404/409 over HTTP).

@@ -110,8 +110,7 @@ class MessageTransport(Protocol):
 
 class Connector(Protocol):
     """Opens a [`MessageTransport`][voxta_proto.transports.base.MessageTransport] to a URL; lets the
-    client swap real sockets for
-    in-memory pairs in tests."""
+    client swap real sockets for in-memory pairs in tests."""
 
     async def __call__(self, url: str, *, options: ConnectOptions) -> MessageTransport:
         """Connect to ``url``.

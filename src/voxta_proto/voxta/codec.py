@@ -200,8 +200,7 @@ def decode_server_message(data: bytes) -> AnyServerMessage | UnknownServerMessag
 
     Returns:
         The typed message, or [`UnknownServerMessage`][voxta_proto.voxta.codec.UnknownServerMessage]
-        for a ``$type`` this catalog
-        does not know.
+        for a ``$type`` this catalog does not know.
 
     Raises:
         MessageValidationError: the JSON is invalid or not an object, has no string

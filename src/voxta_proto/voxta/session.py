@@ -1,8 +1,7 @@
 """Sans-IO Voxta session, client role: handshake, authenticate, chat state, request matching.
 
 A second sans-IO layer over [`HubConnection`][voxta_proto.hub.connection.HubConnection]: bytes and
-``now``
-in, typed Voxta messages and session events out. Bytes to write collect in an outbox:
+``now`` in, typed Voxta messages and session events out. Bytes to write collect in an outbox:
 after any call, write each item of ``data_to_send()`` to the transport. No I/O, no clock reads.
 
 What it adds over the hub layer:
@@ -347,8 +346,7 @@ class VoxtaClientSession:
         rejoin: on a fresh connection after a lost one, the chat the old connection was
             in. Once authenticated, the session subscribes to it again if the server
             still lists it in ``chatsSessionsUpdated``, and reports
-            [`ChatLost`][voxta_proto.voxta.session.ChatLost]
-            if not (or if the subscription fails).
+            [`ChatLost`][voxta_proto.voxta.session.ChatLost] if not (or if the subscription fails).
     """
 
     def __init__(

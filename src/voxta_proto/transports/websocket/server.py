@@ -366,8 +366,7 @@ async def serve_listener(
     handler exceptions are logged and end only that connection. Running out of file
     descriptors pauses accepting for
     [`ACCEPT_RETRY_DELAY`][voxta_proto.transports.websocket.server.ACCEPT_RETRY_DELAY] at a time
-    (one WARNING a
-    minute at most), never ends the server. The listener is not closed.
+    (one WARNING a minute at most), never ends the server. The listener is not closed.
 
     Args:
         app: answers requests with an [`HttpResponse`][voxta_proto.transports.http.HttpResponse] or
@@ -388,8 +387,7 @@ async def serve_listener(
             at most; more are closed at once with one WARNING line.
         task_status: reports the bound
             [`ServerAddress`][voxta_proto.transports.websocket.server.ServerAddress] (``("", 0)``
-            when the
-            listener has no socket address).
+            when the listener has no socket address).
 
     Raises:
         ValueError: an unknown engine name or a bad limit.
