@@ -25,8 +25,8 @@ _QUALIFIED = re.compile(
     r'<span title="([\w.]+\.[A-Z][a-z]\w*\.(\w+))">\2</span>'
     r'|<a [^>]*href="[^"]*#([\w.]+\.[A-Z][a-z]\w*\.(\w+))"[^>]*>\4</a>')
 """A class member (an enum member) in a signature, rendered as its last name only."""
-_ROLE = re.compile(r":(?:class|func|meth|attr|data|exc|mod|obj|py:\w+):`")
-_ROLE_TEXT = re.compile(_ROLE.pattern + r"[^`]*`")
+_ROLE_TEXT = re.compile(r":(?:class|func|meth|attr|data|exc|mod|obj|py:\w+):`?[\w.~]+")
+"""A role as rendered: Markdown has turned its backticks into <code>, so they may be gone."""
 _LITERAL_MARK = re.compile(r"\w::\s*$|^\s*::\s*$", re.M)
 
 
