@@ -195,8 +195,7 @@ class HubReplay:
 
     Feed it each hub message the live client sends (its JSON, as a dict) with
     [`on_client()`][voxta_mock.cassette.HubReplay.on_client]; it returns the server records that
-    followed the recorded one.
-    Records the server sent before the first client message are in
+    followed the recorded one. Records the server sent before the first client message are in
     [`opening()`][voxta_mock.cassette.HubReplay.opening].
     """
 

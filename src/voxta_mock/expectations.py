@@ -7,8 +7,7 @@ its engine sees it. On a hit it sends the expectation's ``reply`` to the connect
 sent the message (after completing the invocation, if one was asked for), applies its
 ``fault`` if any, and hands the message to the engine only when ``passthrough`` is set.
 At the end of a test, [`Expectations.unmet()`][voxta_mock.expectations.Expectations.unmet] names
-every required expectation that
-did not match as often as it should have.
+every required expectation that did not match as often as it should have.
 """
 
 from __future__ import annotations

@@ -90,8 +90,7 @@ class MessagePattern:
         kind: a message class (``isinstance``), a wire ``$type`` name, or None for any.
         fields: field name → test (a value, an ``re.Pattern`` or a predicate).
         wire: field names are wire names tested on [`wire_form()`][voxta_mock.matching.wire_form]
-            (JSON patterns);
-            otherwise attribute names tested on the typed message.
+            (JSON patterns); otherwise attribute names tested on the typed message.
     """
 
     kind: type | str | None = None
