@@ -14,8 +14,6 @@ import re
 from collections import Counter
 from typing import Any
 
-from mkdocs.exceptions import PluginError
-
 NAMED_DEFAULTS = {"DEFAULT_DATA", "TASK_STATUS_IGNORED"}
 """Defaults that are objects, not literals: their names say more than a repr would."""
 
@@ -68,5 +66,8 @@ def on_post_page(output: str, page: Any, config: Any) -> str:
         stem = path.rsplit("/", 1)[-1].removesuffix(".md")
         found = problems(stem, output)
         if found:
+            # Imported here so that tests can use problems() without mkdocs installed.
+            from mkdocs.exceptions import PluginError
+
             raise PluginError(f"{path}: " + "; ".join(found))
     return output
