@@ -138,7 +138,8 @@ class VoxtaClient(VoxtaApi, TypedEvents):
         client_name: the app name sent in ``authenticate``.
         client_version: the app version sent in ``authenticate``.
         capabilities: audio/vision abilities; text only by default.
-        connector: opens the WebSocket; default `connect_websocket()` (pass an
+        connector: opens the WebSocket; default
+            [`connect_websocket()`][voxta_proto.transports.connect_websocket] (pass an
             in-memory one in tests).
         negotiator: runs negotiate; default the h11 HTTP client.
         hub_config: SignalR keep-alive, server timeout and limits.
