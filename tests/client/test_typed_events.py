@@ -61,6 +61,12 @@ def test_an_unknown_name_raises_with_did_you_mean(typo: str, suggestion: str) ->
     assert client.callbacks == {}
 
 
+def test_voxta_clients_legacy_message_event_says_what_to_use_instead() -> None:
+    # voxta-client's README listens for "message"; no server sends it, so it never fired.
+    with pytest.raises(ValueError, match=r"never send.*'replyChunk'.*'replyEnd'.*'update'"):
+        VoxtaClient("http://127.0.0.1:1").on("message", print)  # type: ignore[call-overload]
+
+
 def test_a_name_like_nothing_says_what_names_are() -> None:
     with pytest.raises(ValueError, match=r"unknown event name 'xyzzy' \(a server message"):
         check_event_name("xyzzy")

@@ -78,6 +78,10 @@ def check_event_name(name: str) -> str:
         raise TypeError(f"an event name is a str, not {type(name).__name__}")
     if name in EVENT_NAMES:
         return name
+    if name == "message":
+        raise ValueError("'message' is a legacy voxta-client event name that Voxta servers "
+                         "never send: a character's reply arrives as 'replyChunk' pieces and "
+                         "'replyEnd', a changed message as 'update'")
     folded = {known.casefold(): known for known in EVENT_NAMES}
     close = ([folded[name.casefold()]] if name.casefold() in folded
              else difflib.get_close_matches(name, sorted(EVENT_NAMES), n=3))
