@@ -37,8 +37,9 @@ class DefaultsAsValues(griffe.Extension):
             if isinstance(obj, griffe.Function):
                 for parameter in obj.parameters:
                     parameter.default = _value(obj, parameter.default)
-            elif isinstance(obj, griffe.Attribute) and isinstance(obj.parent, griffe.Class):
-                # A dataclass field: its value is the default of the class's signature.
+            elif isinstance(obj, griffe.Attribute):
+                # A dataclass field (its value is the default of the class's signature),
+                # or a constant defined as another one (``TLS_HANDSHAKE_TIMEOUT``).
                 obj.value = _value(obj, obj.value)
 
 

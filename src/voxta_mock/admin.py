@@ -1,8 +1,9 @@
 """The admin API: drive the mock over HTTP from a test suite in any language.
 
-:class:`MockAdmin` answers ``/_mock/...`` on the mock's own port, JSON in and out (see the
-admin API guide for every endpoint with examples). It talks to the server only through
-:class:`AdminTarget`, so it is tested against a fake and the server implements a handful
+[`MockAdmin`][voxta_mock.admin.MockAdmin] answers ``/_mock/...`` on the mock's own port, JSON in and
+out (see the admin API guide for every endpoint with examples). It talks to the server only through
+[`AdminTarget`][voxta_mock.admin.AdminTarget], so it is tested against a fake and the server
+implements a handful
 of methods. When a token is configured, a request without ``Authorization: Bearer
 <token>`` gets 401 before anything else happens.
 """

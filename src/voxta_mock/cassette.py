@@ -14,14 +14,15 @@ a ``kind``:
   filters (the Voxta ``$type`` for Voxta messages, else the hub message type);
 * ``audio``: one binary audio frame (its size, and the file it was saved to, if any).
 
-Replaying is the mock's side of a recorded hub connection: :class:`HubReplay` is handed
+Replaying is the mock's side of a recorded hub connection:
+[`HubReplay`][voxta_mock.cassette.HubReplay] is handed
 each message a client sends and returns what the server sent after the recorded one,
 with its delay. Ids the server generated are kept as recorded; ids the client generated
 (invocation ids, message ids it chose) are mapped to the ones the live client uses, so a
 replay depends on neither. A client that departs from the recording gets
-:class:`ReplayMismatch`, which names the first message that differs.
+[`ReplayMismatch`][voxta_mock.cassette.ReplayMismatch], which names the first message that differs.
 
-No I/O here except :func:`load_cassette`, which reads a file.
+No I/O here except [`load_cassette()`][voxta_mock.cassette.load_cassette], which reads a file.
 """
 
 from __future__ import annotations
@@ -141,7 +142,8 @@ class Cassette:
         return [entry for entry in self.entries if entry.get("kind") == "http"]
 
     def replays(self) -> Iterator[HubReplay]:
-        """One :class:`HubReplay` per recorded hub connection, in order."""
+        """One [`HubReplay`][voxta_mock.cassette.HubReplay] per recorded hub connection, in
+        order."""
         for entries in self.hub_connections():
             yield HubReplay(entries)
 
@@ -192,8 +194,9 @@ class HubReplay:
     """Replays one recorded hub connection, message by message.
 
     Feed it each hub message the live client sends (its JSON, as a dict) with
-    :meth:`on_client`; it returns the server records that followed the recorded one.
-    Records the server sent before the first client message are in :meth:`opening`.
+    [`on_client()`][voxta_mock.cassette.HubReplay.on_client]; it returns the server records that
+    followed the recorded one. Records the server sent before the first client message are in
+    [`opening()`][voxta_mock.cassette.HubReplay.opening].
     """
 
     entries: Sequence[Mapping[str, Any]]

@@ -1,9 +1,11 @@
 """The mock's brain, without I/O: client requests in, timed server messages out.
 
-:meth:`MockEngine.handle` returns a generator of :data:`Step`s for one request:
-:class:`Emit` (send a message to some connections), :class:`Complete` (answer the
-request's invocation) and :class:`Wait` (pause before the next step, for streaming).
-The I/O layer runs the steps up to the first ``Wait`` at once and plays the rest later;
+[`MockEngine.handle()`][voxta_mock.engine.MockEngine.handle] returns a generator of
+[`Step`][voxta_mock.engine.Step]s for one request:
+[`Emit`][voxta_mock.engine.Emit] (send a message to some connections),
+[`Complete`][voxta_mock.engine.Complete] (answer the
+request's invocation) and [`Wait`][voxta_mock.engine.Wait] (pause before the next step, for
+streaming). The I/O layer runs the steps up to the first ``Wait`` at once and plays the rest later;
 a test just iterates. Steps are computed when they are reached, so an ``interrupt`` that
 arrives mid-reply is seen by the stream it cuts short. Everything is deterministic for a
 given seed and clock.
@@ -299,7 +301,8 @@ class MockEngine:
         words_per_chunk: how long a ``replyChunk`` is at most.
         speech: text-to-speech on. Sessions whose owner authenticated with
             ``audioOutput: "Url"`` then get client playback (reference §8.3, §12): every
-            ``replyChunk`` has an ``audioUrl`` (a WAV from :meth:`tts_audio`), the client's
+            ``replyChunk`` has an ``audioUrl`` (a WAV from
+            [`tts_audio()`][voxta_mock.engine.MockEngine.tts_audio]), the client's
             ``speechPlaybackStart``/``speechPlaybackComplete`` are echoed, and the session
             waits for the latter before ``chatFlow WaitingForUserInput``. Off (the
             default), or for other clients, speech is disabled: ``audioUrl: ""`` and the
@@ -337,9 +340,11 @@ class MockEngine:
         self.audio_gap_ms = audio_gap_ms
         self.app_trigger_timeout = app_trigger_timeout
         self.vision_requests: dict[str, VisionRequest] = {}
-        """Every vision capture request sent (the newest :data:`MAX_PENDING`), by id."""
+        """Every vision capture request sent (the newest
+        [`MAX_PENDING`][voxta_mock.engine.MAX_PENDING]), by id."""
         self.app_triggers: dict[str, AppTriggerRecord] = {}
-        """Every queued app trigger sent (the newest :data:`MAX_PENDING`), by trigger id."""
+        """Every queued app trigger sent (the newest
+        [`MAX_PENDING`][voxta_mock.engine.MAX_PENDING]), by trigger id."""
         self._app_config: dict[tuple[str, str], dict[str, str]] = {}
         self._clips: dict[str, str] = {}
         self._clock = clock
@@ -985,7 +990,8 @@ class MockEngine:
         self, session_id: str, source: ComputerVisionSource = ComputerVisionSource.SCREEN,
     ) -> tuple[str, Iterator[Step]]:
         """Ask the session's owner for an image (``visionCaptureRequest``), as a script or
-        the UI would; the answer arrives over REST (:meth:`answer_vision_request`).
+        the UI would; the answer arrives over REST
+        ([`answer_vision_request()`][voxta_mock.engine.MockEngine.answer_vision_request]).
 
         Returns:
             The request id and the steps that send the request.
@@ -1019,7 +1025,7 @@ class MockEngine:
                           *, scenario_role: str | None = None) -> tuple[str, Iterator[Step]]:
         """Send a queued ``appTrigger`` (with a ``triggerId``) to the session, as a scenario
         script does; the client's ``appTriggerComplete`` marks it completed in
-        :attr:`app_triggers`.
+        [`app_triggers`][voxta_mock.engine.MockEngine.app_triggers].
 
         Returns:
             The trigger id and the steps that send the trigger.
@@ -1042,7 +1048,9 @@ class MockEngine:
 
     def app_configuration(self, character_id: str, client: str) -> dict[str, str] | None:
         """A character's form values for one app: the form's defaults, then the data's
-        values, then :meth:`set_app_configuration`'s; None when there are none."""
+        values, then
+        [`set_app_configuration()`][voxta_mock.engine.MockEngine.set_app_configuration]'s; None when
+        there are none."""
         values: dict[str, str] = {}
         for conn in self._conns.values():
             form = conn.app.character_form if conn.app is not None else None

@@ -1,12 +1,13 @@
 """Expectations: "when a client sends a message like M, answer with these messages (or
 misbehave)", once, n times or every time, in order or not, required or optional.
 
-The server asks :meth:`Expectations.match` about every client message it reads, before
+The server asks [`Expectations.match()`][voxta_mock.expectations.Expectations.match] about every
+client message it reads, before
 its engine sees it. On a hit it sends the expectation's ``reply`` to the connection that
 sent the message (after completing the invocation, if one was asked for), applies its
 ``fault`` if any, and hands the message to the engine only when ``passthrough`` is set.
-At the end of a test, :meth:`Expectations.unmet` names every required expectation that
-did not match as often as it should have.
+At the end of a test, [`Expectations.unmet()`][voxta_mock.expectations.Expectations.unmet] names
+every required expectation that did not match as often as it should have.
 """
 
 from __future__ import annotations
@@ -64,7 +65,9 @@ class Expectation:
         times: how many matches it answers; None answers every time.
         ordered: matches only after every earlier ordered expectation is satisfied, and
             never again once a later ordered one matched.
-        optional: not reported by :meth:`Expectations.unmet` when it never matched.
+        optional: not reported by
+            [`Expectations.unmet()`][voxta_mock.expectations.Expectations.unmet] when it never
+            matched.
         passthrough: the engine still handles the message after the reply.
         matched: how many messages it answered so far.
     """

@@ -4,7 +4,8 @@
 The page (``inspector.html``, shipped in the wheel, no build step, nothing from a CDN)
 opens a WebSocket to ``/_mock/live`` and gets one JSON object per journal entry:
 ``seq``, ``time``, ``connection``, ``direction``, ``type``, ``session_id`` and the
-message itself. :class:`LiveFeed` keeps the newest entries (so a page opened late sees
+message itself. [`LiveFeed`][voxta_mock.inspector.LiveFeed] keeps the newest entries (so a page
+opened late sees
 what came before it, from ``?since=<seq>``) and hands new ones to every open page; a page
 that cannot keep up loses its socket, never the server's time.
 """

@@ -2,14 +2,17 @@
 
 The server records every hub message in both directions, every REST call and every
 audio-stream frame, each with a sequence number and a time from the server's clock. The
-journal is bounded: past ``maxlen`` the oldest entries go and :attr:`Journal.dropped`
+journal is bounded: past ``maxlen`` the oldest entries go and
+[`Journal.dropped`][voxta_mock.journal.Journal.dropped]
 counts them, so a long-running mock in CI cannot grow without limit.
 
 The server calls (see the admin guide for where):
 
-* :meth:`Journal.record_received` / :meth:`Journal.record_sent` for hub messages;
-* :meth:`Journal.record_rest` for each ``/api/...`` call (not for ``/_mock/...``);
-* :meth:`Journal.record_audio` for each audio-stream frame.
+* [`Journal.record_received()`][voxta_mock.journal.Journal.record_received] /
+  [`Journal.record_sent()`][voxta_mock.journal.Journal.record_sent] for hub messages;
+* [`Journal.record_rest()`][voxta_mock.journal.Journal.record_rest] for each ``/api/...`` call (not
+  for ``/_mock/...``);
+* [`Journal.record_audio()`][voxta_mock.journal.Journal.record_audio] for each audio-stream frame.
 """
 
 from __future__ import annotations
@@ -142,7 +145,8 @@ class Journal:
         self._entries: deque[JournalEntry] = deque(maxlen=maxlen)
         self._seq = 0
         self.dropped = 0
-        """Entries pushed out by ``maxlen`` since the last :meth:`clear`."""
+        """Entries pushed out by ``maxlen`` since the last
+        [`clear()`][voxta_mock.journal.Journal.clear]."""
 
     @property
     def maxlen(self) -> int:
@@ -229,7 +233,8 @@ class Journal:
             session_id: the Voxta session id.
             connection: the connection key.
             since: only entries with a greater sequence number.
-            fields: field tests on the message (see :class:`MessagePattern`).
+            fields: field tests on the message (see
+                [`MessagePattern`][voxta_mock.matching.MessagePattern]).
         """
         return self._select(kind, direction, session_id, connection, since, fields)
 

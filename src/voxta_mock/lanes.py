@@ -24,7 +24,7 @@ logger = logging.getLogger("voxta_mock")
 
 
 class ChatLanes:
-    """The step runner of :class:`~voxta_mock.server.MockVoxtaServer` (a mixin: the
+    """The step runner of [`MockVoxtaServer`][voxta_mock.server.MockVoxtaServer] (a mixin: the
     server owns the engine, the connections and the task group)."""
 
     engine: MockEngine

@@ -1,7 +1,8 @@
 """Message patterns: "a ``send`` whose text is 'hi'", shared by journal queries and
 expectations so both read a pattern the same way.
 
-A :class:`MessagePattern` names a message kind (a catalog class, or a wire ``$type`` name)
+A [`MessagePattern`][voxta_mock.matching.MessagePattern] names a message kind (a catalog class, or a
+wire ``$type`` name)
 and field tests. From Python a field is the attribute name (``session_id``) and its test is
 a value (compared with ``==``), a compiled regex (``re.search`` on a string field) or a
 predicate. From JSON (the admin API) a field is the wire name (``sessionId``), compared on
@@ -88,8 +89,8 @@ class MessagePattern:
     Attributes:
         kind: a message class (``isinstance``), a wire ``$type`` name, or None for any.
         fields: field name → test (a value, an ``re.Pattern`` or a predicate).
-        wire: field names are wire names tested on :func:`wire_form` (JSON patterns);
-            otherwise attribute names tested on the typed message.
+        wire: field names are wire names tested on [`wire_form()`][voxta_mock.matching.wire_form]
+            (JSON patterns); otherwise attribute names tested on the typed message.
     """
 
     kind: type | str | None = None
@@ -105,7 +106,7 @@ class MessagePattern:
         return isinstance(message, self.kind)
 
     def value(self, message: object, name: str) -> object:
-        """The field a test looks at, or :data:`MISSING`."""
+        """The field a test looks at, or [`MISSING`][voxta_mock.matching.MISSING]."""
         if self.wire:
             form = wire_form(message)
             return form.get(name, MISSING) if isinstance(form, dict) else MISSING
@@ -134,7 +135,8 @@ class MessagePattern:
         return f"{name}({tests})"
 
     def to_json(self) -> dict[str, Any]:
-        """The JSON form (:meth:`from_json` reads it back for JSON patterns)."""
+        """The JSON form ([`from_json()`][voxta_mock.matching.MessagePattern.from_json] reads it
+        back for JSON patterns)."""
         kind = self.kind if isinstance(self.kind, str) or self.kind is None else (
             _class_type_name(self.kind) or self.kind.__name__)
         fields: dict[str, Any] = {}

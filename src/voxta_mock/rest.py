@@ -3,7 +3,8 @@
 * ``POST /api/device/code``, ``/api/device/poll`` (no auth) and ``/api/device/verify``
   (the user's approval, so it needs the server's auth when it has a token): the device
   flow of API 2025-11 §3.6 that gives an app its API key. A code is approved by
-  ``verify``, by :meth:`MockRest.approve_device`, or, with ``auto_approve``, after its
+  ``verify``, by [`MockRest.approve_device()`][voxta_mock.rest.MockRest.approve_device], or, with
+  ``auto_approve``, after its
   first poll (which answers 204 so clients see the pending state once). ``auto_approve``
   defaults to on only for a server without ``auth_token``: with one, nothing is handed
   out without an explicit approval. The key handed out is the server's ``auth_token``
@@ -14,10 +15,13 @@
 * ``GET /api/tts/gens/{id}``: the WAV of a ``replyChunk.audioUrl`` (client playback).
 * ``POST /api/vision/requests/{id}/send`` (multipart, a part named ``file``) and
   ``DELETE /api/vision/requests/{id}``: the answer to, or cancel of, a vision capture
-  request the engine sent; uploads are kept in :attr:`MockRest.vision_uploads`.
+  request the engine sent; uploads are kept in
+  [`MockRest.vision_uploads`][voxta_mock.rest.MockRest.vision_uploads].
 
-The server checks ``auth_token`` before calling :meth:`MockRest.handle` (except for the
-paths in :data:`NO_AUTH_PATHS`). Bad bodies get 400 with ``{"error": "..."}``.
+The server checks ``auth_token`` before calling
+[`MockRest.handle()`][voxta_mock.rest.MockRest.handle] (except for the
+paths in [`NO_AUTH_PATHS`][voxta_mock.rest.NO_AUTH_PATHS]). Bad bodies get 400 with ``{"error":
+"..."}``.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """The mock's I/O: HTTP, negotiate, the hub WebSocket and REST on anyio (asyncio or trio).
 
-Per hub connection a :class:`~voxta_proto.voxta.server.VoxtaServerSession` does the
-SignalR and Voxta checks, the :class:`~voxta_mock.engine.MockEngine` decides what to
+Per hub connection a [`VoxtaServerSession`][voxta_proto.voxta.server.VoxtaServerSession] does the
+SignalR and Voxta checks, the [`MockEngine`][voxta_mock.engine.MockEngine] decides what to
 answer, and this module only moves bytes, sleeps between streamed chunks and applies
 fault plans. Each connection runs in its own task and its errors end only that
 connection.
@@ -134,7 +134,8 @@ class MockVoxtaServer(ChatLanes):
         faults: a fault plan for every hub connection.
         connection_faults: fault plans for the n-th hub connection (0-based).
         max_message_size: the largest WebSocket message accepted, in bytes.
-        listen: False serves only in-memory clients (:meth:`connect_memory`), no socket.
+        listen: False serves only in-memory clients
+            ([`connect_memory()`][voxta_mock.server.MockVoxtaServer.connect_memory]), no socket.
         clock: wall-clock seconds, for timestamps and the chat clock.
         broadcast_sessions: send ``chatsSessionsUpdated`` user-wide, as Voxta does; False
             sends it to the requesting connection only (for load tests: with N clients
@@ -256,8 +257,8 @@ class MockVoxtaServer(ChatLanes):
         """A client transport wired to this server in memory (no socket).
 
         Without a token the hub connection skips negotiate; with one (from
-        :meth:`negotiate_memory`) it is accepted like ``/hub?id=<token>``, which
-        reattaches a stateful connection whose transport dropped.
+        [`negotiate_memory()`][voxta_mock.server.MockVoxtaServer.negotiate_memory]) it is accepted
+        like ``/hub?id=<token>``, which reattaches a stateful connection whose transport dropped.
 
         Raises:
             TransportError: the token is unknown, expired or in use (a 404/409 over HTTP).

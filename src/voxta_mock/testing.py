@@ -2,7 +2,8 @@
 
 Both raise ``AssertionError`` (pytest shows the message as is) and import nothing from
 pytest, so they work under any runner. The pytest plugin calls
-:func:`verify_expectations` when a test that used the mock tears down.
+[`verify_expectations()`][voxta_mock.testing.verify_expectations] when a test that used the mock
+tears down.
 """
 
 from __future__ import annotations
@@ -93,7 +94,7 @@ def assert_received(source: Journal | HasJournal, kind: type | str | None = None
 
     ``assert_received(server, Send, text="hi")``: ``kind`` is a catalog class or a
     ``$type`` name, ``fields`` are attribute names with a value, an ``re.Pattern`` or a
-    predicate (see :class:`~voxta_mock.matching.MessagePattern`).
+    predicate (see [`MessagePattern`][voxta_mock.matching.MessagePattern]).
 
     Raises:
         AssertionError: nothing matches.

@@ -1,4 +1,5 @@
-"""``python -m voxta_proto``: the ``voxta`` command-line tool (see :mod:`voxta_proto.cli`)."""
+"""``python -m voxta_proto``: the ``voxta`` command-line tool (see
+[`voxta_proto.cli`][voxta_proto.cli])."""
 
 from __future__ import annotations
 

@@ -1,9 +1,12 @@
-"""One connection driver: runs a sans-IO session over one :class:`MessageTransport`.
+"""One connection driver: runs a sans-IO session over one
+[`MessageTransport`][voxta_proto.transports.base.MessageTransport].
 
-Used by :class:`~voxta_proto.hub_client.HubClient`, :class:`~voxta_proto.VoxtaClient`
+Used by [`HubClient`][voxta_proto.hub_client.HubClient],
+[`VoxtaClient`][voxta_proto.client.connection.VoxtaClient]
 and the generic hub server, so end of stream, timeouts, Close and stateful reattach are
 handled in one place. Like aioquic's protocol adapter, every input (a batch read, a
-timer, an API call) is followed by one :meth:`Driver.transmit`, which hands what the
+timer, an API call) is followed by one [`Driver.transmit()`][voxta_proto.driver.Driver.transmit],
+which hands what the
 session queued to the writer task and re-arms the single deadline only when it moved
 earlier.
 
@@ -68,7 +71,7 @@ class DrivenSession(Protocol[EventT]):
     """What the driver needs from a sans-IO session (client or server role).
 
     ``VoxtaClientSession`` fits as it is; ``HubSession`` adapts a plain
-    :class:`~voxta_proto.hub.connection.HubConnection`.
+    [`HubConnection`][voxta_proto.hub.connection.HubConnection].
     """
 
     def data_to_send(self) -> list[bytes]: ...

@@ -1,18 +1,19 @@
 """``HubClient``: a generic async SignalR client for any hub (asyncio or trio).
 
-::
-
-    async with HubClient("http://localhost:5000/chathub") as hub:
-        total = await hub.invoke("Add", 1, 2)                # awaits the Completion
-        await hub.send("Broadcast", "hello")                  # fire and forget
-        async with hub.stream("Counter", 5) as items:         # cancellable stream
-            async for item in items: ...
-        hub.on("ReceiveMessage", print)                       # server -> client calls
+```python
+async with HubClient("http://localhost:5000/chathub") as hub:
+    total = await hub.invoke("Add", 1, 2)                # awaits the Completion
+    await hub.send("Broadcast", "hello")                  # fire and forget
+    async with hub.stream("Counter", 5) as items:         # cancellable stream
+        async for item in items: ...
+    hub.on("ReceiveMessage", print)                       # server -> client calls
+```
 
 A handler's return value answers a server invocation that carries an id (a client
 result). Keep-alive, server timeout, a reconnect policy and stateful reconnect (nothing
-lost across a dropped socket) come from the sans-IO :class:`HubConnection` and the one
-:class:`~voxta_proto.driver.Driver`. Arguments and results are JSON (msgspec); pass
+lost across a dropped socket) come from the sans-IO
+[`HubConnection`][voxta_proto.hub.connection.HubConnection] and the one
+[`Driver`][voxta_proto.driver.Driver]. Arguments and results are JSON (msgspec); pass
 ``result_type``/``item_type`` to get typed values.
 """
 
@@ -139,7 +140,8 @@ async def default_negotiator(url: str, options: ConnectOptions,
 
 
 class HubSession:
-    """A :class:`HubConnection` (either role) shaped for the driver: queued bytes, timers
+    """A [`HubConnection`][voxta_proto.hub.connection.HubConnection] (either role) shaped for the
+    driver: queued bytes, timers
     answered (Ping, Ack) and timer events reported; in the server role it answers the
     handshake (JSON accepted, anything else refused)."""
 
@@ -274,15 +276,17 @@ class HubClient:
 
     Args:
         url: the hub URL, e.g. ``"http://localhost:5000/chathub"``.
-        options: headers, token, TLS, timeouts (:class:`ConnectOptions`).
+        options: headers, token, TLS, timeouts
+            ([`ConnectOptions`][voxta_proto.transports.base.ConnectOptions]).
         hub_config: keep-alive interval, server timeout, limits.
         stateful_reconnect: ask for stateful reconnect (used when the server offers it).
-        reconnect: a :class:`ReconnectPolicy` or delays in seconds; ``()`` (the default)
-            never reconnects; a stateful reattach is tried regardless.
+        reconnect: a [`ReconnectPolicy`][voxta_proto.hub_client.ReconnectPolicy] or delays in
+            seconds; ``()`` (the default) never reconnects; a stateful reattach is tried regardless.
         request_timeout: default seconds ``invoke`` waits; None waits forever.
         skip_negotiation: connect the WebSocket directly (no negotiate, no stateful
             reconnect), as the JS client's ``skipNegotiation``.
-        connector, negotiator: swap the WebSocket connect and negotiate (tests).
+        connector: swaps the WebSocket connect (tests).
+        negotiator: swaps negotiate (tests).
         websocket_engine: ``"wsproto"`` (default) or another engine the transports have.
     """
 

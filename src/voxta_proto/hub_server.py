@@ -1,17 +1,20 @@
 """``HubServer``: a small generic SignalR hub served by the core's server role.
 
-The counterpart of :class:`~voxta_proto.hub_client.HubClient` for tests, examples and
-embedding: negotiate, WebSocket connections on the same :class:`~voxta_proto.driver.Driver`,
+The counterpart of [`HubClient`][voxta_proto.hub_client.HubClient] for tests, examples and
+embedding: negotiate, WebSocket connections on the same [`Driver`][voxta_proto.driver.Driver],
 methods that return a value or raise (the error goes back in the Completion), streams,
-calls to the client that await its result, and stateful reattach::
+calls to the client that await its result, and stateful reattach:
 
-    server = HubServer()
-    server.method("Add", lambda conn, a, b: a + b)
-    async with anyio.create_task_group() as tg:
-        address = await tg.start(server.serve)
-        ...   # HubClient(address.url(path="/hub"))
+```python
+server = HubServer()
+server.method("Add", lambda conn, a, b: a + b)
+async with anyio.create_task_group() as tg:
+    address = await tg.start(server.serve)
+    ...   # HubClient(address.url(path="/hub"))
+```
 
-A method gets the :class:`HubServerConnection` first, then the call's arguments.
+A method gets the [`HubServerConnection`][voxta_proto.hub_server.HubServerConnection] first, then
+the call's arguments.
 """
 
 from __future__ import annotations

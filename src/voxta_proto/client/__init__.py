@@ -3,16 +3,18 @@
 Keeps the method names, parameters and defaults of the ``voxta-client`` package, and
 adds what it lacked: typed events, awaitable results, keep-alive and server timeout,
 automatic (and stateful) reconnect, and errors instead of silent no-ops. It runs on
-asyncio and trio (anyio); all protocol logic stays in :class:`VoxtaClientSession`.
+asyncio and trio (anyio); all protocol logic stays in `VoxtaClientSession`.
 
-Two ways to use it::
+Two ways to use it:
 
-    async with VoxtaClient("http://localhost:5384") as client:   # negotiate, connect, welcome
-        started = await client.start_chat(character_id)
+```python
+async with VoxtaClient("http://localhost:5384") as client:   # negotiate, connect, welcome
+    started = await client.start_chat(character_id)
 
-    client = VoxtaClient("http://localhost:5384")                # the voxta-client way
-    token, cookies = await client.negotiate()
-    task = asyncio.create_task(client.connect(token, cookies))   # runs until close()
+client = VoxtaClient("http://localhost:5384")                # the voxta-client way
+token, cookies = await client.negotiate()
+task = asyncio.create_task(client.connect(token, cookies))   # runs until close()
+```
 """
 
 from voxta_proto.client.api import VoxtaApi

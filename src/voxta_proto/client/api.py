@@ -73,7 +73,8 @@ from voxta_proto.voxta.shapes import (
 
 
 class VoxtaApi(abc.ABC):
-    """The request methods of :class:`~voxta_proto.client.VoxtaClient` (see there)."""
+    """The request methods of [`VoxtaClient`][voxta_proto.client.connection.VoxtaClient] (see
+    there)."""
 
     client_version: str
     _active_chat_id: str | None

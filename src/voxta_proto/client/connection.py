@@ -1,5 +1,5 @@
-"""``VoxtaClient``: the connection (on :class:`~voxta_proto.driver.Driver`), its dispatch
-task and reconnects, with the seed API of :class:`VoxtaApi`."""
+"""``VoxtaClient``: the connection (on [`Driver`][voxta_proto.driver.Driver]), its dispatch
+task and reconnects, with the seed API of [`VoxtaApi`][voxta_proto.client.api.VoxtaApi]."""
 
 from __future__ import annotations
 
@@ -9,12 +9,13 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import replace
 from types import TracebackType
-from typing import Any, Union, cast, overload
+from typing import Any, Union, cast
 
 import anyio
 from anyio.abc import TaskGroup
 
 from voxta_proto._version import __version__
+from voxta_proto.client._typed import TypedEvents
 from voxta_proto.client.api import VoxtaApi
 from voxta_proto.client.audio import AudioInputStream
 from voxta_proto.client.events import (
@@ -34,7 +35,6 @@ from voxta_proto.client.requests import (
     DEFAULT_EVENT_BUFFER,
     DEFAULT_REQUEST_TIMEOUT,
     HUB_PATH,
-    E,
     _Waiter,
     logger,
 )
@@ -109,7 +109,7 @@ class _Connection:
 # ------------------------------------------------------------------------------- client
 
 
-class VoxtaClient(VoxtaApi):
+class VoxtaClient(VoxtaApi, TypedEvents):
     """An async Voxta client (asyncio or trio).
 
     Request methods return once the server answered: with its paired reply message
@@ -131,13 +131,15 @@ class VoxtaClient(VoxtaApi):
         ssl_context: TLS settings for ``https``/``wss``.
         connect_timeout: seconds for negotiate, connect and welcome each.
         request_timeout: default seconds a request method waits for its answer.
-        reconnect: a :class:`ReconnectPolicy` or a sequence of delays in seconds, one per
+        reconnect: a [`ReconnectPolicy`][voxta_proto.hub_client.ReconnectPolicy] or a sequence of
+            delays in seconds, one per
             attempt; None (the default) uses ``DEFAULT_RECONNECT_DELAYS``, and an
             empty sequence ``()`` never reconnects.
         client_name: the app name sent in ``authenticate``.
         client_version: the app version sent in ``authenticate``.
         capabilities: audio/vision abilities; text only by default.
-        connector: opens the WebSocket; default :func:`connect_websocket` (pass an
+        connector: opens the WebSocket; default
+            [`connect_websocket()`][voxta_proto.transports.connect_websocket] (pass an
             in-memory one in tests).
         negotiator: runs negotiate; default the h11 HTTP client.
         hub_config: SignalR keep-alive, server timeout and limits.
@@ -261,31 +263,16 @@ class VoxtaClient(VoxtaApi):
 
     # -- callbacks and events ----------------------------------------------------------
 
-    @overload
-    def on(self, event_name: str, callback: None = None) -> Callable[[Callback], Callback]: ...
-
-    @overload
-    def on(self, event_name: str, callback: Callback) -> Callback: ...
-
-    def on(self, event_name: str, callback: Callback | None = None) -> Any:
-        """Call ``callback`` (sync or async) with each typed event named ``event_name``
-        (a ``$type`` like ``"replyChunk"``, or ``ready``/``reconnecting``/``reconnected``/
-        ``close``); usable as a decorator. Callbacks run in the dispatch task, in order,
-        never in the reader; an exception is logged and does not end the connection."""
-        if callback is not None:
-            self.callbacks.setdefault(event_name, []).append(callback)
-            return callback
-
-        def decorator(inner: Callback) -> Callback:
-            self.callbacks.setdefault(event_name, []).append(inner)
-            return inner
-
-        return decorator
+    def _subscribe(self, event_name: str, callback: Callback) -> None:
+        """``on()`` after it checked the name (in ``TypedEvents``, generated)."""
+        self.callbacks.setdefault(event_name, []).append(callback)
 
     def events(self) -> EventStream:
-        """Every server message and client event, in order, from now on::
+        """Every server message and client event, in order, from now on:
 
-            async for event in client.events(): ...
+        ```python
+        async for event in client.events(): ...
+        ```
 
         Bounded: when this consumer falls ``event_buffer`` behind, dispatch (and then
         reading) waits, so a slow consumer applies backpressure instead of using memory.
@@ -295,27 +282,10 @@ class VoxtaClient(VoxtaApi):
         self._subscribers.append(stream._queue)
         return stream
 
-    @overload
-    async def wait_for(self, event_type: type[E], predicate: Callable[[E], bool] | None = None,
-                       timeout: float | None = DEFAULT_REQUEST_TIMEOUT,  # noqa: ASYNC109
-                       ) -> E: ...
-
-    @overload
-    async def wait_for(self, event_type: str, predicate: Callable[[Any], bool] | None = None,
-                       timeout: float | None = DEFAULT_REQUEST_TIMEOUT,  # noqa: ASYNC109
-                       ) -> Any: ...
-
-    async def wait_for(self, event_type: type[Any] | str,
-                       predicate: Callable[[Any], bool] | None = None,
-                       timeout: float | None = DEFAULT_REQUEST_TIMEOUT,  # noqa: ASYNC109
-                       ) -> Any:
-        """The next event of ``event_type`` (a class or a ``$type`` name) that passes
-        ``predicate``, counted from this call.
-
-        Raises:
-            TimeoutError: none came within ``timeout`` seconds.
-            ConnectionClosed: the connection ended for good first.
-        """
+    async def _wait_matching(self, event_type: type[Any] | str,
+                             predicate: Callable[[Any], bool] | None,
+                             timeout: float | None) -> Any:  # noqa: ASYNC109
+        """``wait_for()`` after it checked the name (in ``TypedEvents``, generated)."""
         def match(event: object) -> bool:
             if isinstance(event_type, str):
                 ok = isinstance(event, (ServerMessage, *_CLIENT_EVENT_NAMES)) and event_name(

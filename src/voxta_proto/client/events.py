@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import weakref
 from collections import deque
 from collections.abc import Callable, Mapping
@@ -10,6 +11,7 @@ from typing import Any, Final, Union
 
 import anyio
 
+from voxta_proto.voxta.codec import SERVER_MESSAGE_TYPES
 from voxta_proto.voxta.server_messages import (
     ServerMessage,
 )
@@ -50,7 +52,8 @@ class Closed:
 
 ConnectionEvent = Union[Ready, Reconnecting, Reconnected, Closed]
 """Events the client itself makes about its connection, next to the server's messages
-(not to be confused with :data:`voxta_proto.voxta.codec.ClientEvent`, what a client
+(not to be confused with
+[`voxta_proto.voxta.codec.ClientEvent`][voxta_proto.voxta.codec.ClientEvent], what a client
 sends)."""
 
 _CLIENT_EVENT_NAMES: Final[Mapping[type[object], str]] = {
@@ -59,6 +62,32 @@ _CLIENT_EVENT_NAMES: Final[Mapping[type[object], str]] = {
     Reconnected: "reconnected",
     Closed: "close",
 }
+
+
+EVENT_NAMES: Final[frozenset[str]] = frozenset(
+    (*SERVER_MESSAGE_TYPES, *_CLIENT_EVENT_NAMES.values()))
+"""Every name ``on()`` and ``wait_for()`` accept: each server message's ``$type`` in the
+catalog, and the client's own ``ready``/``reconnecting``/``reconnected``/``close``."""
+
+
+def check_event_name(name: str) -> str:
+    """``name`` if it is in [`EVENT_NAMES`][voxta_proto.client.events.EVENT_NAMES]; else
+    ValueError with the closest names, so a typo (``"replychunk"``) fails at once instead
+    of registering a callback that never fires."""
+    if not isinstance(name, str):
+        raise TypeError(f"an event name is a str, not {type(name).__name__}")
+    if name in EVENT_NAMES:
+        return name
+    if name == "message":
+        raise ValueError("'message' is a legacy voxta-client event name that Voxta servers "
+                         "never send: a character's reply arrives as 'replyChunk' pieces and "
+                         "'replyEnd', a changed message as 'update'")
+    folded = {known.casefold(): known for known in EVENT_NAMES}
+    close = ([folded[name.casefold()]] if name.casefold() in folded
+             else difflib.get_close_matches(name, sorted(EVENT_NAMES), n=3))
+    hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+    raise ValueError(f"unknown event name {name!r}{hint} (a server message $type such "
+                     f"as 'replyChunk', or ready/reconnecting/reconnected/close)")
 
 
 _EVENT_NAMES: dict[type[object], str] = dict(_CLIENT_EVENT_NAMES)

@@ -127,7 +127,8 @@ class HubCodec(ABC, Generic[ArgT]):
 
     @abstractmethod
     def new_buffer(self, max_message_size: int) -> FrameBuffer:
-        """A buffer that frames received bytes for :meth:`decode_records`."""
+        """A buffer that frames received bytes for
+        [`decode_records()`][voxta_proto.hub.codec.HubCodec.decode_records]."""
 
     @abstractmethod
     def decode_records(self, chunk: bytes) -> list[HubMessage]:
@@ -209,10 +210,12 @@ class JsonHubCodec(HubCodec[ArgT], Generic[ArgT]):
         return messages
 
     def decode_traffic(self, chunk: bytes) -> list[HubMessage] | None:
-        """Like :meth:`decode_records` for a chunk that holds only traffic (Invocation,
+        """Like [`decode_records()`][voxta_proto.hub.codec.JsonHubCodec.decode_records] for a chunk
+        that holds only traffic (Invocation,
         StreamItem, Completion, StreamInvocation, CancelInvocation, Ping), else None.
 
-        None means "use :meth:`decode_records`": the chunk holds a Close, Ack or Sequence,
+        None means "use [`decode_records()`][voxta_proto.hub.codec.JsonHubCodec.decode_records]":
+        the chunk holds a Close, Ack or Sequence,
         or something the single pass does not take (see there). This lets a connection
         skip its per-message bookkeeping for the frames that need none.
         """

@@ -1,14 +1,17 @@
 """HubConnection: the sans-IO SignalR connection for both roles. No I/O, no clock reads.
 
-Bytes and ``now`` go in, events and bytes come out::
+Bytes and ``now`` go in, events and bytes come out:
 
-    conn = HubConnection(Role.CLIENT, now=t)
-    wire = conn.send(HandshakeRequest(protocol="json", version=1), now=t)
-    events = conn.receive_data(data_from_peer, now=t)
-    deadline = conn.next_deadline()            # absolute, on the caller's clock
-    timer_events = conn.handle_timer(now=t)    # KeepAliveDue → send a Ping, ...
+```python
+conn = HubConnection(Role.CLIENT, now=t)
+wire = conn.send(HandshakeRequest(protocol="json", version=1), now=t)
+events = conn.receive_data(data_from_peer, now=t)
+deadline = conn.next_deadline()            # absolute, on the caller's clock
+timer_events = conn.handle_timer(now=t)    # KeepAliveDue → send a Ping, ...
+```
 
-Every state change is a lookup in :data:`voxta_proto.hub.state.TRANSITIONS`. A
+Every state change is a lookup in
+[`voxta_proto.hub.state.TRANSITIONS`][voxta_proto.hub.state.TRANSITIONS]. A
 protocol error moves the connection to ``HubState.ERROR`` for good.
 """
 

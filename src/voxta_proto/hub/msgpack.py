@@ -2,16 +2,18 @@
 
 After the (always JSON) handshake, every message is a VarInt length (1 to 5 bytes, 7 bits
 each, least significant group first, high bit = more follows) and one MessagePack array
-whose first element is the message type::
+whose first element is the message type:
 
-    [1, headers, invocationId|nil, target, [arguments], [streamIds]]   Invocation
-    [2, headers, invocationId, item]                                    StreamItem
-    [3, headers, invocationId, kind, result?]   kind 1 error, 2 void, 3 result
-    [4, headers, invocationId, target, [arguments], [streamIds]]       StreamInvocation
-    [5, headers, invocationId]                                          CancelInvocation
-    [6]                                                                 Ping
-    [7, error|nil, allowReconnect?]                                     Close
-    [8, sequenceId]  [9, sequenceId]                                    Ack, Sequence
+```text
+[1, headers, invocationId|nil, target, [arguments], [streamIds]]   Invocation
+[2, headers, invocationId, item]                                    StreamItem
+[3, headers, invocationId, kind, result?]   kind 1 error, 2 void, 3 result
+[4, headers, invocationId, target, [arguments], [streamIds]]       StreamInvocation
+[5, headers, invocationId]                                          CancelInvocation
+[6]                                                                 Ping
+[7, error|nil, allowReconnect?]                                     Close
+[8, sequenceId]  [9, sequenceId]                                    Ack, Sequence
+```
 
 Decoded messages are the same classes the JSON codec gives, so ``HubConnection`` and the
 layers above do not care which protocol is spoken; payloads (``item``, ``result``, raw
@@ -155,7 +157,8 @@ class _Framed(bytes):
 class LengthPrefixedBuffer:
     """Collects bytes and hands out complete length-prefixed messages, prefixes kept.
 
-    The MessagePack counterpart of :class:`voxta_proto.framing.RecordBuffer`; what it
+    The MessagePack counterpart of
+    [`voxta_proto.framing.RecordBuffer`][voxta_proto.framing.RecordBuffer]; what it
     keeps between calls is at most one incomplete message of ``max_message_size`` bytes
     plus its prefix.
     """
@@ -437,8 +440,9 @@ class MessagePackHubCodec(HubCodec[ArgT], Generic[ArgT]):
         return messages
 
     def decode_traffic(self, chunk: bytes) -> list[HubMessage] | None:
-        """Like :meth:`decode_records` when every message is traffic (no Close, Ack or
-        Sequence), else None (then the caller uses :meth:`decode_records`)."""
+        """Like [`decode_records()`][voxta_proto.hub.msgpack.MessagePackHubCodec.decode_records]
+        when every message is traffic (no Close, Ack or Sequence), else None (then the caller uses
+        [`decode_records()`][voxta_proto.hub.msgpack.MessagePackHubCodec.decode_records])."""
         messages = self.decode_records(chunk)
         return messages if _TRAFFIC.issuperset(map(type, messages)) else None
 

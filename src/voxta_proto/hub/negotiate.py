@@ -5,9 +5,12 @@ randomness), so a transport can drive the negotiate step however it likes:
 
 1. ``build_negotiate_url(base)`` gives the URL to ``POST`` to.
 2. ``parse_negotiate_response(body, status_code=...)`` turns the answer into a
-   :class:`NegotiateResult` or a :class:`NegotiateRedirect`, or raises
-   :class:`~voxta_proto.errors.NegotiationError`.
-3. On a redirect, :meth:`NegotiateRedirects.follow` gives the next base URL (and keeps
+   [`NegotiateResult`][voxta_proto.hub.negotiate.NegotiateResult] or a
+   [`NegotiateRedirect`][voxta_proto.hub.negotiate.NegotiateRedirect], or raises
+   [`NegotiationError`][voxta_proto.errors.NegotiationError].
+3. On a redirect,
+   [`NegotiateRedirects.follow()`][voxta_proto.hub.negotiate.NegotiateRedirects.follow] gives the
+   next base URL (and keeps
    the redirect's access token), enforcing the hop limit; go back to step 1.
 4. ``build_websocket_url(base, connection_token=...)`` gives the URL to upgrade.
 
@@ -45,7 +48,9 @@ MAX_REDIRECTS: Final = 100
 """How many negotiate redirects one start attempt may follow."""
 
 DEFAULT_MAX_BODY_SIZE: Final = 1024 * 1024
-"""Largest negotiate body :func:`parse_negotiate_response` accepts by default (1 MiB)."""
+"""Largest negotiate body
+[`parse_negotiate_response()`][voxta_proto.hub.negotiate.parse_negotiate_response] accepts by
+default (1 MiB)."""
 
 WEBSOCKETS_TRANSPORT: Final = "WebSockets"
 
@@ -267,7 +272,8 @@ def build_websocket_url(
 
     Args:
         base_url: the negotiated base URL (after redirects), not the negotiate URL.
-        connection_token: the token from :class:`NegotiateResult`; ``None`` (or empty)
+        connection_token: the token from
+            [`NegotiateResult`][voxta_proto.hub.negotiate.NegotiateResult]; ``None`` (or empty)
             when negotiation was skipped, which leaves ``id`` out.
         access_token: a bearer token to send in the query (for servers that read it
             there); ``None`` or empty leaves it out.
@@ -356,7 +362,8 @@ def parse_negotiate_response(
         transfer_format: the format the hub protocol needs (``"Text"`` for JSON).
 
     Returns:
-        A :class:`NegotiateResult`, or a :class:`NegotiateRedirect` to follow.
+        A [`NegotiateResult`][voxta_proto.hub.negotiate.NegotiateResult], or a
+        [`NegotiateRedirect`][voxta_proto.hub.negotiate.NegotiateRedirect] to follow.
 
     Raises:
         NegotiationError: a non-200 status (``status_code`` is set), a body that is too
@@ -464,7 +471,8 @@ class NegotiateRedirects:
         """Start with no hops taken.
 
         Args:
-            max_redirects: how many redirects :meth:`follow` accepts.
+            max_redirects: how many redirects
+                [`follow()`][voxta_proto.hub.negotiate.NegotiateRedirects.follow] accepts.
 
         Raises:
             ValueError: ``max_redirects`` is negative.
@@ -491,7 +499,8 @@ class NegotiateRedirects:
         A redirect without an access token keeps the token of an earlier hop.
 
         Args:
-            redirect: the redirect returned by :func:`parse_negotiate_response`.
+            redirect: the redirect returned by
+                [`parse_negotiate_response()`][voxta_proto.hub.negotiate.parse_negotiate_response].
 
         Returns:
             The new base URL to negotiate at.

@@ -1,6 +1,6 @@
 """The hub connection state table, shared by both roles; pure data, no I/O.
 
-Every state change of :class:`~voxta_proto.hub.connection.HubConnection` is a lookup in
+Every state change of [`HubConnection`][voxta_proto.hub.connection.HubConnection] is a lookup in
 ``TRANSITIONS``, keyed by (state, who sent it, what was sent). The table never asks which
 role it is playing: the connection maps "we sent it" to its own role and "we received it"
 to the peer's. Inputs that are not wire messages (end of stream, a reattach, a timeout)

@@ -2,7 +2,7 @@
 in-memory pair; the sans-IO core must never import this package.
 
 Every library exception (anyio, h11, wsproto, ssl, OSError) is mapped to the
-:mod:`voxta_proto.errors` tree at this edge.
+[`voxta_proto.errors`][voxta_proto.errors] tree at this edge.
 """
 
 from __future__ import annotations

@@ -110,7 +110,7 @@ def _bracket(host: str) -> str:
 
 
 def parse_url(url: str, schemes: Mapping[str, str]) -> Endpoint:
-    """Split ``url`` into an :class:`Endpoint`.
+    """Split ``url`` into an [`Endpoint`][voxta_proto.transports._net.Endpoint].
 
     Args:
         url: an absolute URL.

@@ -3,8 +3,9 @@
 This module may import anyio, h11, wsproto and ssl (it is the transport edge); the
 sans-IO core must never import it.
 
-Everything the transports do on the network runs inside :func:`map_exceptions`, so a
-caller only ever sees the :mod:`voxta_proto.errors` tree, never an anyio, h11, wsproto,
+Everything the transports do on the network runs inside
+[`map_exceptions()`][voxta_proto.transports.base.map_exceptions], so a
+caller only ever sees the `voxta_proto.errors` tree, never an anyio, h11, wsproto,
 ``ssl`` or ``OSError`` exception (httpcore does the same with its ``map_exceptions``).
 """
 
@@ -75,7 +76,8 @@ class MessageTransport(Protocol):
         that encodes to bytes pays for no ``str`` round trip where the engine allows).
 
         Raises:
-            TransportClosed, WriteError: as :meth:`send`.
+            TransportClosed, WriteError: as
+                [`send()`][voxta_proto.transports.base.MessageTransport.send].
         """
         ...
 
@@ -97,7 +99,7 @@ class MessageTransport(Protocol):
         Raises:
             TransportClosed: the connection ended and every message before the end has
                 been returned.
-            ReadError: as :meth:`receive`.
+            ReadError: as [`receive()`][voxta_proto.transports.base.MessageTransport.receive].
         """
         ...
 
@@ -107,8 +109,8 @@ class MessageTransport(Protocol):
 
 
 class Connector(Protocol):
-    """Opens a :class:`MessageTransport` to a URL; lets the client swap real sockets for
-    in-memory pairs in tests."""
+    """Opens a [`MessageTransport`][voxta_proto.transports.base.MessageTransport] to a URL; lets the
+    client swap real sockets for in-memory pairs in tests."""
 
     async def __call__(self, url: str, *, options: ConnectOptions) -> MessageTransport:
         """Connect to ``url``.
@@ -156,7 +158,7 @@ class ConnectOptions:
     """How to reach a server: credentials, extra headers, TLS, proxy and limits.
 
     One immutable object is shared by the negotiate POST and the WebSocket upgrade;
-    derive variants with :func:`dataclasses.replace`.
+    derive variants with `dataclasses.replace()`.
 
     Attributes:
         headers: extra request headers (a mapping or ``(name, value)`` pairs); stored as

@@ -1,6 +1,6 @@
 """HTTP/1.1 over anyio with h11: one-shot requests and the SignalR negotiate step.
 
-Imports anyio and h11 plus the pure helpers in :mod:`voxta_proto.hub.negotiate`; the
+Imports anyio and h11 plus the pure helpers in `voxta_proto.hub.negotiate`; the
 sans-IO core must never import this module.
 
 h11 gives framing and nothing else, so this module adds what negotiate needs around it:
@@ -308,7 +308,8 @@ async def _request(
     timeout: float | None,  # noqa: ASYNC109 (per-request limit, like the JS client)
     max_body_size: int,
 ) -> HttpResponse:
-    """:func:`http_request` that lets :class:`_BodyTooLarge` through for the caller."""
+    """[`http_request()`][voxta_proto.transports.http.http_request] that lets
+    [`_BodyTooLarge`][voxta_proto.transports.http._BodyTooLarge] through for the caller."""
     endpoint = parse_url(url, _HTTP_SCHEMES)
     all_headers = _request_headers(endpoint, _pairs(headers, "header"), options, body)
     with (

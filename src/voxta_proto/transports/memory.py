@@ -2,7 +2,8 @@
 
 Imports anyio and our own ``base``; the sans-IO core must never import it.
 
-Unlike httpcore's mock stream, each end records what it sent in :attr:`MemoryTransport.sent`,
+Unlike httpcore's mock stream, each end records what it sent in
+[`MemoryTransport.sent`][voxta_proto.transports.memory.MemoryTransport.sent],
 so a test can assert on the exact messages, and closing one end hands its close code
 and reason to the other end, as a WebSocket close frame would.
 """
@@ -29,7 +30,8 @@ class _CloseInfo:
 
 
 class MemoryTransport:
-    """One end of an in-memory :class:`~voxta_proto.transports.base.MessageTransport` pair.
+    """One end of an in-memory [`MessageTransport`][voxta_proto.transports.base.MessageTransport]
+    pair.
 
     Attributes:
         sent: every message this end sent successfully, in order.
@@ -44,7 +46,8 @@ class MemoryTransport:
         receive_stream: MemoryObjectReceiveStream[str | bytes],
         name: str,
     ) -> None:
-        """Wrap two memory streams; use :func:`memory_transport_pair` instead."""
+        """Wrap two memory streams; use
+        [`memory_transport_pair()`][voxta_proto.transports.memory.memory_transport_pair] instead."""
         self._send_stream = send_stream
         self._receive_stream = receive_stream
         self._name = name
@@ -115,11 +118,12 @@ class MemoryTransport:
 
     async def send_text(self, data: bytes) -> None:
         """Send one text message given as UTF-8 bytes (see ``MessageTransport``); it
-        travels, and is recorded in :attr:`sent`, as ``str``.
+        travels, and is recorded in [`sent`][voxta_proto.transports.memory.MemoryTransport.sent], as
+        ``str``.
 
         Raises:
             ValueError: ``data`` is not valid UTF-8; nothing was sent.
-            TransportClosed: as :meth:`send`.
+            TransportClosed: as [`send()`][voxta_proto.transports.memory.MemoryTransport.send].
         """
         try:
             text = data.decode("utf-8")
@@ -145,7 +149,8 @@ class MemoryTransport:
         """Wait for one message, then take every message already queued (text as UTF-8).
 
         Raises:
-            TransportClosed: as :meth:`receive`.
+            TransportClosed: as
+                [`receive()`][voxta_proto.transports.memory.MemoryTransport.receive].
         """
         first = await self.receive()
         batch = [first.encode() if isinstance(first, str) else first]

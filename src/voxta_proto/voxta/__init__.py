@@ -1,9 +1,11 @@
 """The Voxta message catalog: every client and server message as a typed, frozen msgspec
 Struct, the shared objects and enums they use, and the codec; pure data, no I/O.
 
-Decode server traffic with :func:`server_codec` (a whole SignalR frame in one pass) or
-:func:`decode_server_message`; build client messages from the classes and send them with
-:func:`wrap_client_message`.
+Decode server traffic with [`server_codec()`][voxta_proto.voxta.codec.server_codec] (a whole SignalR
+frame in one pass) or
+[`decode_server_message()`][voxta_proto.voxta.codec.decode_server_message]; build client messages
+from the classes and send them with
+[`wrap_client_message()`][voxta_proto.voxta.codec.wrap_client_message].
 """
 
 from __future__ import annotations

@@ -3,15 +3,20 @@
 Two directions, two rules for what does not fit the catalog:
 
 * A client reads server messages. An unknown ``$type`` is not an error (newer servers add
-  messages): it becomes :class:`UnknownServerMessage`. A known ``$type`` with wrong fields
-  is a :class:`~voxta_proto.errors.MessageValidationError`, or, inside a hub frame, an
-  :class:`InvalidServerMessage` so the good messages around it survive.
+  messages): it becomes [`UnknownServerMessage`][voxta_proto.voxta.codec.UnknownServerMessage]. A
+  known ``$type`` with wrong fields
+  is a [`MessageValidationError`][voxta_proto.errors.MessageValidationError], or, inside a hub
+  frame, an
+  [`InvalidServerMessage`][voxta_proto.voxta.codec.InvalidServerMessage] so the good messages around
+  it survive.
 * A server reads client messages. Like the real server's argument binding, it rejects
-  unknown ``$type``\\ s as well as bad fields (:class:`InvalidClientMessage` inside a
+  unknown ``$type``\\ s as well as bad fields
+  ([`InvalidClientMessage`][voxta_proto.voxta.codec.InvalidClientMessage] inside a
   frame), which the server answers with a Completion error.
 
-:func:`server_codec` and :func:`client_codec` plug the catalog into
-:class:`~voxta_proto.hub.codec.JsonHubCodec`, so a whole frame of invocations, Voxta
+[`server_codec()`][voxta_proto.voxta.codec.server_codec] and
+[`client_codec()`][voxta_proto.voxta.codec.client_codec] plug the catalog into
+[`JsonHubCodec`][voxta_proto.hub.codec.JsonHubCodec], so a whole frame of invocations, Voxta
 arguments included, is typed by one msgspec call; the per-record fallback only runs for a
 frame that holds something unusual.
 """
@@ -194,8 +199,8 @@ def decode_server_message(data: bytes) -> AnyServerMessage | UnknownServerMessag
     """Decode one server message (the JSON of a ``ReceiveMessage`` argument).
 
     Returns:
-        The typed message, or :class:`UnknownServerMessage` for a ``$type`` this catalog
-        does not know.
+        The typed message, or [`UnknownServerMessage`][voxta_proto.voxta.codec.UnknownServerMessage]
+        for a ``$type`` this catalog does not know.
 
     Raises:
         MessageValidationError: the JSON is invalid or not an object, has no string
@@ -271,8 +276,10 @@ def _client_fallback(raw: msgspec.Raw) -> ClientEvent:
 def server_codec() -> JsonHubCodec[ServerEvent]:
     """A hub codec for the CLIENT role: ``ReceiveMessage`` arguments arrive typed.
 
-    Arguments that are not catalog messages become :class:`UnknownServerMessage` or
-    :class:`InvalidServerMessage`; decoding them never raises.
+    Arguments that are not catalog messages become
+    [`UnknownServerMessage`][voxta_proto.voxta.codec.UnknownServerMessage] or
+    [`InvalidServerMessage`][voxta_proto.voxta.codec.InvalidServerMessage]; decoding them never
+    raises.
     """
     return JsonHubCodec(AnyServerMessage, _server_fallback)
 
@@ -280,7 +287,8 @@ def server_codec() -> JsonHubCodec[ServerEvent]:
 def client_codec() -> JsonHubCodec[ClientEvent]:
     """A hub codec for the SERVER role: ``SendMessage`` arguments arrive typed.
 
-    Arguments that do not bind become :class:`InvalidClientMessage`; decoding them never
+    Arguments that do not bind become
+    [`InvalidClientMessage`][voxta_proto.voxta.codec.InvalidClientMessage]; decoding them never
     raises.
     """
     return JsonHubCodec(AnyClientMessage, _client_fallback)

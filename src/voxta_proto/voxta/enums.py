@@ -1,13 +1,13 @@
 """The Voxta enumerations (protocol reference §7) and how they cross the wire; no I/O.
 
 The server writes enum values as PascalCase names and reads them case-insensitively, or
-as integers (the Unity SDK sends ``role: 3``). Here every enum is an :class:`enum.Enum`
+as integers (the Unity SDK sends ``role: 3``). Here every enum is an `enum.Enum`
 whose values are the wire names, so msgspec encodes names. Decoding accepts:
 
-* any capitalisation of a name, through :meth:`VoxtaEnum._missing_` (msgspec calls it);
+* any capitalisation of a name, through `VoxtaEnum._missing_()` (msgspec calls it);
 * an integer, because catalog fields are annotated ``Lenient[SomeEnum]``: at runtime that
   is ``SomeEnum | int``, and the struct's ``__post_init__`` swaps the integer for the
-  member (see :mod:`voxta_proto.voxta.base`). Type checkers see plain ``SomeEnum``, which
+  member (see `voxta_proto.voxta.base`). Type checkers see plain ``SomeEnum``, which
   is what the attribute holds once the struct exists.
 
 Where the reference gives numbers they equal the declaration index, so the index is the
@@ -228,7 +228,8 @@ class AudioOutputCapability(VoxtaEnum):
     URL = "Url"
     LOCAL_FILE = "LocalFile"
     DISABLED = "Disabled"
-    """Added by the 1.11 model; see :attr:`AudioInputCapability.DISABLED`."""
+    """Added by the 1.11 model; see
+    [`AudioInputCapability.DISABLED`][voxta_proto.voxta.enums.AudioInputCapability.DISABLED]."""
 
 
 class VisionCaptureCapability(VoxtaEnum):
@@ -237,7 +238,8 @@ class VisionCaptureCapability(VoxtaEnum):
     NONE = "None"
     POST_IMAGE = "PostImage"
     DISABLED = "Disabled"
-    """Added by the 1.11 model; see :attr:`AudioInputCapability.DISABLED`."""
+    """Added by the 1.11 model; see
+    [`AudioInputCapability.DISABLED`][voxta_proto.voxta.enums.AudioInputCapability.DISABLED]."""
 
 
 class SpeechRecognitionEndReason(VoxtaEnum):
@@ -297,7 +299,8 @@ class PromptCategories(enum.IntFlag):
     """Which prompts a context item applies to; a flag enum (numbers from the newer model).
 
     On the wire it is a comma-joined list of names (``"Replies, Memory"``) or a number;
-    :meth:`parse` reads either and :meth:`to_wire` writes the names.
+    [`parse()`][voxta_proto.voxta.enums.PromptCategories.parse] reads either and
+    [`to_wire()`][voxta_proto.voxta.enums.PromptCategories.to_wire] writes the names.
     """
 
     UNDEFINED = 0

@@ -6,7 +6,8 @@ invocation that carries an id with exactly one Completion, reject what the real 
 rejects (a message before ``authenticate``, unknown scopes, a session-scoped message
 without ``sessionId``, arguments that fail binding) with the real server's error texts,
 and keep the keep-alive and client timeout going. What is left for the server is
-:class:`ClientRequest` events, answered with ``complete`` and ``send``. No I/O.
+[`ClientRequest`][voxta_proto.voxta.server.ClientRequest] events, answered with ``complete`` and
+``send``. No I/O.
 """
 
 from __future__ import annotations

@@ -283,7 +283,7 @@ class SpeechRecognitionEnd(ServerMessage, tag="speechRecognitionEnd", frozen=Tru
     text: str | None = None
     """Absent when nothing usable was heard."""
     reason: str | None = None
-    """A :class:`SpeechRecognitionEndReason` value, or another name a newer server sends
+    """A `SpeechRecognitionEndReason` value, or another name a newer server sends
     (``EndOfSpeech``); a plain string so an unlisted one never fails the message."""
     words: tuple[RecognizedWord, ...] | None = None
     """Newer servers only."""
@@ -528,7 +528,8 @@ class ReplyThink(ServerMessage, tag="replyThink", frozen=True, gc=False):
 
 class ReplyThinking(ReplyThink, tag="replyThinking", frozen=True, gc=False):
     """``replyThinking``, a name one source gives the reasoning stream; decoded as a
-    :class:`ReplyThink` (a subclass, so ``isinstance(m, ReplyThink)`` holds)."""
+    [`ReplyThink`][voxta_proto.voxta.server_messages.ReplyThink] (a subclass, so ``isinstance(m,
+    ReplyThink)`` holds)."""
 
 
 class ReplyStart(ServerMessage, tag="replyStart", frozen=True, gc=False):

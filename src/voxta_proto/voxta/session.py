@@ -1,7 +1,7 @@
 """Sans-IO Voxta session, client role: handshake, authenticate, chat state, request matching.
 
-A second sans-IO layer over :class:`~voxta_proto.hub.HubConnection`: bytes and ``now``
-in, typed Voxta messages and session events out. Bytes to write collect in an outbox:
+A second sans-IO layer over [`HubConnection`][voxta_proto.hub.connection.HubConnection]: bytes and
+``now`` in, typed Voxta messages and session events out. Bytes to write collect in an outbox:
 after any call, write each item of ``data_to_send()`` to the transport. No I/O, no clock reads.
 
 What it adds over the hub layer:
@@ -11,7 +11,8 @@ What it adds over the hub layer:
 * The chat state the server reports: active ``session_id``/``chat_id``, open sessions,
   participants, context and flags, ``is_thinking``/``is_speaking``, ``last_message_id``.
 * Request matching: every request sent as an invocation ends in exactly one
-  :class:`RequestCompleted` or :class:`RequestFailed`, carrying the reply message the
+  [`RequestCompleted`][voxta_proto.voxta.session.RequestCompleted] or
+  [`RequestFailed`][voxta_proto.voxta.session.RequestFailed], carrying the reply message the
   protocol pairs with it (``startChat`` → ``chatStarted``, list requests → their
   ``*Loaded`` message, ...), see ``REPLIES``. ``forget`` drops a request the caller
   stopped waiting for (timed out, cancelled).
@@ -344,8 +345,8 @@ class VoxtaClientSession:
             said the server allows it).
         rejoin: on a fresh connection after a lost one, the chat the old connection was
             in. Once authenticated, the session subscribes to it again if the server
-            still lists it in ``chatsSessionsUpdated``, and reports :class:`ChatLost`
-            if not (or if the subscription fails).
+            still lists it in ``chatsSessionsUpdated``, and reports
+            [`ChatLost`][voxta_proto.voxta.session.ChatLost] if not (or if the subscription fails).
     """
 
     def __init__(
@@ -421,7 +422,8 @@ class VoxtaClientSession:
         """Queue a Voxta message; returns its invocation id (None for fire-and-forget).
 
         With ``expect_reply`` the message goes out as an invocation and its outcome comes
-        back later as :class:`RequestCompleted` or :class:`RequestFailed`.
+        back later as [`RequestCompleted`][voxta_proto.voxta.session.RequestCompleted] or
+        [`RequestFailed`][voxta_proto.voxta.session.RequestFailed].
 
         Raises:
             LocalProtocolError: the session is not READY (only ``authenticate`` may go
@@ -519,7 +521,8 @@ class VoxtaClientSession:
         return out
 
     def close(self, *, now: float, error: str | None = None) -> list[SessionEvent]:
-        """Queue a SignalR Close; returns a :class:`RequestFailed` for every pending
+        """Queue a SignalR Close; returns a
+        [`RequestFailed`][voxta_proto.voxta.session.RequestFailed] for every pending
         request (no answer can come any more), with ``error`` as the reason."""
         if self.hub.state in (HubState.OPEN, HubState.DETACHED, HubState.REATTACHING):
             self._outbox.add(self.hub.send(Close(error=error), now=now))

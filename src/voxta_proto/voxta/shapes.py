@@ -99,7 +99,7 @@ class ClientCapabilities(VoxtaShape, frozen=True, gc=False):
 
 
 class AppFormField(VoxtaShape, frozen=True, gc=False):
-    """One field of an :class:`AppForm` (API 2025-11 §3.4).
+    """One field of an [`AppForm`][voxta_proto.voxta.shapes.AppForm] (API 2025-11 §3.4).
 
     One class for every kind, so a kind this catalog has not seen still decodes (its
     other properties are not kept): ``kind`` is the field's ``$type``, ``bool`` and

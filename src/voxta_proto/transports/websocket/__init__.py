@@ -1,4 +1,6 @@
-"""WebSockets over anyio: the transport and :func:`connect_websocket` (``transport``),
+"""WebSockets over anyio: the transport and
+[`connect_websocket()`][voxta_proto.transports.websocket.transport.connect_websocket]
+(``transport``),
 the HTTP/WebSocket server (``server``), the upgrade over h11 (``handshake``) and the
 pluggable sans-IO framing engines, wsproto or websockets (``engine``).
 

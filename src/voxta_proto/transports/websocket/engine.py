@@ -4,7 +4,8 @@ An engine frames and parses one WebSocket connection after the HTTP upgrade: byt
 events out; messages, pings, pongs and close frames in, bytes out. It answers what
 RFC 6455 says must be answered (a ping with a pong, a close with a close, a broken frame
 with a close carrying 1002/1007/1009) by queueing bytes the transport collects with
-:meth:`WebSocketEngine.data_to_send`. Reassembly, size limits, timeouts and I/O stay in
+[`WebSocketEngine.data_to_send()`][voxta_proto.transports.websocket.engine.WebSocketEngine.data_to_send].
+Reassembly, size limits, timeouts and I/O stay in
 the transport, so both engines behave alike on the wire and in errors.
 
 * ``"wsproto"`` (default, a required dependency): hands text as ``str``, so text costs an
@@ -131,7 +132,7 @@ class WebSocketEngine(Protocol):
 
 
 class WsprotoEngine:
-    """wsproto's post-handshake :class:`~wsproto.connection.Connection`."""
+    """wsproto's post-handshake `Connection`."""
 
     name = "wsproto"
 
@@ -218,7 +219,7 @@ _ENGINE_LOGGER: Final = _QuietAdapter(logging.getLogger("voxta_proto.transports.
 
 
 class WebsocketsEngine:
-    """websockets' sans-IO :class:`websockets.protocol.Protocol`, started in OPEN state
+    """websockets' sans-IO `websockets.protocol.Protocol`, started in OPEN state
     after our own h11 upgrade."""
 
     name = "websockets"
@@ -343,7 +344,8 @@ def create_engine(name: str, *, client: bool, max_message_size: int | None) -> W
     """The engine called ``name`` for a connection whose upgrade just finished.
 
     Raises:
-        ValueError: ``name`` is not one of :data:`ENGINES`.
+        ValueError: ``name`` is not one of
+            [`ENGINES`][voxta_proto.transports.websocket.engine.ENGINES].
         ImportError: the engine's optional dependency is not installed (one line naming
             the extra to install).
     """

@@ -93,7 +93,8 @@ HttpApp = Callable[[HttpRequest], Awaitable[HttpResponse | WebSocketUpgrade]]
 
 
 class ServerAddress(NamedTuple):
-    """Where :func:`serve` listens (host and the port the OS picked)."""
+    """Where [`serve()`][voxta_proto.transports.websocket.server.serve] listens (host and the port
+    the OS picked)."""
 
     host: str
     port: int
@@ -363,11 +364,13 @@ async def serve_listener(
 
     Each connection runs in its own task; garbage, disconnects, timeouts and app or
     handler exceptions are logged and end only that connection. Running out of file
-    descriptors pauses accepting for :data:`ACCEPT_RETRY_DELAY` at a time (one WARNING a
-    minute at most), never ends the server. The listener is not closed.
+    descriptors pauses accepting for
+    [`ACCEPT_RETRY_DELAY`][voxta_proto.transports.websocket.server.ACCEPT_RETRY_DELAY] at a time
+    (one WARNING a minute at most), never ends the server. The listener is not closed.
 
     Args:
-        app: answers requests with an :class:`HttpResponse` or a :class:`WebSocketUpgrade`.
+        app: answers requests with an [`HttpResponse`][voxta_proto.transports.http.HttpResponse] or
+            a [`WebSocketUpgrade`][voxta_proto.transports.websocket.server.WebSocketUpgrade].
         listener: where connections come from.
         ssl_context: wrap each connection in TLS (server side) when given.
         max_message_size: largest WebSocket message accepted from clients.
@@ -382,8 +385,9 @@ async def serve_listener(
         handshake_timeout: seconds for the TLS handshake and the WebSocket upgrade answer.
         max_pending_connections: connections still in their request/TLS/upgrade phase,
             at most; more are closed at once with one WARNING line.
-        task_status: reports the bound :class:`ServerAddress` (``("", 0)`` when the
-            listener has no socket address).
+        task_status: reports the bound
+            [`ServerAddress`][voxta_proto.transports.websocket.server.ServerAddress] (``("", 0)``
+            when the listener has no socket address).
 
     Raises:
         ValueError: an unknown engine name or a bad limit.
@@ -451,7 +455,8 @@ async def serve(
     """Listen on ``host:port`` (port 0 = any free port) and serve ``app`` until cancelled.
 
     Use with ``address = await task_group.start(serve, app)`` to learn the bound port.
-    See :func:`serve_listener` for the parameters and per-connection behaviour.
+    See [`serve_listener()`][voxta_proto.transports.websocket.server.serve_listener] for the
+    parameters and per-connection behaviour.
     """
     check_engine(websocket_engine)
     with map_exceptions(ConnectError, context=f"listening on {host}:{port}"):

@@ -1,11 +1,13 @@
-"""The WebSocket transport over anyio, and :func:`connect_websocket` (client role).
+"""The WebSocket transport over anyio, and
+[`connect_websocket()`][voxta_proto.transports.websocket.transport.connect_websocket] (client role).
 
-Framing is the engine's (:mod:`.engine`); this module adds what a connection needs on
+Framing is the engine's (`.engine`); this module adds what a connection needs on
 top: reassembly under a size cap, both halves of the close handshake, write timeouts,
-and :func:`~voxta_proto.transports.base.map_exceptions` at every I/O call.
+and [`map_exceptions()`][voxta_proto.transports.base.map_exceptions] at every I/O call.
 
 Reading and writing are apart. There is no background task: whoever calls
-:meth:`WebSocketTransport.receive_many` drives the connection, one socket read per call,
+[`WebSocketTransport.receive_many()`][voxta_proto.transports.websocket.transport.WebSocketTransport.receive_many]
+drives the connection, one socket read per call,
 and every message that read completed comes back at once. The reader never waits on a
 write: control frames it owes the peer (pongs, close replies) are queued and written by
 the reader only when no write is in progress, else by the writer after its own data.
@@ -135,7 +137,8 @@ class _WriteLock:
 class WebSocketTransport:
     """A WebSocket connection carrying whole messages (``str`` = text, ``bytes`` = binary).
 
-    Made by :func:`connect_websocket` (client) or handed to a server handler. Writers are
+    Made by [`connect_websocket()`][voxta_proto.transports.websocket.transport.connect_websocket]
+    (client) or handed to a server handler. Writers are
     serialized by a lock the reader never takes while a write is in progress;
     ``receive()``/``receive_many()`` are for one task at a time and are cancel-safe.
     Pings are answered while someone is reading.
@@ -158,8 +161,9 @@ class WebSocketTransport:
         handshake_headers: tuple[tuple[str, str], ...] | list[tuple[str, str]] = (),
         initial_data: bytes = b"",
     ) -> None:
-        """Wrap an upgraded stream and its engine; use :func:`connect_websocket` or
-        :func:`~voxta_proto.transports.websocket.server.serve` instead of calling this.
+        """Wrap an upgraded stream and its engine; use
+        [`connect_websocket()`][voxta_proto.transports.websocket.transport.connect_websocket] or
+        [`serve()`][voxta_proto.transports.websocket.server.serve] instead of calling this.
 
         ``initial_data`` is what came after the upgrade in the same read (frames the
         peer sent right away)."""
@@ -209,7 +213,8 @@ class WebSocketTransport:
 
     @property
     def close_reason(self) -> str:
-        """The close reason matching :attr:`close_code`."""
+        """The close reason matching
+        [`close_code`][voxta_proto.transports.websocket.transport.WebSocketTransport.close_code]."""
         return self._closed.reason if self._closed else ""
 
     # ---------------------------------------------------------------- sans-IO bookkeeping
@@ -483,7 +488,8 @@ class WebSocketTransport:
 
         Raises:
             ValueError: ``data`` is not valid UTF-8; nothing was sent.
-            TransportClosed, TransportTimeout, WriteError: as :meth:`send`.
+            TransportClosed, TransportTimeout, WriteError: as
+                [`send()`][voxta_proto.transports.websocket.transport.WebSocketTransport.send].
         """
         await self._send_text(data)
 
@@ -520,7 +526,8 @@ class WebSocketTransport:
         ``MessageTransport``. One read, no lock, no per-message await.
 
         Raises:
-            TransportClosed, ReadError, LocalProtocolError: as :meth:`receive`.
+            TransportClosed, ReadError, LocalProtocolError: as
+                [`receive()`][voxta_proto.transports.websocket.transport.WebSocketTransport.receive].
         """
         ready = self._ready
         if not ready:
@@ -637,7 +644,9 @@ async def connect_websocket(
             ``voxta-proto[websockets]`` extra; text stays bytes both ways).
         write_timeout: seconds one write may take before the connection is aborted
             (``None``: no limit).
-        close_timeout: seconds :meth:`WebSocketTransport.aclose` waits for the close reply.
+        close_timeout: seconds
+            [`WebSocketTransport.aclose()`][voxta_proto.transports.websocket.transport.WebSocketTransport.aclose]
+            waits for the close reply.
 
     Returns:
         The open transport.
