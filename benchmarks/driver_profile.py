@@ -4,7 +4,7 @@ A server process that costs almost nothing writes N pre-encoded ``replyChunk`` f
 one record per WebSocket message, as fast as it can right after ``welcome``;
 ``VoxtaClient`` counts them in a callback. Reported: client process CPU µs per message.
 
-    python -m benchmarks.driver_profile [N] [--profile]
+    python -m benchmarks.driver_profile [N] [--profile] [--engine wsproto|websockets]
 """
 
 from __future__ import annotations
@@ -52,7 +52,7 @@ async def _server(n: int) -> None:
         print(address.port, flush=True)
 
 
-async def _client(port: int, n: int, profile: bool) -> float:
+async def _client(port: int, n: int, profile: bool, engine: str) -> float:
     from voxta_proto import VoxtaClient
 
     done = anyio.Event()
@@ -64,7 +64,7 @@ async def _client(port: int, n: int, profile: bool) -> float:
         if count == n:
             done.set()
 
-    client = VoxtaClient(f"http://127.0.0.1:{port}", reconnect=())
+    client = VoxtaClient(f"http://127.0.0.1:{port}", reconnect=(), websocket_engine=engine)
     client.on("replyChunk", on_chunk)
     profiler = cProfile.Profile() if profile else None
     async with client:
@@ -81,7 +81,13 @@ async def _client(port: int, n: int, profile: bool) -> float:
 
 
 def main() -> None:
-    args = [a for a in sys.argv[1:] if not a.startswith("--")]
+    argv = sys.argv[1:]
+    engine = "wsproto"
+    if "--engine" in argv:
+        at = argv.index("--engine")
+        engine = argv[at + 1]
+        del argv[at:at + 2]
+    args = [a for a in argv if not a.startswith("--")]
     n = int(args[0]) if args else N_DEFAULT
     if "--serve" in sys.argv:
         anyio.run(_server, n)
@@ -91,8 +97,8 @@ def main() -> None:
     try:
         assert server.stdout is not None
         port = int(server.stdout.readline())
-        used = anyio.run(_client, port, n, "--profile" in sys.argv)
-        print(f"{n} messages: {used * 1e6 / n:.1f} µs client CPU per message "
+        used = anyio.run(_client, port, n, "--profile" in argv, engine)
+        print(f"{n} messages, {engine}: {used * 1e6 / n:.1f} µs client CPU per message "
               f"({n / used:,.0f} chunks per CPU-second)")
     finally:
         server.terminate()

@@ -100,12 +100,12 @@ class HubConn:
 
 
 def fault_writer(conn: HubConn, batch: int) -> Writer:
-    """How ``conn``'s messages are written: one WebSocket message each (or up to
-    ``batch`` records in one), with the fault plan's latency and splitting."""
+    """How ``conn``'s messages are written: one WebSocket message per item the session
+    queued (the lanes already grouped up to ``batch`` steps into one), with the fault
+    plan's latency and splitting. Items are never joined: what is queued at once can be
+    a whole reply without delay, too big for one message."""
     async def write(transport: MessageTransport, items: list[bytes]) -> None:
         plan = conn.plan
-        if batch > 1 and len(items) > 1 and not (plan.latency or plan.split_every):
-            items = [b"".join(items)]  # one WebSocket message, many records
         for data in items:
             if plan.latency:
                 await anyio.sleep(plan.latency)

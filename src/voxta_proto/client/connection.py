@@ -20,6 +20,7 @@ from voxta_proto.client.api import VoxtaApi
 from voxta_proto.client.audio import AudioInputStream
 from voxta_proto.client.events import (
     _CLIENT_EVENT_NAMES,
+    _EVENT_NAMES,
     Callback,
     Closed,
     ConnectionEvent,
@@ -87,6 +88,9 @@ from voxta_proto.voxta.session import (
 from voxta_proto.voxta.shapes import (
     ClientCapabilities,
 )
+
+_BOOKKEEPING: frozenset[type[object]] = frozenset({Welcome, ChatStarted, ChatsSessionsUpdated})
+"""Server messages the client acts on itself before dispatching them."""
 
 
 class _Connection:
@@ -609,37 +613,50 @@ class VoxtaClient(VoxtaApi, TypedEvents):
     def _on_events(self, conn: _Connection, events: list[SessionEvent]) -> None:
         """From the driver, once per batch (reader or timer task; never blocks): resolve
         requests and waiters at once, queue the rest for the dispatch task (which runs
-        callbacks), and wake it once."""
-        queued = len(self._dispatch)
+        callbacks), and wake it once.
+
+        Most events are plain server messages nobody waits for (a streamed reply): they
+        go straight onto the dispatch queue, one type lookup each."""
+        dispatch = self._dispatch
+        queued = len(dispatch)
+        plain = self._dispatch_open and not self._waiters
         for event in events:
-            if isinstance(event, ServerMessage):
-                if isinstance(event, Welcome):
-                    self._welcomed.set()
-                elif isinstance(event, ChatStarted):
-                    self._active_chat_id = event.chat_id
-                    self._pinned_session = event.session_id
-                elif isinstance(event, ChatsSessionsUpdated):
-                    self._maybe_pin(conn, event)
-                self._post(event, wake=False)
-                if isinstance(event, (ChatStarted, ChatsSessionsUpdated)):
-                    pinned = self.session_id
-                    if pinned is not None and self._ready_session != pinned:
-                        self._ready_session = pinned
-                        self._post(Ready(pinned), wake=False)
-            elif isinstance(event, RequestCompleted):
-                entry = self._requests.pop(event.invocation_id, None)
-                if entry is not None:
-                    entry[0].resolve(event.reply)
-            elif isinstance(event, RequestFailed):
-                self._request_failed(event)
-            elif isinstance(event, Disconnected):
-                conn.lost = event
+            if plain and type(event) not in _BOOKKEEPING and isinstance(event, ServerMessage):
+                dispatch.append(event)
             else:
-                self.logger.debug("ignoring %r", event)
+                self._on_event(conn, event)
+                plain = self._dispatch_open and not self._waiters
         if conn.lost is None:
             conn.lost_in = conn.session.state
-        if len(self._dispatch) != queued:
+        if len(dispatch) != queued:
             self._dispatch_wake.set()
+
+    def _on_event(self, conn: _Connection, event: SessionEvent) -> None:
+        """One event that needs more than queueing: bookkeeping, waiters, requests."""
+        if isinstance(event, ServerMessage):
+            if isinstance(event, Welcome):
+                self._welcomed.set()
+            elif isinstance(event, ChatStarted):
+                self._active_chat_id = event.chat_id
+                self._pinned_session = event.session_id
+            elif isinstance(event, ChatsSessionsUpdated):
+                self._maybe_pin(conn, event)
+            self._post(event, wake=False)
+            if isinstance(event, (ChatStarted, ChatsSessionsUpdated)):
+                pinned = self.session_id
+                if pinned is not None and self._ready_session != pinned:
+                    self._ready_session = pinned
+                    self._post(Ready(pinned), wake=False)
+        elif isinstance(event, RequestCompleted):
+            entry = self._requests.pop(event.invocation_id, None)
+            if entry is not None:
+                entry[0].resolve(event.reply)
+        elif isinstance(event, RequestFailed):
+            self._request_failed(event)
+        elif isinstance(event, Disconnected):
+            conn.lost = event
+        else:
+            self.logger.debug("ignoring %r", event)
 
     def _maybe_pin(self, conn: _Connection, event: ChatsSessionsUpdated) -> None:
         """voxta-client's auto-pin: the first sessions update with sessions subscribes us
@@ -685,8 +702,11 @@ class VoxtaClient(VoxtaApi, TypedEvents):
 
     async def _dispatch_loop(self) -> None:
         """Runs callbacks and feeds ``events()``, so neither stalls the reader; what is
-        queued is taken without a checkpoint per event."""
+        queued is taken without a checkpoint per event (a synchronous callback with no
+        ``events()`` consumer costs a name lookup and the call)."""
         queue = self._dispatch
+        popleft = queue.popleft
+        names = _EVENT_NAMES
         while True:
             if not queue:
                 if not self._dispatch_open:
@@ -695,16 +715,16 @@ class VoxtaClient(VoxtaApi, TypedEvents):
                 if not queue and self._dispatch_open:
                     await wake.wait()
                 continue
-            event = queue.popleft()
+            event = popleft()
             room = self._dispatch_room
             if room is not None and len(queue) < self._event_buffer:
                 self._dispatch_room = None
                 room.set()
-            name = event_name(event)
+            name = names.get(type(event)) or event_name(event)
             callbacks = self.callbacks.get(name)
             if callbacks:
+                arg: object = event.session_id if type(event) is Ready else event
                 for callback in list(callbacks):
-                    arg: object = event.session_id if isinstance(event, Ready) else event
                     try:
                         result = callback(arg)
                         if result is not None and inspect.isawaitable(result):
