@@ -50,7 +50,9 @@ __all__ = [
     "DrivenSession",
     "Driver",
     "DriverState",
+    "TextMessage",
     "Writer",
+    "binary_writer",
     "coalescing_writer",
 ]
 
@@ -110,6 +112,31 @@ async def coalescing_writer(transport: MessageTransport, items: list[bytes]) -> 
     await transport.send_text(items[0] if len(items) == 1 else b"".join(items))
 
 
+class TextMessage(bytes):
+    """Queued bytes that must go as a text message on a binary connection: the JSON
+    handshake request of the MessagePack hub protocol (JS and .NET clients send it as
+    text; everything after it is binary)."""
+
+    __slots__ = ()
+
+
+async def binary_writer(transport: MessageTransport, items: list[bytes]) -> None:
+    """Write a burst of a binary hub protocol (MessagePack): every message carries its
+    own length prefix, so the items go as ONE binary message, except a
+    :class:`TextMessage` (the handshake), which goes alone as text, in order."""
+    run: list[bytes] = []
+    for item in items:
+        if type(item) is TextMessage:
+            if run:
+                await transport.send(b"".join(run))
+                run = []
+            await transport.send_text(item)
+        else:
+            run.append(item)
+    if run:
+        await transport.send(run[0] if len(run) == 1 else b"".join(run))
+
+
 class Driver(Generic[EventT]):
     """Runs ``session`` over a transport; see the module docstring.
 
@@ -124,6 +151,9 @@ class Driver(Generic[EventT]):
             awaitable (e.g. while the owner's event queue is full).
         writer: how queued messages are written (the mock's fault plans pass their own).
         write_timeout: seconds one write may take; None waits forever.
+        encode_hint: encodes the Close sent before hanging up on a peer that broke the
+            protocol, which then goes through ``writer``; None sends it as a JSON
+            record in a text message (the JSON hub protocol, the default).
     """
 
     def __init__(
@@ -135,6 +165,7 @@ class Driver(Generic[EventT]):
         flow: Callable[[], Awaitable[None] | None] | None = None,
         writer: Writer = coalescing_writer,
         write_timeout: float | None = DEFAULT_WRITE_TIMEOUT,
+        encode_hint: Callable[[Close], bytes] | None = None,
     ) -> None:
         self.session: Final = session
         self._on_events = on_events
@@ -142,6 +173,7 @@ class Driver(Generic[EventT]):
         self._flow = flow
         self._writer = writer
         self._write_timeout = math.inf if write_timeout is None else write_timeout
+        self._encode_hint = encode_hint
         self._state = DriverState.IDLE
         self._transport: MessageTransport | None = None
         self._queue: list[bytes] = []
@@ -385,7 +417,10 @@ class Driver(Generic[EventT]):
             # Encoded here, not through the session: its state machine is in ERROR now.
             with anyio.move_on_after(1.0):
                 try:
-                    await transport.send_text(encode_record(_encode(hint)))
+                    if self._encode_hint is None:
+                        await transport.send_text(encode_record(_encode(hint)))
+                    else:
+                        await self._writer(transport, [self._encode_hint(hint)])
                 except VoxtaProtoError as send_exc:
                     logger.debug("could not send the close hint: %s", send_exc)
         self._stop()

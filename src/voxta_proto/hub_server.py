@@ -12,6 +12,8 @@ calls to the client that await its result, and stateful reattach::
         ...   # HubClient(address.url(path="/hub"))
 
 A method gets the :class:`HubServerConnection` first, then the call's arguments.
+Each connection speaks the hub protocol its client's handshake asks for: JSON (text
+messages) or MessagePack (binary messages); negotiate offers both transfer formats.
 """
 
 from __future__ import annotations
@@ -43,7 +45,7 @@ from voxta_proto.hub.messages import (
 )
 from voxta_proto.hub.negotiate import AvailableTransport, NegotiateResponseBody
 from voxta_proto.hub.state import HubState, Role
-from voxta_proto.hub_client import HubSession, decode_args, encode_args
+from voxta_proto.hub_client import HubSession
 from voxta_proto.transports import (
     HttpRequest,
     HttpResponse,
@@ -59,7 +61,6 @@ logger = logging.getLogger("voxta_proto.hub_server")
 
 Method = Callable[..., Any]
 StreamMethod = Callable[..., AsyncIterator[Any]]
-_encode: Final = msgspec.json.Encoder().encode
 _JSON: Final = (("Content-Type", "application/json"),)
 
 
@@ -72,7 +73,8 @@ class HubServerConnection:
         self.token = token
         self.session = HubSession(Role.SERVER, now=anyio.current_time(), config=config)
         self.driver: Driver[object] = Driver(
-            self.session, on_events=self._on_events, alive=self.session.alive)
+            self.session, on_events=self._on_events, alive=self.session.alive,
+            writer=self.session.write, encode_hint=self.session.encode_hint)
         self._tg: TaskGroup | None = None
         self._calls: dict[str, tuple[anyio.Event, list[Any]]] = {}
         self._streams: dict[str, anyio.CancelScope] = {}
@@ -81,6 +83,11 @@ class HubServerConnection:
         self._transport_ready = anyio.Event()
         self._inbox: deque[Invocation[msgspec.Raw]] = deque()
         self._inbox_wake = anyio.Event()
+
+    @property
+    def protocol(self) -> str:
+        """The hub protocol the client asked for (``"json"`` until its handshake)."""
+        return self.session.values.protocol
 
     # -- calls to the client -----------------------------------------------------------
 
@@ -92,7 +99,8 @@ class HubServerConnection:
 
     async def send(self, target: str, *args: object) -> None:
         """Call ``target`` on the client without waiting for an answer."""
-        self._queue(Invocation(target=target, arguments=encode_args(args)))
+        self._queue(Invocation(target=target,
+                               arguments=self.session.values.encode_args(args)))
 
     async def invoke(self, target: str, *args: object, timeout: float = 30.0) -> Any:  # noqa: ASYNC109
         """Call ``target`` on the client and return its result (a client result).
@@ -105,7 +113,8 @@ class HubServerConnection:
         invocation_id = f"s{next(self._ids)}"
         done, box = self._calls[invocation_id] = (anyio.Event(), [])
         try:
-            self._queue(Invocation(target=target, arguments=encode_args(args),
+            self._queue(Invocation(target=target,
+                                   arguments=self.session.values.encode_args(args),
                                    invocation_id=invocation_id))
             with anyio.fail_after(timeout):
                 await done.wait()
@@ -139,7 +148,7 @@ class HubServerConnection:
                     entry[1].append(
                         InvocationError(event.invocation_id, event.error)
                         if event.error is not None
-                        else msgspec.json.decode(cast("msgspec.Raw", event.result))
+                        else self.session.values.decode(cast("msgspec.Raw", event.result))
                         if event.has_result else None)
                     entry[0].set()
 
@@ -158,7 +167,7 @@ class HubServerConnection:
             error = f"Method does not exist: {invocation.target}"
         else:
             try:
-                result = method(self, *decode_args(invocation.arguments))
+                result = method(self, *self.session.values.decode_args(invocation.arguments))
                 if inspect.isawaitable(result):
                     result = await result
             except Exception as exc:
@@ -168,7 +177,7 @@ class HubServerConnection:
         self._answer(Completion(invocation_id=invocation.invocation_id, error=error)
                      if error is not None else
                      Completion(invocation_id=invocation.invocation_id,
-                                result=msgspec.Raw(_encode(result))))
+                                result=msgspec.Raw(self.session.values.encode(result))))
 
     async def _stream(self, invocation: StreamInvocation, scope: anyio.CancelScope) -> None:
         method = self.server.streams.get(invocation.target.lower())
@@ -178,9 +187,10 @@ class HubServerConnection:
                 error = f"Method does not exist: {invocation.target}"
             else:
                 try:
-                    async for item in method(self, *decode_args(invocation.arguments)):
+                    values = self.session.values
+                    async for item in method(self, *values.decode_args(invocation.arguments)):
                         self._answer(StreamItem(invocation_id=invocation.invocation_id,
-                                                item=msgspec.Raw(_encode(item))))
+                                                item=msgspec.Raw(values.encode(item))))
                 except Exception as exc:
                     error = f"An error occurred on the stream '{invocation.target}': {exc}"
         self._streams.pop(invocation.invocation_id, None)
@@ -285,7 +295,7 @@ class HubServer:
                 negotiate_version=1, connection_id=secrets.token_urlsafe(8),
                 connection_token=token, use_stateful_reconnect=stateful,
                 available_transports=(AvailableTransport(transport="WebSockets",
-                                                          transfer_formats=("Text",)),))
+                                                          transfer_formats=("Text", "Binary")),))
             return HttpResponse(200, _JSON, msgspec.json.encode(body))
         if path != self.path or not request.is_websocket_upgrade:
             return HttpResponse(404, (), b"not found")

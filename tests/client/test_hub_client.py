@@ -1,6 +1,6 @@
-"""HubClient against HubServer over loopback WebSockets, on asyncio and trio: invoke,
-send, a hub error, a stream (and its cancel), a client result, and a stateful reattach
-with nothing lost."""
+"""HubClient against HubServer over loopback WebSockets, on asyncio and trio and in both
+hub protocols (JSON and MessagePack): invoke, send, a hub error, a stream (and its
+cancel), a client result, and a stateful reattach with nothing lost."""
 
 from __future__ import annotations
 
@@ -56,6 +56,12 @@ def _hub() -> HubServer:
     return server
 
 
+@pytest.fixture(params=["json", "messagepack"])
+def protocol(request: pytest.FixtureRequest) -> str:
+    """The hub protocol the client asks for; the server speaks both."""
+    return str(request.param)
+
+
 @pytest.fixture
 async def hub_url() -> AsyncIterator[tuple[HubServer, str]]:
     server = _hub()
@@ -65,9 +71,10 @@ async def hub_url() -> AsyncIterator[tuple[HubServer, str]]:
         tg.cancel_scope.cancel()
 
 
-async def test_invoke_send_error_and_stream(hub_url: tuple[HubServer, str]) -> None:
+async def test_invoke_send_error_and_stream(hub_url: tuple[HubServer, str],
+                                            protocol: str) -> None:
     _, url = hub_url
-    async with HubClient(url) as hub:
+    async with HubClient(url, protocol=protocol) as hub:
         assert await hub.invoke("Add", 2, 3) == 5
         assert await hub.invoke("add", 1.5, 1, result_type=float) == 2.5
         with pytest.raises(InvocationError, match="nope"):
@@ -90,9 +97,10 @@ async def test_invoke_send_error_and_stream(hub_url: tuple[HubServer, str]) -> N
             assert [item async for item in items] == [0, 1, 2, 3, 4]
 
 
-async def test_stream_cancel_sends_cancel_invocation(hub_url: tuple[HubServer, str]) -> None:
+async def test_stream_cancel_sends_cancel_invocation(hub_url: tuple[HubServer, str],
+                                                     protocol: str) -> None:
     server, url = hub_url
-    async with HubClient(url) as hub:
+    async with HubClient(url, protocol=protocol) as hub:
         async with hub.stream("Forever") as items:
             async for item in items:
                 if item == 3:
@@ -104,9 +112,9 @@ async def test_stream_cancel_sends_cancel_invocation(hub_url: tuple[HubServer, s
         assert await hub.invoke("Add", 1, 1) == 2  # the connection lives on
 
 
-async def test_client_result(hub_url: tuple[HubServer, str]) -> None:
+async def test_client_result(hub_url: tuple[HubServer, str], protocol: str) -> None:
     _, url = hub_url
-    async with HubClient(url) as hub:
+    async with HubClient(url, protocol=protocol) as hub:
         async def confirm(question: str) -> str:
             return f"yes to {question}"
 
@@ -115,14 +123,15 @@ async def test_client_result(hub_url: tuple[HubServer, str]) -> None:
 
 
 async def test_client_result_without_handler_is_a_hub_error(
-        hub_url: tuple[HubServer, str]) -> None:
+        hub_url: tuple[HubServer, str], protocol: str) -> None:
     _, url = hub_url
-    async with HubClient(url) as hub:
+    async with HubClient(url, protocol=protocol) as hub:
         with pytest.raises(InvocationError, match="no handler"):
             await hub.invoke("Ask", "tea")
 
 
-async def test_stateful_reattach_loses_nothing(hub_url: tuple[HubServer, str]) -> None:
+async def test_stateful_reattach_loses_nothing(hub_url: tuple[HubServer, str],
+                                               protocol: str) -> None:
     _, url = hub_url
     transports: list[MessageTransport] = []
 
@@ -139,7 +148,7 @@ async def test_stateful_reattach_loses_nothing(hub_url: tuple[HubServer, str]) -
         if len(got) == 50:
             all_in.set()
 
-    hub = HubClient(url, connector=connector)
+    hub = HubClient(url, protocol=protocol, connector=connector)
     hub.on("Echo", on_echo)
     async with hub:
         for i in range(50):
@@ -156,7 +165,7 @@ async def test_stateful_reattach_loses_nothing(hub_url: tuple[HubServer, str]) -
 
 
 async def test_without_stateful_a_drop_fails_pending_calls(
-        hub_url: tuple[HubServer, str]) -> None:
+        hub_url: tuple[HubServer, str], protocol: str) -> None:
     _, url = hub_url
     transports: list[MessageTransport] = []
 
@@ -165,7 +174,8 @@ async def test_without_stateful_a_drop_fails_pending_calls(
         transports.append(transport)
         return transport
 
-    async with HubClient(url, connector=connector, stateful_reconnect=False) as hub:
+    async with HubClient(url, protocol=protocol, connector=connector,
+                         stateful_reconnect=False) as hub:
         await transports[0].aclose(1000)
 
         async def call_until_it_fails() -> None:
