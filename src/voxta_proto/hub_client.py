@@ -643,10 +643,12 @@ class HubClient:
                 await self._opened.wait()
             if self._error is not None:
                 raise self._error
-        except BaseException as exc:
+        except BaseException:
             self._closing = True
             tg.cancel_scope.cancel()
-            await tg.__aexit__(type(exc), exc, exc.__traceback__)
+            # Leave the group without handing it our exception, which would come back
+            # wrapped in an ExceptionGroup: callers catch NegotiationError and the rest.
+            await tg.__aexit__(None, None, None)
             raise
         return self
 
