@@ -16,10 +16,13 @@ import pytest
 
 from voxta_mock import MockVoxtaServer
 from voxta_proto import HubClient, HubServer
-from voxta_proto.errors import HandshakeRejected, NegotiationError
-from voxta_proto.hub.messages import Close, Completion, Invocation
+from voxta_proto.errors import HandshakeRejected, NegotiationError, RemoteProtocolError
+from voxta_proto.hub.connection import HubConfig
+from voxta_proto.hub.messages import Close, Completion, HandshakeRequest, Invocation
 from voxta_proto.hub.msgpack import raw_messagepack_codec
 from voxta_proto.hub.negotiate import AvailableTransport, NegotiateResponseBody
+from voxta_proto.hub.state import Role
+from voxta_proto.hub_client import HubSession
 from voxta_proto.transports import (
     ConnectOptions,
     HttpRequest,
@@ -168,3 +171,34 @@ async def test_the_mock_refuses_messagepack_as_voxta_does() -> None:
                            match=r"The protocol 'messagepack' is not supported\."):
             async with HubClient(mock.hub_url, protocol="messagepack"):
                 pass
+
+
+def _server_session() -> HubSession:
+    return HubSession(Role.SERVER, now=0.0, config=HubConfig(max_record_size=1024))
+
+
+def test_the_server_session_reads_a_split_handshake_then_traffic_in_its_protocol() -> None:
+    session = _server_session()
+    invocation = Invocation(target="Add", invocation_id="1",
+                            arguments=(msgspec.Raw(b"\x01"), msgspec.Raw(b"\x02")))
+    assert session.receive_data(HANDSHAKE[:9], now=0.0) == []
+    events = session.receive_data(HANDSHAKE[9:] + CODEC.encode(invocation), now=0.0)
+    assert events == [HandshakeRequest(protocol="messagepack", version=1), invocation]
+    assert session.values.protocol == "messagepack"
+    assert session.binary
+    assert session.data_to_send() == [b"{}\x1e"]
+
+
+def test_the_server_session_refuses_an_unknown_protocol_by_name() -> None:
+    session = _server_session()
+    events = session.receive_data(b'{"protocol":"foo","version":1}\x1e', now=0.0)
+    assert events == [HandshakeRequest(protocol="foo", version=1)]
+    assert session.data_to_send() == [b'{"error":"The protocol \'foo\' is not supported."}\x1e']
+    assert not session.binary
+
+
+def test_the_server_session_refuses_an_oversized_handshake() -> None:
+    session = _server_session()
+    assert session.receive_data(b'{"protocol":"' + b"j" * 1000, now=0.0) == []
+    with pytest.raises(RemoteProtocolError, match="maximum size"):
+        session.receive_data(b"j" * 100, now=0.0)

@@ -3,9 +3,12 @@
 negotiate and with ``skipNegotiation``. The server must read what the official client
 writes and answer in binary messages it parses.
 
-No Node hub speaking MessagePack is on npm (``@microsoft/signalr`` is a client only; the
-SignalR hub side is ASP.NET Core), so ``HubClient`` against a foreign MessagePack hub is
-not checked here; ``HubClient`` against ``HubServer`` runs in ``tests/client``.
+``HubClient`` against a Node hub in MessagePack is not checked: ``@microsoft/signalr`` is
+a client only (the hub side is ASP.NET Core), and the one Node fake hub on npm that
+claims MessagePack, ``@fakehost/signalr`` 1.0.0-beta.3, depends on packages the registry
+does not serve, and answers the handshake with ``{"type":0}``, which the .NET client and
+our core refuse (a handshake response has no ``type``). ``HubClient`` against
+``HubServer`` runs in ``tests/client``.
 """
 
 from __future__ import annotations
