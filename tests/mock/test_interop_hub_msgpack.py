@@ -5,8 +5,9 @@ writes and answer in binary messages it parses.
 
 ``HubClient`` against a Node hub in MessagePack is not checked: ``@microsoft/signalr`` is
 a client only (the hub side is ASP.NET Core), and the one Node fake hub on npm that
-claims MessagePack, ``@fakehost/signalr`` 1.0.0-beta.3, depends on packages the registry
-does not serve, and answers the handshake with ``{"type":0}``, which the .NET client and
+claims MessagePack, ``@fakehost/signalr`` 1.0.0-beta.3, did not install here (the registry
+had none of its ``@fakehost/exchange`` and ``@fakehost/fake-rest`` dependencies), and its
+published code answers the handshake with ``{"type":0}``, which the .NET client and
 our core refuse (a handshake response has no ``type``). ``HubClient`` against
 ``HubServer`` runs in ``tests/client``.
 """
