@@ -698,7 +698,8 @@ class HubClient:
                      now=now)
         self._session = session
         self._driver = Driver(session, on_events=self._on_events, alive=session.alive,
-                              writer=session.write, encode_hint=session.encode_hint)
+                              writer=binary_writer if session.binary else coalescing_writer,
+                              encode_hint=session.encode_hint)
 
     async def _run(self, outcome: NegotiateOutcome | None,
                    transport: MessageTransport) -> None:
