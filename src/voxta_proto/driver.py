@@ -53,6 +53,7 @@ __all__ = [
     "TextMessage",
     "Writer",
     "binary_writer",
+    "coalesce",
     "coalescing_writer",
 ]
 
@@ -62,6 +63,11 @@ _encode: Final = msgspec.json.Encoder().encode
 
 DEFAULT_WRITE_TIMEOUT: Final = 10.0
 """Seconds one write may take before the connection counts as lost."""
+
+COALESCE_LIMIT: Final = 64 * 1024
+"""Bytes a writer joins into one WebSocket message: a long burst (a stream's items queued
+while the writer waited) goes as several messages, never one over the peer's limit
+(ours is 1 MiB); one message larger than this still goes alone and whole."""
 
 EventT = TypeVar("EventT")
 
@@ -106,10 +112,32 @@ Writer = Callable[[MessageTransport, list[bytes]], Awaitable[None]]
 queued it); the default joins them into one text message."""
 
 
+def coalesce(items: list[bytes], limit: int = COALESCE_LIMIT) -> list[bytes]:
+    """``items`` joined in order into as few messages as fit in ``limit`` bytes each (an
+    item larger than ``limit`` alone); both hub protocols frame each message, so a
+    message may carry many."""
+    if len(items) == 1:
+        return items
+    if sum(map(len, items)) <= limit:
+        return [b"".join(items)]
+    joined: list[bytes] = []
+    run: list[bytes] = []
+    size = 0
+    for item in items:
+        if run and size + len(item) > limit:
+            joined.append(b"".join(run))
+            run, size = [], 0
+        run.append(item)
+        size += len(item)
+    joined.append(b"".join(run))
+    return joined
+
+
 async def coalescing_writer(transport: MessageTransport, items: list[bytes]) -> None:
-    """Write every queued item as ONE text message: SignalR's 0x1E framing lets a
-    message carry many records, so a burst costs one frame."""
-    await transport.send_text(items[0] if len(items) == 1 else b"".join(items))
+    """Write the queued items as few text messages (:func:`coalesce`): SignalR's 0x1E
+    framing lets a message carry many records, so a burst costs one frame."""
+    for message in coalesce(items):
+        await transport.send_text(message)
 
 
 class TextMessage(bytes):
@@ -122,19 +150,19 @@ class TextMessage(bytes):
 
 async def binary_writer(transport: MessageTransport, items: list[bytes]) -> None:
     """Write a burst of a binary hub protocol (MessagePack): every message carries its
-    own length prefix, so the items go as ONE binary message, except a
-    :class:`TextMessage` (the handshake), which goes alone as text, in order."""
+    own length prefix, so the items go as few binary messages (:func:`coalesce`),
+    except a :class:`TextMessage` (the handshake), which goes alone as text, in order."""
     run: list[bytes] = []
     for item in items:
         if type(item) is TextMessage:
-            if run:
-                await transport.send(b"".join(run))
-                run = []
+            for message in coalesce(run) if run else ():
+                await transport.send(message)
+            run = []
             await transport.send_text(item)
         else:
             run.append(item)
-    if run:
-        await transport.send(run[0] if len(run) == 1 else b"".join(run))
+    for message in coalesce(run) if run else ():
+        await transport.send(message)
 
 
 class Driver(Generic[EventT]):

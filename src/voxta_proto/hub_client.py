@@ -203,7 +203,7 @@ class HubSession:
     :meth:`write` as the driver's writer and :meth:`encode_hint` as its hint encoder:
     MessagePack goes in binary messages, its (JSON) handshake request as text."""
 
-    __slots__ = ("_config", "_handshake", "_out", "hub", "values")
+    __slots__ = ("_config", "_handshake", "_out", "_room", "_waiting", "hub", "values")
 
     def __init__(self, role: Role, *, now: float, config: HubConfig,
                  protocol: str = "json") -> None:
@@ -215,6 +215,9 @@ class HubSession:
         self._out: list[bytes] = []
         self._handshake = bytearray()
         """Server role: the handshake request read so far (until its 0x1E)."""
+        self._room = anyio.Event()
+        self._waiting = 0
+        """Tasks in :meth:`wait_for_room`."""
 
     @property
     def binary(self) -> bool:
@@ -227,6 +230,24 @@ class HubSession:
         if data:
             self._out.append(TextMessage(data) if type(message) is HandshakeRequest
                              and self.binary else data)
+
+    async def wait_for_room(self) -> None:
+        """Stateful reconnect backpressure, as ASP.NET Core applies it: while the replay
+        buffer is full, wait until the peer's Ack frees room or the connection ends
+        (nothing is refused or dropped meanwhile)."""
+        self._waiting += 1
+        try:
+            while self.hub.send_would_block and self.alive():
+                if self._room.is_set():
+                    self._room = anyio.Event()
+                await self._room.wait()
+        finally:
+            self._waiting -= 1
+
+    def wake(self) -> None:
+        """Let :meth:`wait_for_room` look again (room was freed, or the end came)."""
+        if self._waiting:
+            self._room.set()
 
     async def write(self, transport: MessageTransport, items: list[bytes]) -> None:
         """The driver's writer: text messages for JSON, binary ones for MessagePack."""
@@ -247,7 +268,10 @@ class HubSession:
         hub = self.hub
         if hub.role is Role.SERVER and hub.state is HubState.NEW:
             return self._receive_handshake(data, now)
-        return list(hub.receive_data(data, now=now))
+        events: list[object] = hub.receive_data(data, now=now)  # type: ignore[assignment]
+        if self._waiting:
+            self._room.set()  # an Ack may have freed room
+        return events
 
     def _receive_handshake(self, data: bytes, now: float) -> list[object]:
         """Server role: collect the handshake request, build the connection with the
@@ -283,7 +307,9 @@ class HubSession:
         return events
 
     def receive_eof(self, *, now: float | None = None) -> list[object]:
-        return list(self.hub.receive_eof(now=now))
+        events: list[object] = list(self.hub.receive_eof(now=now))
+        self.wake()
+        return events
 
     def handle_timer(self, *, now: float) -> list[object]:
         events: list[object] = []
@@ -292,6 +318,7 @@ class HubSession:
             if data:
                 self._out.append(data)
             events.append(tick)
+        self.wake()  # a timeout may have ended the connection
         return events
 
     def next_deadline(self) -> float | None:
@@ -468,13 +495,20 @@ class HubClient:
         session.send(message, now=anyio.current_time())
         driver.transmit()
 
+    async def _queue_when_room(self, message: Outgoing) -> None:
+        """:meth:`_queue`, after waiting while the stateful replay buffer is full."""
+        session, _ = self._live()
+        await session.wait_for_room()
+        self._queue(message)
+
     async def send(self, target: str, *args: object) -> None:
         """Invoke ``target`` without waiting for (or getting) a result.
 
         Raises:
             ConnectionClosed: not connected.
         """
-        self._queue(Invocation(target=target, arguments=self.values.encode_args(args)))
+        await self._queue_when_room(Invocation(target=target,
+                                               arguments=self.values.encode_args(args)))
 
     async def invoke(self, target: str, *args: object, result_type: type[T] = Any,  # type: ignore[assignment]
                      timeout: float | None = None) -> T:  # noqa: ASYNC109
@@ -488,8 +522,9 @@ class HubClient:
         invocation_id = next(self._ids)
         call = self._calls[invocation_id] = _Call()
         try:
-            self._queue(Invocation(target=target, arguments=self.values.encode_args(args),
-                                   invocation_id=invocation_id))
+            await self._queue_when_room(Invocation(
+                target=target, arguments=self.values.encode_args(args),
+                invocation_id=invocation_id))
             limit = self.request_timeout if timeout is None else timeout
             with anyio.move_on_after(math.inf if limit is None else limit):
                 await call.wake.wait()
@@ -617,7 +652,7 @@ class HubClient:
                       Completion(invocation_id=invocation.invocation_id,
                                  result=msgspec.Raw(self.values.encode(result))))
             try:
-                self._queue(answer)
+                await self._queue_when_room(answer)
             except ConnectionClosed as exc:
                 logger.debug("could not answer %r: %s", invocation.target, exc)
 
@@ -669,8 +704,10 @@ class HubClient:
             return
         self._closing = True
         session, driver = self._session, self._driver
-        if session is not None and session.hub.state in (HubState.OPEN, HubState.DETACHED):
-            session.send(Close(), now=anyio.current_time())
+        if session is not None:
+            if session.hub.state in (HubState.OPEN, HubState.DETACHED):
+                session.send(Close(), now=anyio.current_time())
+            session.wake()
         if driver is not None:
             await driver.close()
         self._fail_calls(ConnectionClosed("the client was closed"))
@@ -756,3 +793,5 @@ class HubClient:
         finally:
             self._fail_calls(self._error or ConnectionClosed("the connection ended"))
             self._opened.set()
+            if self._session is not None:
+                self._session.wake()

@@ -97,10 +97,16 @@ class HubServerConnection:
         self.session.send(message, now=anyio.current_time())
         self.driver.transmit()
 
+    async def _queue_when_room(self, message: Outgoing) -> None:
+        """:meth:`_queue`, after waiting while the stateful replay buffer is full."""
+        await self.session.wait_for_room()
+        self._queue(message)
+
     async def send(self, target: str, *args: object) -> None:
-        """Call ``target`` on the client without waiting for an answer."""
-        self._queue(Invocation(target=target,
-                               arguments=self.session.values.encode_args(args)))
+        """Call ``target`` on the client without waiting for an answer (but waiting for
+        room while the stateful replay buffer is full)."""
+        await self._queue_when_room(Invocation(
+            target=target, arguments=self.session.values.encode_args(args)))
 
     async def invoke(self, target: str, *args: object, timeout: float = 30.0) -> Any:  # noqa: ASYNC109
         """Call ``target`` on the client and return its result (a client result).
@@ -113,9 +119,9 @@ class HubServerConnection:
         invocation_id = f"s{next(self._ids)}"
         done, box = self._calls[invocation_id] = (anyio.Event(), [])
         try:
-            self._queue(Invocation(target=target,
-                                   arguments=self.session.values.encode_args(args),
-                                   invocation_id=invocation_id))
+            await self._queue_when_room(Invocation(
+                target=target, arguments=self.session.values.encode_args(args),
+                invocation_id=invocation_id))
             with anyio.fail_after(timeout):
                 await done.wait()
         finally:
@@ -174,10 +180,10 @@ class HubServerConnection:
                 error = f"An unexpected error occurred invoking '{invocation.target}': {exc}"
         if invocation.invocation_id is None:
             return
-        self._answer(Completion(invocation_id=invocation.invocation_id, error=error)
-                     if error is not None else
-                     Completion(invocation_id=invocation.invocation_id,
-                                result=msgspec.Raw(self.session.values.encode(result))))
+        await self._answer(Completion(invocation_id=invocation.invocation_id, error=error)
+                           if error is not None else
+                           Completion(invocation_id=invocation.invocation_id,
+                                      result=msgspec.Raw(self.session.values.encode(result))))
 
     async def _stream(self, invocation: StreamInvocation, scope: anyio.CancelScope) -> None:
         method = self.server.streams.get(invocation.target.lower())
@@ -189,16 +195,19 @@ class HubServerConnection:
                 try:
                     values = self.session.values
                     async for item in method(self, *values.decode_args(invocation.arguments)):
-                        self._answer(StreamItem(invocation_id=invocation.invocation_id,
-                                                item=msgspec.Raw(values.encode(item))))
+                        await self._answer(StreamItem(
+                            invocation_id=invocation.invocation_id,
+                            item=msgspec.Raw(values.encode(item))))
                 except Exception as exc:
                     error = f"An error occurred on the stream '{invocation.target}': {exc}"
         self._streams.pop(invocation.invocation_id, None)
-        self._answer(Completion(invocation_id=invocation.invocation_id, error=error))
+        await self._answer(Completion(invocation_id=invocation.invocation_id, error=error))
 
-    def _answer(self, message: Outgoing) -> None:
+    async def _answer(self, message: Outgoing) -> None:
+        """Queue an answer, waiting for room while the replay buffer is full (never
+        dropping it for that); only a connection that is gone loses it."""
         try:
-            self._queue(message)
+            await self._queue_when_room(message)
         except (ConnectionClosed, ProtocolError) as exc:
             logger.debug("could not answer: %s", exc)
 

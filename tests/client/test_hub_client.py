@@ -12,7 +12,9 @@ import anyio.lowlevel
 import pytest
 
 from voxta_proto import HubClient, HubServer, InvocationError
+from voxta_proto.driver import coalesce
 from voxta_proto.errors import ConnectionClosed
+from voxta_proto.hub.connection import HubConfig
 from voxta_proto.hub_server import HubServerConnection
 from voxta_proto.transports import ConnectOptions, MessageTransport, connect_websocket
 
@@ -53,6 +55,12 @@ def _hub() -> HubServer:
             await anyio.sleep(0.01)
 
     server.stream("Forever", forever)
+
+    async def burst(conn: HubServerConnection, n: int) -> AsyncIterator[str]:
+        for i in range(n):  # no checkpoint: every item is queued before the writer runs
+            yield f"item {i:06d} " + "x" * 40
+
+    server.stream("Burst", burst)
     return server
 
 
@@ -186,3 +194,46 @@ async def test_without_stateful_a_drop_fails_pending_calls(
 
         with pytest.raises(ConnectionClosed):
             await call_until_it_fails()
+
+
+async def test_a_burst_over_the_message_limit_arrives_whole(hub_url: tuple[HubServer, str],
+                                                             protocol: str) -> None:
+    """40k stream items queued at once are ~2.5 MB: written as one WebSocket message
+    they would pass the peer's 1 MiB limit and end the connection."""
+    _, url = hub_url
+    hub = HubClient(url, protocol=protocol, stateful_reconnect=False)
+    async with hub, hub.stream("Burst", 40_000, item_type=str) as items:
+        got = [item async for item in items]
+    assert len(got) == 40_000
+    assert got[-1].startswith("item 039999 ")
+
+
+async def test_a_full_replay_buffer_waits_for_the_ack(protocol: str) -> None:
+    """Stateful reconnect backpressure on both ends: sends and answers wait for the
+    peer's Ack when the replay buffer is full, none is refused or dropped."""
+    small = HubConfig(stateful_reconnect=True, max_buffered_bytes=2_000, ack_interval=0.01)
+    server = _hub()
+    server.hub_config = small
+    async with anyio.create_task_group() as tg:
+        address = await tg.start(server.serve)
+        got: list[int] = []
+        hub = HubClient(address.url(path="/hub"), protocol=protocol, hub_config=small)
+        hub.on("Echo", got.append)
+        async with hub:
+            results = [await hub.invoke("Add", i, "-" * 50) for i in ("a", "b") * 50]
+            for i in range(300):
+                await hub.send("EchoLater", i)
+            with anyio.fail_after(10):
+                while len(got) < 300:  # noqa: ASYNC110
+                    await anyio.sleep(0.01)
+        tg.cancel_scope.cancel()
+    assert results == [f"{i}{'-' * 50}" for i in ("a", "b") * 50]
+    assert got == list(range(300))
+
+
+def test_coalesce_keeps_order_and_the_limit() -> None:
+    items = [bytes([i]) * 30 for i in range(10)] + [b"L" * 200, b"z"]
+    joined = coalesce(items, limit=100)
+    assert b"".join(joined) == b"".join(items)
+    assert [len(m) for m in joined] == [90, 90, 90, 30, 200, 1]
+    assert coalesce([b"one"]) == [b"one"]
