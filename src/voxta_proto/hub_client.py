@@ -501,6 +501,22 @@ class HubClient:
         await session.wait_for_room()
         self._queue(message)
 
+    def _queue_soon(self, message: Outgoing) -> None:
+        """:meth:`_queue` for the calls that cannot wait (``stream()``, a cancel): while
+        the replay buffer is full, a task queues ``message`` once there is room."""
+        session, _ = self._live()
+        tg = self._tg
+        if tg is None or not session.hub.send_would_block:
+            self._queue(message)
+        else:
+            tg.start_soon(self._queue_later, message)
+
+    async def _queue_later(self, message: Outgoing) -> None:
+        try:
+            await self._queue_when_room(message)
+        except VoxtaProtoError as exc:  # the calls fail with the connection
+            logger.debug("could not send %s: %s", type(message).__name__, exc)
+
     async def send(self, target: str, *args: object) -> None:
         """Invoke ``target`` without waiting for (or getting) a result.
 
@@ -549,8 +565,8 @@ class HubClient:
         invocation_id = next(self._ids)
         call = self._calls[invocation_id] = _Call()
         try:
-            self._queue(StreamInvocation(invocation_id=invocation_id, target=target,
-                                         arguments=self.values.encode_args(args)))
+            self._queue_soon(StreamInvocation(invocation_id=invocation_id, target=target,
+                                              arguments=self.values.encode_args(args)))
         except BaseException:
             del self._calls[invocation_id]
             raise
@@ -559,7 +575,7 @@ class HubClient:
     def _cancel(self, invocation_id: str) -> None:
         self._calls.pop(invocation_id, None)
         try:
-            self._queue(CancelInvocation(invocation_id=invocation_id))
+            self._queue_soon(CancelInvocation(invocation_id=invocation_id))
         except VoxtaProtoError as exc:
             logger.debug("could not cancel stream %s: %s", invocation_id, exc)
 

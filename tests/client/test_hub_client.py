@@ -237,3 +237,34 @@ def test_coalesce_keeps_order_and_the_limit() -> None:
     assert b"".join(joined) == b"".join(items)
     assert [len(m) for m in joined] == [90, 90, 90, 30, 200, 1]
     assert coalesce([b"one"]) == [b"one"]
+
+
+async def test_stream_and_cancel_wait_for_room_too(protocol: str) -> None:
+    """``stream()`` and a stream's cancel cannot await: with the replay buffer full they
+    are queued once the Ack frees room, not refused."""
+    small = HubConfig(stateful_reconnect=True, max_buffered_bytes=2_000, ack_interval=0.2)
+    server = _hub()
+    server.hub_config = small
+    async with anyio.create_task_group() as tg:
+        address = await tg.start(server.serve)
+        hub = HubClient(address.url(path="/hub"), protocol=protocol, hub_config=small)
+        hub.on("Echo", lambda value: None)
+        async with hub:
+            session = hub._session
+            assert session is not None
+
+            async def fill() -> None:
+                while not session.hub.send_would_block:
+                    await hub.send("EchoLater", "-" * 100)
+
+            await fill()
+            async with hub.stream("Count", 3, item_type=int) as items:
+                assert [item async for item in items] == [0, 1, 2]
+            async with hub.stream("Forever") as forever:
+                await forever.__anext__()
+                await fill()
+            connection = next(iter(server.connections.values()))
+            with anyio.fail_after(5):
+                while connection._streams:  # the cancel arrived  # noqa: ASYNC110
+                    await anyio.sleep(0.01)
+        tg.cancel_scope.cancel()
