@@ -1,9 +1,11 @@
 """HubClient against a hub served by the core's server role, over loopback.
 
 Shows an invoke, a hub error, a stream, a client result and a stateful reattach with
-nothing lost (the client's socket is dropped in the middle of 30 sends).
+nothing lost (the client's socket is dropped in the middle of 30 sends), in the JSON hub
+protocol or in MessagePack (binary WebSocket messages; the hub answers each client in
+the protocol it asks for).
 
-    python examples/hub_client.py [--backend asyncio|trio]
+    python examples/hub_client.py [--backend asyncio|trio] [--protocol json|messagepack]
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ def make_hub() -> HubServer:
 
     async def ask(conn: HubServerConnection, question: str) -> str:
         answer: str = await conn.invoke("Confirm", question)  # a client result
-        return f"the client said {answer!r}"
+        return f"the client said {answer!r} (in {conn.protocol})"
 
     hub.method("Ask", ask)
 
@@ -46,7 +48,7 @@ def make_hub() -> HubServer:
     return hub
 
 
-async def main() -> None:
+async def main(protocol: str = "json") -> None:
     hub = make_hub()
     async with anyio.create_task_group() as tg:
         address = await tg.start(hub.serve)
@@ -56,7 +58,7 @@ async def main() -> None:
             sockets.append(await connect_websocket(url, options=options))
             return sockets[-1]
 
-        client = HubClient(address.url(path="/hub"), connector=connector)
+        client = HubClient(address.url(path="/hub"), connector=connector, protocol=protocol)
         echoed: list[int] = []
         all_echoed = anyio.Event()
 
@@ -90,4 +92,6 @@ async def main() -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--backend", choices=("asyncio", "trio"), default="asyncio")
-    anyio.run(main, backend=parser.parse_args().backend)
+    parser.add_argument("--protocol", choices=("json", "messagepack"), default="json")
+    arguments = parser.parse_args()
+    anyio.run(main, arguments.protocol, backend=arguments.backend)

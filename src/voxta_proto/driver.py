@@ -53,7 +53,10 @@ __all__ = [
     "DrivenSession",
     "Driver",
     "DriverState",
+    "TextMessage",
     "Writer",
+    "binary_writer",
+    "coalesce",
     "coalescing_writer",
 ]
 
@@ -63,6 +66,11 @@ _encode: Final = msgspec.json.Encoder().encode
 
 DEFAULT_WRITE_TIMEOUT: Final = 10.0
 """Seconds one write may take before the connection counts as lost."""
+
+COALESCE_LIMIT: Final = 64 * 1024
+"""Bytes a writer joins into one WebSocket message: a long burst (a stream's items queued
+while the writer waited) goes as several messages, never one over the peer's limit
+(ours is 1 MiB); one message larger than this still goes alone and whole."""
 
 EventT = TypeVar("EventT")
 
@@ -107,10 +115,57 @@ Writer = Callable[[MessageTransport, list[bytes]], Awaitable[None]]
 queued it); the default joins them into one text message."""
 
 
+def coalesce(items: list[bytes], limit: int = COALESCE_LIMIT) -> list[bytes]:
+    """``items`` joined in order into as few messages as fit in ``limit`` bytes each (an
+    item larger than ``limit`` alone); both hub protocols frame each message, so a
+    message may carry many."""
+    if len(items) == 1:
+        return items
+    if sum(map(len, items)) <= limit:
+        return [b"".join(items)]
+    joined: list[bytes] = []
+    run: list[bytes] = []
+    size = 0
+    for item in items:
+        if run and size + len(item) > limit:
+            joined.append(b"".join(run))
+            run, size = [], 0
+        run.append(item)
+        size += len(item)
+    joined.append(b"".join(run))
+    return joined
+
+
 async def coalescing_writer(transport: MessageTransport, items: list[bytes]) -> None:
-    """Write every queued item as ONE text message: SignalR's 0x1E framing lets a
-    message carry many records, so a burst costs one frame."""
-    await transport.send_text(items[0] if len(items) == 1 else b"".join(items))
+    """Write the queued items as few text messages (`coalesce`): SignalR's 0x1E
+    framing lets a message carry many records, so a burst costs one frame."""
+    for message in coalesce(items):
+        await transport.send_text(message)
+
+
+class TextMessage(bytes):
+    """Queued bytes that must go as a text message on a binary connection: the JSON
+    handshake request of the MessagePack hub protocol (JS and .NET clients send it as
+    text; everything after it is binary)."""
+
+    __slots__ = ()
+
+
+async def binary_writer(transport: MessageTransport, items: list[bytes]) -> None:
+    """Write a burst of a binary hub protocol (MessagePack): every message carries its
+    own length prefix, so the items go as few binary messages (`coalesce`),
+    except a `TextMessage` (the handshake), which goes alone as text, in order."""
+    run: list[bytes] = []
+    for item in items:
+        if type(item) is TextMessage:
+            for message in coalesce(run) if run else ():
+                await transport.send(message)
+            run = []
+            await transport.send_text(item)
+        else:
+            run.append(item)
+    for message in coalesce(run) if run else ():
+        await transport.send(message)
 
 
 class Driver(Generic[EventT]):
@@ -127,6 +182,9 @@ class Driver(Generic[EventT]):
             awaitable (e.g. while the owner's event queue is full).
         writer: how queued messages are written (the mock's fault plans pass their own).
         write_timeout: seconds one write may take; None waits forever.
+        encode_hint: encodes the Close sent before hanging up on a peer that broke the
+            protocol, which then goes through ``writer``; None sends it as a JSON
+            record in a text message (the JSON hub protocol, the default).
     """
 
     def __init__(
@@ -138,6 +196,7 @@ class Driver(Generic[EventT]):
         flow: Callable[[], Awaitable[None] | None] | None = None,
         writer: Writer = coalescing_writer,
         write_timeout: float | None = DEFAULT_WRITE_TIMEOUT,
+        encode_hint: Callable[[Close], bytes] | None = None,
     ) -> None:
         self.session: Final = session
         self._on_events = on_events
@@ -145,6 +204,7 @@ class Driver(Generic[EventT]):
         self._flow = flow
         self._writer = writer
         self._write_timeout = math.inf if write_timeout is None else write_timeout
+        self._encode_hint = encode_hint
         self._state = DriverState.IDLE
         self._transport: MessageTransport | None = None
         self._queue: list[bytes] = []
@@ -388,7 +448,10 @@ class Driver(Generic[EventT]):
             # Encoded here, not through the session: its state machine is in ERROR now.
             with anyio.move_on_after(1.0):
                 try:
-                    await transport.send_text(encode_record(_encode(hint)))
+                    if self._encode_hint is None:
+                        await transport.send_text(encode_record(_encode(hint)))
+                    else:
+                        await self._writer(transport, [self._encode_hint(hint)])
                 except VoxtaProtoError as send_exc:
                     logger.debug("could not send the close hint: %s", send_exc)
         self._stop()

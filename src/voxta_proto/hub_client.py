@@ -13,7 +13,8 @@ A handler's return value answers a server invocation that carries an id (a clien
 result). Keep-alive, server timeout, a reconnect policy and stateful reconnect (nothing
 lost across a dropped socket) come from the sans-IO
 [`HubConnection`][voxta_proto.hub.connection.HubConnection] and the one
-[`Driver`][voxta_proto.driver.Driver]. Arguments and results are JSON (msgspec); pass
+[`Driver`][voxta_proto.driver.Driver]. Arguments and results are JSON (msgspec), or
+MessagePack with ``HubClient(url, protocol="messagepack")``; pass
 ``result_type``/``item_type`` to get typed values.
 """
 
@@ -33,7 +34,13 @@ import anyio
 import msgspec
 from anyio.abc import TaskGroup
 
-from voxta_proto.driver import Driver, DriverState
+from voxta_proto.driver import (
+    Driver,
+    DriverState,
+    TextMessage,
+    binary_writer,
+    coalescing_writer,
+)
 from voxta_proto.errors import (
     ConnectionClosed,
     HandshakeRejected,
@@ -43,7 +50,8 @@ from voxta_proto.errors import (
     TransportError,
     VoxtaProtoError,
 )
-from voxta_proto.hub.connection import HubConfig, HubConnection, Outgoing
+from voxta_proto.hub.codec import HubCodec, decode_handshake_request
+from voxta_proto.hub.connection import HubConfig, HubConnection, Outgoing, raw_codec
 from voxta_proto.hub.events import (
     ConnectionLost,
     HandshakeTimedOut,
@@ -62,6 +70,7 @@ from voxta_proto.hub.messages import (
     StreamInvocation,
     StreamItem,
 )
+from voxta_proto.hub.msgpack import raw_messagepack_codec
 from voxta_proto.hub.negotiate import build_websocket_url
 from voxta_proto.hub.state import HubState, Role
 from voxta_proto.transports import (
@@ -77,9 +86,11 @@ __all__ = [
     "DEFAULT_RECONNECT_DELAYS",
     "HubClient",
     "HubSession",
+    "HUB_PROTOCOLS",
     "HubStream",
     "Negotiator",
     "ReconnectPolicy",
+    "ValueCodec",
     "default_negotiator",
     "engine_connector",
 ]
@@ -96,7 +107,50 @@ Negotiator = Callable[[str, ConnectOptions, bool], Awaitable[NegotiateOutcome]]
 
 _LIVE: Final = frozenset({HubState.NEW, HubState.HANDSHAKING, HubState.OPEN,
                           HubState.DETACHED, HubState.REATTACHING})
-_encode: Final = msgspec.json.Encoder().encode
+
+
+@dataclass(frozen=True)
+class ValueCodec:
+    """How one hub protocol writes arguments, results and stream items (they travel as
+    ``msgspec.Raw`` in that protocol's encoding), and the hub codec that frames them."""
+
+    protocol: str
+    encode: Callable[[Any], bytes]
+    decode: Callable[..., Any]
+    """``decode(raw, type=T)``, as ``msgspec.json.decode``."""
+    hub_codec: Callable[[], HubCodec[msgspec.Raw]]
+
+    def encode_args(self, args: Sequence[object]) -> tuple[msgspec.Raw, ...]:
+        """Python values as hub arguments."""
+        encode = self.encode
+        return tuple(msgspec.Raw(encode(arg)) for arg in args)
+
+    def decode_args(self, arguments: Sequence[msgspec.Raw]) -> list[Any]:
+        """Hub arguments as plain Python values."""
+        decode = self.decode
+        return [decode(raw) for raw in arguments]
+
+
+HUB_PROTOCOLS: Final[dict[str, ValueCodec]] = {
+    "json": ValueCodec("json", msgspec.json.Encoder().encode, msgspec.json.decode, raw_codec),
+    "messagepack": ValueCodec("messagepack", msgspec.msgpack.Encoder().encode,
+                              msgspec.msgpack.decode, raw_messagepack_codec),
+}
+"""The hub protocols ``HubClient`` and ``HubServer`` speak, by handshake name."""
+_JSON: Final = HUB_PROTOCOLS["json"]
+
+
+def value_codec(protocol: str) -> ValueCodec:
+    """The `ValueCodec` of ``protocol``.
+
+    Raises:
+        ValueError: not a protocol in `HUB_PROTOCOLS`.
+    """
+    try:
+        return HUB_PROTOCOLS[protocol]
+    except KeyError:
+        raise ValueError(f"unknown hub protocol {protocol!r}; use one of "
+                         f"{', '.join(map(repr, HUB_PROTOCOLS))}") from None
 
 
 @dataclass(frozen=True)
@@ -132,31 +186,81 @@ def engine_connector(websocket_engine: str) -> Connector:
     return connect
 
 
-async def default_negotiator(url: str, options: ConnectOptions,
-                             stateful: bool) -> NegotiateOutcome:
-    """Negotiate over HTTP (h11), within ``options.connect_timeout``."""
+async def default_negotiator(url: str, options: ConnectOptions, stateful: bool, *,
+                             transfer_format: str = "Text") -> NegotiateOutcome:
+    """Negotiate over HTTP (h11), within ``options.connect_timeout``; the server must
+    offer WebSockets with ``transfer_format`` (``"Binary"`` for MessagePack)."""
     return await negotiate(url, options=options, use_stateful_reconnect=stateful,
-                           timeout=options.connect_timeout)
+                           timeout=options.connect_timeout, transfer_format=transfer_format)
 
 
 class HubSession:
-    """A [`HubConnection`][voxta_proto.hub.connection.HubConnection] (either role) shaped for the
-    driver: queued bytes, timers
-    answered (Ping, Ack) and timer events reported; in the server role it answers the
-    handshake (JSON accepted, anything else refused)."""
+    """A [`HubConnection`][voxta_proto.hub.connection.HubConnection] (either role)
+    shaped for the driver: queued bytes, timers answered (Ping, Ack) and timer events
+    reported.
 
-    __slots__ = ("_out", "hub")
+    A client speaks ``protocol``. A server speaks what the client's handshake asks for:
+    it reads the handshake request first, builds its connection with that protocol's
+    codec and answers (JSON and MessagePack accepted, anything else refused). Use
+    `write` as the driver's writer and `encode_hint` as its hint encoder:
+    MessagePack goes in binary messages, its (JSON) handshake request as text."""
 
-    def __init__(self, role: Role, *, now: float, config: HubConfig) -> None:
-        self.hub: Final[HubConnection[msgspec.Raw]] = HubConnection(role, now=now,
-                                                                    config=config)
+    __slots__ = ("_config", "_handshake", "_out", "_room", "_waiting", "hub", "values")
+
+    def __init__(self, role: Role, *, now: float, config: HubConfig,
+                 protocol: str = "json") -> None:
+        self.values: ValueCodec = value_codec(protocol)
+        """The protocol's value encoding (a server's changes with the handshake)."""
+        self.hub: HubConnection[msgspec.Raw] = HubConnection(
+            role, now=now, config=config, codec=self.values.hub_codec())
+        self._config = config
         self._out: list[bytes] = []
+        self._handshake = bytearray()
+        """Server role: the handshake request read so far (until its 0x1E)."""
+        self._room = anyio.Event()
+        self._waiting = 0
+        """Tasks in `wait_for_room`."""
+
+    @property
+    def binary(self) -> bool:
+        """The protocol is binary (MessagePack): written as binary WebSocket messages."""
+        return self.values is not _JSON
 
     def send(self, message: Outgoing, *, now: float) -> None:
         """Queue ``message`` (while detached the hub keeps it for the replay)."""
         data = self.hub.send(message, now=now)
         if data:
-            self._out.append(data)
+            self._out.append(TextMessage(data) if type(message) is HandshakeRequest
+                             and self.binary else data)
+
+    async def wait_for_room(self) -> None:
+        """Stateful reconnect backpressure, as ASP.NET Core applies it: while the replay
+        buffer is full, wait until the peer's Ack frees room or the connection ends
+        (nothing is refused or dropped meanwhile)."""
+        self._waiting += 1
+        try:
+            while self.hub.send_would_block and self.alive():
+                if self._room.is_set():
+                    self._room = anyio.Event()
+                await self._room.wait()
+        finally:
+            self._waiting -= 1
+
+    def wake(self) -> None:
+        """Let `wait_for_room` look again (room was freed, or the end came)."""
+        if self._waiting:
+            self._room.set()
+
+    async def write(self, transport: MessageTransport, items: list[bytes]) -> None:
+        """The driver's writer: text messages for JSON, binary ones for MessagePack."""
+        if self.binary:
+            await binary_writer(transport, items)
+        else:
+            await coalescing_writer(transport, items)
+
+    def encode_hint(self, close: Close) -> bytes:
+        """``close`` in this session's protocol, for the driver's hint to a bad peer."""
+        return self.values.hub_codec().encode(close)
 
     def data_to_send(self) -> list[bytes]:
         out, self._out = self._out, []
@@ -165,23 +269,49 @@ class HubSession:
     def receive_data(self, data: bytes, *, now: float) -> list[object]:
         hub = self.hub
         if hub.role is Role.SERVER and hub.state is HubState.NEW:
-            # The server answers the handshake itself, before the traffic that may share
-            # its read (the hub refuses traffic until the answer went out).
-            end = data.find(b"\x1e") + 1
-            if end:
-                events: list[object] = list(hub.receive_data(data[:end], now=now))
-                for event in events:
-                    if isinstance(event, HandshakeRequest):
-                        self.send(HandshakeAccepted() if event.protocol == "json" else
-                                  HandshakeRefused(error=f"protocol {event.protocol!r} is "
-                                                   "not supported"), now=now)
-                if end < len(data) and self.alive():
-                    events += hub.receive_data(data[end:], now=now)
-                return events
-        return list(hub.receive_data(data, now=now))
+            return self._receive_handshake(data, now)
+        events: list[object] = hub.receive_data(data, now=now)  # type: ignore[assignment]
+        if self._waiting:
+            self._room.set()  # an Ack may have freed room
+        return events
+
+    def _receive_handshake(self, data: bytes, now: float) -> list[object]:
+        """Server role: collect the handshake request, build the connection with the
+        codec it asks for, and answer it before the traffic that may share its read
+        (the hub refuses traffic until the answer went out)."""
+        buffer = self._handshake
+        searched = len(buffer)
+        buffer += data
+        end = buffer.find(b"\x1e", searched) + 1
+        if not end:
+            if len(buffer) <= self._config.max_record_size:
+                return []
+            end = len(buffer)  # the hub refuses the oversized record
+        record, rest = bytes(buffer[:end]), bytes(buffer[end:])
+        buffer.clear()
+        try:
+            protocol = decode_handshake_request(record[:-1]).protocol
+        except ProtocolError:
+            protocol = "json"  # the hub raises the right error for the record
+        if protocol in HUB_PROTOCOLS and protocol != self.values.protocol:
+            self.values = HUB_PROTOCOLS[protocol]
+            self.hub = HubConnection(Role.SERVER, now=now, config=self._config,
+                                     codec=self.values.hub_codec())
+        hub = self.hub
+        events: list[object] = list(hub.receive_data(record, now=now))
+        for event in events:
+            if isinstance(event, HandshakeRequest):
+                self.send(HandshakeAccepted() if event.protocol in HUB_PROTOCOLS else
+                          HandshakeRefused(error=f"The protocol '{event.protocol}' is not "
+                                           "supported."), now=now)
+        if rest and self.alive():
+            events += hub.receive_data(rest, now=now)
+        return events
 
     def receive_eof(self, *, now: float | None = None) -> list[object]:
-        return list(self.hub.receive_eof(now=now))
+        events: list[object] = list(self.hub.receive_eof(now=now))
+        self.wake()
+        return events
 
     def handle_timer(self, *, now: float) -> list[object]:
         events: list[object] = []
@@ -190,6 +320,7 @@ class HubSession:
             if data:
                 self._out.append(data)
             events.append(tick)
+        self.wake()  # a timeout may have ended the connection
         return events
 
     def next_deadline(self) -> float | None:
@@ -204,13 +335,13 @@ class HubSession:
 
 
 def decode_args(arguments: Sequence[msgspec.Raw]) -> list[Any]:
-    """Hub arguments as plain Python values."""
-    return [msgspec.json.decode(raw) for raw in arguments]
+    """Hub arguments (JSON) as plain Python values."""
+    return _JSON.decode_args(arguments)
 
 
 def encode_args(args: Sequence[object]) -> tuple[msgspec.Raw, ...]:
     """Python values as hub arguments (JSON)."""
-    return tuple(msgspec.Raw(_encode(arg)) for arg in args)
+    return _JSON.encode_args(args)
 
 
 class _Call:
@@ -256,7 +387,7 @@ class HubStream(AsyncIterator[T]):
                 raise StopAsyncIteration
             call.wake = anyio.Event()
             await call.wake.wait()
-        return msgspec.json.decode(call.items.popleft(), type=self._type)
+        return cast("T", self._client.values.decode(call.items.popleft(), type=self._type))
 
     async def aclose(self) -> None:
         """Stop the stream: the server is told with CancelInvocation."""
@@ -288,6 +419,12 @@ class HubClient:
         connector: swaps the WebSocket connect (tests).
         negotiator: swaps negotiate (tests).
         websocket_engine: ``"wsproto"`` (default) or another engine the transports have.
+        protocol: the hub protocol, ``"json"`` (default) or ``"messagepack"`` (negotiate
+            asks for the Binary transfer format; everything after the JSON handshake
+            goes in binary WebSocket messages).
+
+    Raises:
+        ValueError: an unknown ``protocol`` or ``websocket_engine``.
     """
 
     def __init__(
@@ -303,7 +440,10 @@ class HubClient:
         connector: Connector | None = None,
         negotiator: Negotiator | None = None,
         websocket_engine: str = "wsproto",
+        protocol: str = "json",
     ) -> None:
+        self.values: Final = value_codec(protocol)
+        """The hub protocol's value encoding (``values.protocol`` is its name)."""
         self.url = url.rstrip("/")
         self.options = options or ConnectOptions()
         self.hub_config = hub_config or HubConfig()
@@ -313,7 +453,14 @@ class HubClient:
         self.request_timeout = request_timeout
         self.skip_negotiation = skip_negotiation
         self._connector = connector or engine_connector(websocket_engine)
-        self._negotiator = negotiator or default_negotiator
+        transfer_format = self.values.hub_codec().transfer_format
+
+        async def negotiate_format(url: str, options: ConnectOptions,
+                                   stateful: bool) -> NegotiateOutcome:
+            return await default_negotiator(url, options, stateful,
+                                            transfer_format=transfer_format)
+
+        self._negotiator: Negotiator = negotiator or negotiate_format
         self._handlers: dict[str, list[Handler]] = {}
         self._calls: dict[str, _Call] = {}
         self._ids = map(str, itertools.count(1))
@@ -352,13 +499,36 @@ class HubClient:
         session.send(message, now=anyio.current_time())
         driver.transmit()
 
+    async def _queue_when_room(self, message: Outgoing) -> None:
+        """`_queue`, after waiting while the stateful replay buffer is full."""
+        session, _ = self._live()
+        await session.wait_for_room()
+        self._queue(message)
+
+    def _queue_soon(self, message: Outgoing) -> None:
+        """`_queue` for the calls that cannot wait (``stream()``, a cancel): while
+        the replay buffer is full, a task queues ``message`` once there is room."""
+        session, _ = self._live()
+        tg = self._tg
+        if tg is None or not session.hub.send_would_block:
+            self._queue(message)
+        else:
+            tg.start_soon(self._queue_later, message)
+
+    async def _queue_later(self, message: Outgoing) -> None:
+        try:
+            await self._queue_when_room(message)
+        except VoxtaProtoError as exc:  # the calls fail with the connection
+            logger.debug("could not send %s: %s", type(message).__name__, exc)
+
     async def send(self, target: str, *args: object) -> None:
         """Invoke ``target`` without waiting for (or getting) a result.
 
         Raises:
             ConnectionClosed: not connected.
         """
-        self._queue(Invocation(target=target, arguments=encode_args(args)))
+        await self._queue_when_room(Invocation(target=target,
+                                               arguments=self.values.encode_args(args)))
 
     async def invoke(self, target: str, *args: object, result_type: type[T] = Any,  # type: ignore[assignment]
                      timeout: float | None = None) -> T:  # noqa: ASYNC109
@@ -372,8 +542,9 @@ class HubClient:
         invocation_id = next(self._ids)
         call = self._calls[invocation_id] = _Call()
         try:
-            self._queue(Invocation(target=target, arguments=encode_args(args),
-                                   invocation_id=invocation_id))
+            await self._queue_when_room(Invocation(
+                target=target, arguments=self.values.encode_args(args),
+                invocation_id=invocation_id))
             limit = self.request_timeout if timeout is None else timeout
             with anyio.move_on_after(math.inf if limit is None else limit):
                 await call.wake.wait()
@@ -383,8 +554,9 @@ class HubClient:
             self._calls.pop(invocation_id, None)
         if call.error is not None:
             raise call.error
-        raw = call.result if call.result is not None else msgspec.Raw(b"null")
-        return msgspec.json.decode(raw, type=result_type)
+        values = self.values
+        raw = call.result if call.result is not None else values.encode(None)
+        return cast("T", values.decode(raw, type=result_type))
 
     def stream(self, target: str, *args: object,
                item_type: type[T] = Any) -> HubStream[T]:  # type: ignore[assignment]
@@ -397,8 +569,8 @@ class HubClient:
         invocation_id = next(self._ids)
         call = self._calls[invocation_id] = _Call()
         try:
-            self._queue(StreamInvocation(invocation_id=invocation_id, target=target,
-                                         arguments=encode_args(args)))
+            self._queue_soon(StreamInvocation(invocation_id=invocation_id, target=target,
+                                              arguments=self.values.encode_args(args)))
         except BaseException:
             del self._calls[invocation_id]
             raise
@@ -407,7 +579,7 @@ class HubClient:
     def _cancel(self, invocation_id: str) -> None:
         self._calls.pop(invocation_id, None)
         try:
-            self._queue(CancelInvocation(invocation_id=invocation_id))
+            self._queue_soon(CancelInvocation(invocation_id=invocation_id))
         except VoxtaProtoError as exc:
             logger.debug("could not cancel stream %s: %s", invocation_id, exc)
 
@@ -478,7 +650,7 @@ class HubClient:
             error = f"Client didn't provide a result: no handler for '{invocation.target}'"
         else:
             try:
-                args = decode_args(invocation.arguments)
+                args = self.values.decode_args(invocation.arguments)
             except msgspec.DecodeError as exc:
                 args, error = [], f"bad arguments: {exc}"
             for index, handler in enumerate(handlers if error is None else ()):
@@ -498,9 +670,9 @@ class HubClient:
             answer = (Completion(invocation_id=invocation.invocation_id, error=error)
                       if error is not None else
                       Completion(invocation_id=invocation.invocation_id,
-                                 result=msgspec.Raw(_encode(result))))
+                                 result=msgspec.Raw(self.values.encode(result))))
             try:
-                self._queue(answer)
+                await self._queue_when_room(answer)
             except ConnectionClosed as exc:
                 logger.debug("could not answer %r: %s", invocation.target, exc)
 
@@ -526,10 +698,12 @@ class HubClient:
                 await self._opened.wait()
             if self._error is not None:
                 raise self._error
-        except BaseException as exc:
+        except BaseException:
             self._closing = True
             tg.cancel_scope.cancel()
-            await tg.__aexit__(type(exc), exc, exc.__traceback__)
+            # Leave the group without handing it our exception, which would come back
+            # wrapped in an ExceptionGroup: callers catch NegotiationError and the rest.
+            await tg.__aexit__(None, None, None)
             raise
         return self
 
@@ -550,8 +724,10 @@ class HubClient:
             return
         self._closing = True
         session, driver = self._session, self._driver
-        if session is not None and session.hub.state in (HubState.OPEN, HubState.DETACHED):
-            session.send(Close(), now=anyio.current_time())
+        if session is not None:
+            if session.hub.state in (HubState.OPEN, HubState.DETACHED):
+                session.send(Close(), now=anyio.current_time())
+            session.wake()
         if driver is not None:
             await driver.close()
         self._fail_calls(ConnectionClosed("the client was closed"))
@@ -572,11 +748,15 @@ class HubClient:
         stateful = bool(self.stateful_reconnect and outcome is not None
                         and outcome.result.use_stateful_reconnect)
         now = anyio.current_time()
-        session = HubSession(Role.CLIENT, now=now,
+        protocol = self.values.protocol
+        session = HubSession(Role.CLIENT, now=now, protocol=protocol,
                              config=replace(self.hub_config, stateful_reconnect=stateful))
-        session.send(HandshakeRequest(protocol="json", version=2 if stateful else 1), now=now)
+        session.send(HandshakeRequest(protocol=protocol, version=2 if stateful else 1),
+                     now=now)
         self._session = session
-        self._driver = Driver(session, on_events=self._on_events, alive=session.alive)
+        self._driver = Driver(session, on_events=self._on_events, alive=session.alive,
+                              writer=binary_writer if session.binary else coalescing_writer,
+                              encode_hint=session.encode_hint)
 
     async def _run(self, outcome: NegotiateOutcome | None,
                    transport: MessageTransport) -> None:
@@ -633,3 +813,5 @@ class HubClient:
         finally:
             self._fail_calls(self._error or ConnectionClosed("the connection ended"))
             self._opened.set()
+            if self._session is not None:
+                self._session.wake()

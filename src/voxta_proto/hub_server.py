@@ -13,8 +13,10 @@ async with anyio.create_task_group() as tg:
     ...   # HubClient(address.url(path="/hub"))
 ```
 
-A method gets the [`HubServerConnection`][voxta_proto.hub_server.HubServerConnection] first, then
-the call's arguments.
+A method gets the [`HubServerConnection`][voxta_proto.hub_server.HubServerConnection] first,
+then the call's arguments. Each connection speaks the hub protocol its client's handshake
+asks for: JSON (text messages) or MessagePack (binary messages); negotiate offers both
+transfer formats.
 """
 
 from __future__ import annotations
@@ -46,7 +48,7 @@ from voxta_proto.hub.messages import (
 )
 from voxta_proto.hub.negotiate import AvailableTransport, NegotiateResponseBody
 from voxta_proto.hub.state import HubState, Role
-from voxta_proto.hub_client import HubSession, decode_args, encode_args
+from voxta_proto.hub_client import HubSession
 from voxta_proto.transports import (
     HttpRequest,
     HttpResponse,
@@ -62,7 +64,6 @@ logger = logging.getLogger("voxta_proto.hub_server")
 
 Method = Callable[..., Any]
 StreamMethod = Callable[..., AsyncIterator[Any]]
-_encode: Final = msgspec.json.Encoder().encode
 _JSON: Final = (("Content-Type", "application/json"),)
 
 
@@ -75,7 +76,8 @@ class HubServerConnection:
         self.token = token
         self.session = HubSession(Role.SERVER, now=anyio.current_time(), config=config)
         self.driver: Driver[object] = Driver(
-            self.session, on_events=self._on_events, alive=self.session.alive)
+            self.session, on_events=self._on_events, alive=self.session.alive,
+            writer=self.session.write, encode_hint=self.session.encode_hint)
         self._tg: TaskGroup | None = None
         self._calls: dict[str, tuple[anyio.Event, list[Any]]] = {}
         self._streams: dict[str, anyio.CancelScope] = {}
@@ -85,6 +87,11 @@ class HubServerConnection:
         self._inbox: deque[Invocation[msgspec.Raw]] = deque()
         self._inbox_wake = anyio.Event()
 
+    @property
+    def protocol(self) -> str:
+        """The hub protocol the client asked for (``"json"`` until its handshake)."""
+        return self.session.values.protocol
+
     # -- calls to the client -----------------------------------------------------------
 
     def _queue(self, message: Outgoing) -> None:
@@ -93,9 +100,16 @@ class HubServerConnection:
         self.session.send(message, now=anyio.current_time())
         self.driver.transmit()
 
+    async def _queue_when_room(self, message: Outgoing) -> None:
+        """`_queue`, after waiting while the stateful replay buffer is full."""
+        await self.session.wait_for_room()
+        self._queue(message)
+
     async def send(self, target: str, *args: object) -> None:
-        """Call ``target`` on the client without waiting for an answer."""
-        self._queue(Invocation(target=target, arguments=encode_args(args)))
+        """Call ``target`` on the client without waiting for an answer (but waiting for
+        room while the stateful replay buffer is full)."""
+        await self._queue_when_room(Invocation(
+            target=target, arguments=self.session.values.encode_args(args)))
 
     async def invoke(self, target: str, *args: object, timeout: float = 30.0) -> Any:  # noqa: ASYNC109
         """Call ``target`` on the client and return its result (a client result).
@@ -108,8 +122,9 @@ class HubServerConnection:
         invocation_id = f"s{next(self._ids)}"
         done, box = self._calls[invocation_id] = (anyio.Event(), [])
         try:
-            self._queue(Invocation(target=target, arguments=encode_args(args),
-                                   invocation_id=invocation_id))
+            await self._queue_when_room(Invocation(
+                target=target, arguments=self.session.values.encode_args(args),
+                invocation_id=invocation_id))
             with anyio.fail_after(timeout):
                 await done.wait()
         finally:
@@ -142,7 +157,7 @@ class HubServerConnection:
                     entry[1].append(
                         InvocationError(event.invocation_id, event.error)
                         if event.error is not None
-                        else msgspec.json.decode(cast("msgspec.Raw", event.result))
+                        else self.session.values.decode(cast("msgspec.Raw", event.result))
                         if event.has_result else None)
                     entry[0].set()
 
@@ -161,17 +176,17 @@ class HubServerConnection:
             error = f"Method does not exist: {invocation.target}"
         else:
             try:
-                result = method(self, *decode_args(invocation.arguments))
+                result = method(self, *self.session.values.decode_args(invocation.arguments))
                 if inspect.isawaitable(result):
                     result = await result
             except Exception as exc:
                 error = f"An unexpected error occurred invoking '{invocation.target}': {exc}"
         if invocation.invocation_id is None:
             return
-        self._answer(Completion(invocation_id=invocation.invocation_id, error=error)
-                     if error is not None else
-                     Completion(invocation_id=invocation.invocation_id,
-                                result=msgspec.Raw(_encode(result))))
+        await self._answer(Completion(invocation_id=invocation.invocation_id, error=error)
+                           if error is not None else
+                           Completion(invocation_id=invocation.invocation_id,
+                                      result=msgspec.Raw(self.session.values.encode(result))))
 
     async def _stream(self, invocation: StreamInvocation, scope: anyio.CancelScope) -> None:
         method = self.server.streams.get(invocation.target.lower())
@@ -181,17 +196,21 @@ class HubServerConnection:
                 error = f"Method does not exist: {invocation.target}"
             else:
                 try:
-                    async for item in method(self, *decode_args(invocation.arguments)):
-                        self._answer(StreamItem(invocation_id=invocation.invocation_id,
-                                                item=msgspec.Raw(_encode(item))))
+                    values = self.session.values
+                    async for item in method(self, *values.decode_args(invocation.arguments)):
+                        await self._answer(StreamItem(
+                            invocation_id=invocation.invocation_id,
+                            item=msgspec.Raw(values.encode(item))))
                 except Exception as exc:
                     error = f"An error occurred on the stream '{invocation.target}': {exc}"
         self._streams.pop(invocation.invocation_id, None)
-        self._answer(Completion(invocation_id=invocation.invocation_id, error=error))
+        await self._answer(Completion(invocation_id=invocation.invocation_id, error=error))
 
-    def _answer(self, message: Outgoing) -> None:
+    async def _answer(self, message: Outgoing) -> None:
+        """Queue an answer, waiting for room while the replay buffer is full (never
+        dropping it for that); only a connection that is gone loses it."""
         try:
-            self._queue(message)
+            await self._queue_when_room(message)
         except (ConnectionClosed, ProtocolError) as exc:
             logger.debug("could not answer: %s", exc)
 
@@ -288,7 +307,7 @@ class HubServer:
                 negotiate_version=1, connection_id=secrets.token_urlsafe(8),
                 connection_token=token, use_stateful_reconnect=stateful,
                 available_transports=(AvailableTransport(transport="WebSockets",
-                                                          transfer_formats=("Text",)),))
+                                                          transfer_formats=("Text", "Binary")),))
             return HttpResponse(200, _JSON, msgspec.json.encode(body))
         if path != self.path or not request.is_websocket_upgrade:
             return HttpResponse(404, (), b"not found")

@@ -1,6 +1,6 @@
-"""HubClient against HubServer over loopback WebSockets, on asyncio and trio: invoke,
-send, a hub error, a stream (and its cancel), a client result, and a stateful reattach
-with nothing lost."""
+"""HubClient against HubServer over loopback WebSockets, on asyncio and trio and in both
+hub protocols (JSON and MessagePack): invoke, send, a hub error, a stream (and its
+cancel), a client result, and a stateful reattach with nothing lost."""
 
 from __future__ import annotations
 
@@ -12,7 +12,9 @@ import anyio.lowlevel
 import pytest
 
 from voxta_proto import HubClient, HubServer, InvocationError
+from voxta_proto.driver import coalesce
 from voxta_proto.errors import ConnectionClosed
+from voxta_proto.hub.connection import HubConfig
 from voxta_proto.hub_server import HubServerConnection
 from voxta_proto.transports import ConnectOptions, MessageTransport, connect_websocket
 
@@ -53,7 +55,19 @@ def _hub() -> HubServer:
             await anyio.sleep(0.01)
 
     server.stream("Forever", forever)
+
+    async def burst(conn: HubServerConnection, n: int) -> AsyncIterator[str]:
+        for i in range(n):  # no checkpoint: every item is queued before the writer runs
+            yield f"item {i:06d} " + "x" * 40
+
+    server.stream("Burst", burst)
     return server
+
+
+@pytest.fixture(params=["json", "messagepack"])
+def protocol(request: pytest.FixtureRequest) -> str:
+    """The hub protocol the client asks for; the server speaks both."""
+    return str(request.param)
 
 
 @pytest.fixture
@@ -65,9 +79,10 @@ async def hub_url() -> AsyncIterator[tuple[HubServer, str]]:
         tg.cancel_scope.cancel()
 
 
-async def test_invoke_send_error_and_stream(hub_url: tuple[HubServer, str]) -> None:
+async def test_invoke_send_error_and_stream(hub_url: tuple[HubServer, str],
+                                            protocol: str) -> None:
     _, url = hub_url
-    async with HubClient(url) as hub:
+    async with HubClient(url, protocol=protocol) as hub:
         assert await hub.invoke("Add", 2, 3) == 5
         assert await hub.invoke("add", 1.5, 1, result_type=float) == 2.5
         with pytest.raises(InvocationError, match="nope"):
@@ -90,9 +105,10 @@ async def test_invoke_send_error_and_stream(hub_url: tuple[HubServer, str]) -> N
             assert [item async for item in items] == [0, 1, 2, 3, 4]
 
 
-async def test_stream_cancel_sends_cancel_invocation(hub_url: tuple[HubServer, str]) -> None:
+async def test_stream_cancel_sends_cancel_invocation(hub_url: tuple[HubServer, str],
+                                                     protocol: str) -> None:
     server, url = hub_url
-    async with HubClient(url) as hub:
+    async with HubClient(url, protocol=protocol) as hub:
         async with hub.stream("Forever") as items:
             async for item in items:
                 if item == 3:
@@ -104,9 +120,9 @@ async def test_stream_cancel_sends_cancel_invocation(hub_url: tuple[HubServer, s
         assert await hub.invoke("Add", 1, 1) == 2  # the connection lives on
 
 
-async def test_client_result(hub_url: tuple[HubServer, str]) -> None:
+async def test_client_result(hub_url: tuple[HubServer, str], protocol: str) -> None:
     _, url = hub_url
-    async with HubClient(url) as hub:
+    async with HubClient(url, protocol=protocol) as hub:
         async def confirm(question: str) -> str:
             return f"yes to {question}"
 
@@ -115,14 +131,15 @@ async def test_client_result(hub_url: tuple[HubServer, str]) -> None:
 
 
 async def test_client_result_without_handler_is_a_hub_error(
-        hub_url: tuple[HubServer, str]) -> None:
+        hub_url: tuple[HubServer, str], protocol: str) -> None:
     _, url = hub_url
-    async with HubClient(url) as hub:
+    async with HubClient(url, protocol=protocol) as hub:
         with pytest.raises(InvocationError, match="no handler"):
             await hub.invoke("Ask", "tea")
 
 
-async def test_stateful_reattach_loses_nothing(hub_url: tuple[HubServer, str]) -> None:
+async def test_stateful_reattach_loses_nothing(hub_url: tuple[HubServer, str],
+                                               protocol: str) -> None:
     _, url = hub_url
     transports: list[MessageTransport] = []
 
@@ -139,7 +156,7 @@ async def test_stateful_reattach_loses_nothing(hub_url: tuple[HubServer, str]) -
         if len(got) == 50:
             all_in.set()
 
-    hub = HubClient(url, connector=connector)
+    hub = HubClient(url, protocol=protocol, connector=connector)
     hub.on("Echo", on_echo)
     async with hub:
         for i in range(50):
@@ -156,7 +173,7 @@ async def test_stateful_reattach_loses_nothing(hub_url: tuple[HubServer, str]) -
 
 
 async def test_without_stateful_a_drop_fails_pending_calls(
-        hub_url: tuple[HubServer, str]) -> None:
+        hub_url: tuple[HubServer, str], protocol: str) -> None:
     _, url = hub_url
     transports: list[MessageTransport] = []
 
@@ -165,7 +182,8 @@ async def test_without_stateful_a_drop_fails_pending_calls(
         transports.append(transport)
         return transport
 
-    async with HubClient(url, connector=connector, stateful_reconnect=False) as hub:
+    async with HubClient(url, protocol=protocol, connector=connector,
+                         stateful_reconnect=False) as hub:
         await transports[0].aclose(1000)
 
         async def call_until_it_fails() -> None:
@@ -176,3 +194,77 @@ async def test_without_stateful_a_drop_fails_pending_calls(
 
         with pytest.raises(ConnectionClosed):
             await call_until_it_fails()
+
+
+async def test_a_burst_over_the_message_limit_arrives_whole(hub_url: tuple[HubServer, str],
+                                                             protocol: str) -> None:
+    """40k stream items queued at once are ~2.5 MB: written as one WebSocket message
+    they would pass the peer's 1 MiB limit and end the connection."""
+    _, url = hub_url
+    hub = HubClient(url, protocol=protocol, stateful_reconnect=False)
+    async with hub, hub.stream("Burst", 40_000, item_type=str) as items:
+        got = [item async for item in items]
+    assert len(got) == 40_000
+    assert got[-1].startswith("item 039999 ")
+
+
+async def test_a_full_replay_buffer_waits_for_the_ack(protocol: str) -> None:
+    """Stateful reconnect backpressure on both ends: sends and answers wait for the
+    peer's Ack when the replay buffer is full, none is refused or dropped."""
+    small = HubConfig(stateful_reconnect=True, max_buffered_bytes=2_000, ack_interval=0.01)
+    server = _hub()
+    server.hub_config = small
+    async with anyio.create_task_group() as tg:
+        address = await tg.start(server.serve)
+        got: list[int] = []
+        hub = HubClient(address.url(path="/hub"), protocol=protocol, hub_config=small)
+        hub.on("Echo", got.append)
+        async with hub:
+            results = [await hub.invoke("Add", i, "-" * 50) for i in ("a", "b") * 50]
+            for i in range(300):
+                await hub.send("EchoLater", i)
+            with anyio.fail_after(10):
+                while len(got) < 300:  # noqa: ASYNC110
+                    await anyio.sleep(0.01)
+        tg.cancel_scope.cancel()
+    assert results == [f"{i}{'-' * 50}" for i in ("a", "b") * 50]
+    assert got == list(range(300))
+
+
+def test_coalesce_keeps_order_and_the_limit() -> None:
+    items = [bytes([i]) * 30 for i in range(10)] + [b"L" * 200, b"z"]
+    joined = coalesce(items, limit=100)
+    assert b"".join(joined) == b"".join(items)
+    assert [len(m) for m in joined] == [90, 90, 90, 30, 200, 1]
+    assert coalesce([b"one"]) == [b"one"]
+
+
+async def test_stream_and_cancel_wait_for_room_too(protocol: str) -> None:
+    """``stream()`` and a stream's cancel cannot await: with the replay buffer full they
+    are queued once the Ack frees room, not refused."""
+    small = HubConfig(stateful_reconnect=True, max_buffered_bytes=2_000, ack_interval=0.2)
+    server = _hub()
+    server.hub_config = small
+    async with anyio.create_task_group() as tg:
+        address = await tg.start(server.serve)
+        hub = HubClient(address.url(path="/hub"), protocol=protocol, hub_config=small)
+        hub.on("Echo", lambda value: None)
+        async with hub:
+            session = hub._session
+            assert session is not None
+
+            async def fill() -> None:
+                while not session.hub.send_would_block:
+                    await hub.send("EchoLater", "-" * 100)
+
+            await fill()
+            async with hub.stream("Count", 3, item_type=int) as items:
+                assert [item async for item in items] == [0, 1, 2]
+            async with hub.stream("Forever") as forever:
+                await forever.__anext__()
+                await fill()
+            connection = next(iter(server.connections.values()))
+            with anyio.fail_after(5):
+                while connection._streams:  # the cancel arrived  # noqa: ASYNC110
+                    await anyio.sleep(0.01)
+        tg.cancel_scope.cancel()

@@ -503,6 +503,12 @@ effect" means it is validated and completed but changes nothing; "completion onl
 means the mock answers its invocation and nothing else; "accepted, ignored" means the
 engine has no branch for it (it is still validated and completed). For a server
 message: "emits" means some part of `voxta_mock` sends it.
+
+**Hub protocols.** Voxta speaks the JSON hub protocol only, and so do `VoxtaClient` and
+the mock: a MessagePack handshake gets `The protocol 'messagepack' is not supported.`,
+as from the real server. For other ASP.NET Core hubs, the core's `HubConnection`,
+`HubClient(protocol="messagepack")` and `HubServer` (which answers each client in the
+protocol its handshake asks for) also speak MessagePack; see the embedding guide.
 """
 
 

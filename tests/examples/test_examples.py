@@ -51,11 +51,11 @@ CASES = [
     *[(["app_triggers.py", "--backend", backend],
        ["lights set to #ffaa00 at 60%", "playing the jazz playlist"])
       for backend in ("asyncio", "trio")],
-    *[(["hub_client.py", "--backend", backend],
+    *[(["hub_client.py", "--backend", backend, "--protocol", protocol],
        ["Add(2, 3) = 5", "Divide(1, 0) failed:", "division by zero", "Countdown(3): [3, 2, 1]",
-        "Ask: the client said 'yes, tea?'",
+        f"Ask: the client said 'yes, tea?' (in {protocol})",
         "reattached 1 time(s) over 2 sockets; echoes in order and complete: True"])
-      for backend in ("asyncio", "trio")],
+      for backend in ("asyncio", "trio") for protocol in ("json", "messagepack")],
 ]
 
 

@@ -451,6 +451,7 @@ async def negotiate(
     use_stateful_reconnect: bool = False,
     timeout: float | None = DEFAULT_HTTP_TIMEOUT,  # noqa: ASYNC109 (per request, as in JS)
     max_body_size: int = DEFAULT_MAX_BODY_SIZE,
+    transfer_format: str = "Text",
 ) -> NegotiateOutcome:
     """Run the SignalR negotiate step, following redirects.
 
@@ -467,13 +468,16 @@ async def negotiate(
         use_stateful_reconnect: ask for stateful reconnect.
         timeout: seconds per HTTP request (connect included); ``None`` = no limit.
         max_body_size: largest negotiate body accepted, in bytes.
+        transfer_format: what the hub protocol needs from the WebSockets transport
+            (``"Text"`` for JSON, ``"Binary"`` for MessagePack).
 
     Returns:
         The final base URL, the parsed result, the token and cookies to connect with.
 
     Raises:
         NegotiationError: a non-200 status (``status_code`` set), an ``error`` body,
-            a body that is not JSON or too large, a bad URL, or too many redirects.
+            a body that is not JSON or too large, a bad URL, too many redirects, or no
+            WebSockets transport with ``transfer_format``.
         ConnectError: refused, DNS failure, proxy or TLS failure.
         ReadError: the server broke HTTP or closed early.
         TransportTimeout: a request ran out of time.
@@ -529,6 +533,7 @@ async def negotiate(
             status_code=response.status,
             requested_stateful_reconnect=use_stateful_reconnect,
             max_body_size=max_body_size,
+            transfer_format=transfer_format,
         )
         if isinstance(parsed, NegotiateRedirect):
             if http_hops + redirects.hops >= MAX_REDIRECTS:
