@@ -35,7 +35,7 @@ from voxta_mock.lanes import ChatLanes
 from voxta_mock.rest import NO_AUTH_PATHS, MockRest
 from voxta_proto import ProtocolError, TransportError
 from voxta_proto.driver import Driver
-from voxta_proto.hub import HubConfig, HubState
+from voxta_proto.hub import HubConfig, HubState, SendUnblocked
 from voxta_proto.hub.negotiate import NegotiateResult, parse_negotiate_response
 from voxta_proto.transports import (
     DEFAULT_MAX_MESSAGE_SIZE,
@@ -393,9 +393,10 @@ class MockVoxtaServer(ChatLanes):
                                      refuse_handshake=plan.refuse_handshake)
         conn = HubConn(key, session, transport, plan, peer)
         conn.inbox_idle.set()
+        conn.may_read.set()
         driver: Driver[ServerEvent] = Driver(
             conn, on_events=lambda events: self._on_events(conn, events), alive=conn.alive,
-            flow=lambda: None if conn.inbox_idle.is_set() else conn.inbox_idle.wait(),
+            flow=conn.flow,
             writer=fault_writer(conn, self.batch))
         conn.driver = driver
         self._conns[key] = conn
@@ -416,6 +417,7 @@ class MockVoxtaServer(ChatLanes):
                 tg.cancel_scope.cancel()
         finally:
             conn.dead = True
+            conn.unblocked.set()
             self._conns.pop(key, None)
             self._accepted = {t: k for t, k in self._accepted.items() if k != key}
             for event in (conn.released, conn.incoming[2] if conn.incoming else None):
@@ -434,8 +436,11 @@ class MockVoxtaServer(ChatLanes):
                 conn.inbox.append(event)
                 if conn.inbox_idle.is_set():  # started per burst: an idle client has none
                     conn.inbox_idle = anyio.Event()
+                    conn.may_read = anyio.Event()
                     assert conn.tasks is not None
                     conn.tasks.start_soon(self._serve_requests, conn)
+            elif isinstance(event, SendUnblocked):
+                conn.unblocked.set()
 
     async def _serve_requests(self, conn: HubConn) -> None:
         """Handle the queued requests in order, then end (reading waits meanwhile)."""
@@ -446,6 +451,7 @@ class MockVoxtaServer(ChatLanes):
                 conn.driver.transmit()
         finally:
             conn.inbox_idle.set()
+            conn.may_read.set()
 
 
     async def _detach(self, conn: HubConn) -> bool:
