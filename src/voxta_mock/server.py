@@ -33,7 +33,7 @@ from voxta_mock.engine import MockEngine, Step
 from voxta_mock.faults import FaultPlan
 from voxta_mock.lanes import ChatLanes
 from voxta_mock.rest import NO_AUTH_PATHS, MockRest
-from voxta_proto import ProtocolError, TransportError
+from voxta_proto import HandshakeRejected, ProtocolError, TransportError
 from voxta_proto.driver import Driver
 from voxta_proto.hub import HubConfig, HubState, SendUnblocked
 from voxta_proto.hub.negotiate import NegotiateResult, parse_negotiate_response
@@ -260,13 +260,15 @@ class MockVoxtaServer(ChatLanes):
         reattaches a stateful connection whose transport dropped.
 
         Raises:
-            TransportError: the token is unknown, expired or in use (a 404/409 over HTTP).
+            HandshakeRejected: the token is unknown, expired or in use (``status_code``
+                404 or 409, as the refused upgrade over HTTP).
         """
         if self._tg is None:
             raise RuntimeError("use the server inside 'async with'")
         accept = self._accept_hub(connection_token)
         if isinstance(accept, int):
-            raise TransportError(f"hub connection refused with HTTP {accept}")
+            raise HandshakeRejected(f"hub connection refused with HTTP {accept}",
+                                    status_code=accept)
         client, server_end = memory_transport_pair()
         self._tg.start_soon(accept, server_end, None)
         return client

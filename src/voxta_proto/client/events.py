@@ -13,6 +13,7 @@ import anyio
 from voxta_proto.voxta.server_messages import (
     ServerMessage,
 )
+from voxta_proto.voxta.session import ChatLost
 
 # ------------------------------------------------------------------------ client events
 
@@ -48,7 +49,7 @@ class Closed:
     error: str | None
 
 
-ConnectionEvent = Union[Ready, Reconnecting, Reconnected, Closed]
+ConnectionEvent = Union[Ready, Reconnecting, Reconnected, Closed, ChatLost]
 """Events the client itself makes about its connection, next to the server's messages
 (not to be confused with :data:`voxta_proto.voxta.codec.ClientEvent`, what a client
 sends)."""
@@ -58,6 +59,7 @@ _CLIENT_EVENT_NAMES: Final[Mapping[type[object], str]] = {
     Reconnecting: "reconnecting",
     Reconnected: "reconnected",
     Closed: "close",
+    ChatLost: "chatLost",
 }
 
 
