@@ -80,6 +80,8 @@ class MiniServer:
     silent: bool = False
     """Send nothing at all (not even pings): tests the client's server timeout."""
     reply_chunks: tuple[str, ...] = ("Once upon", " a time.")
+    swallow: set[str] = field(default_factory=set)
+    """``$type``s of replies to lose once each (the Completion still goes out)."""
     chat_survives: bool = False
     """List the chat (``SESSION_ID``) in a ``chatsSessionsUpdated`` before ``welcome``,
     as Voxta does while another connection still runs it (§3.7)."""
@@ -183,6 +185,10 @@ class MiniServer:
         if request.invocation_id is not None:
             session.complete(request.invocation_id, now=now)
         for reply in replies:
+            tag = type(reply).__struct_config__.tag
+            if tag in self.swallow:
+                self.swallow.discard(tag)
+                continue
             session.send(reply, now=now)
         if isinstance(message, Send) and message.do_reply:
             start = SAMPLES["replyStart"]

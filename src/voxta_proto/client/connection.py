@@ -38,7 +38,7 @@ from voxta_proto.client.requests import (
     _Waiter,
     logger,
 )
-from voxta_proto.driver import Driver, DriverState
+from voxta_proto.driver import DEFAULT_WRITE_TIMEOUT, Driver, DriverState
 from voxta_proto.errors import (
     AuthenticationFailed,
     ChatGone,
@@ -150,6 +150,9 @@ class VoxtaClient(VoxtaApi):
         websocket_engine: the WebSocket engine of the default connector: ``"wsproto"``
             (default) or another one the transports provide (e.g. ``"websockets"``);
             ValueError when this build has no such engine.
+        write_timeout: seconds one write may take; a write that takes longer (a server
+            that stopped reading) counts as a lost connection, then reconnect. None
+            waits forever. Reading, keep-alive and ``close()`` never wait on a write.
     """
 
     def __init__(
@@ -172,6 +175,7 @@ class VoxtaClient(VoxtaApi):
         stateful_reconnect: bool = True,
         event_buffer: int = DEFAULT_EVENT_BUFFER,
         websocket_engine: str = "wsproto",
+        write_timeout: float | None = DEFAULT_WRITE_TIMEOUT,
     ) -> None:
         self.url = url.rstrip("/")
         self.options = ConnectOptions(
@@ -190,6 +194,7 @@ class VoxtaClient(VoxtaApi):
         self.capabilities = capabilities
         self.hub_config = hub_config
         self.stateful_reconnect = stateful_reconnect
+        self.write_timeout = write_timeout
         self.logger = logger
         self._connector: Connector = connector or engine_connector(websocket_engine)
         self._negotiator: Negotiator = negotiator or default_negotiator
@@ -549,7 +554,7 @@ class VoxtaClient(VoxtaApi):
         return Driver(
             session, on_events=on_events,
             alive=lambda: session.state is not ClientState.CLOSED,
-            flow=self._flow,
+            flow=self._flow, write_timeout=self.write_timeout,
         )
 
     async def _run(self, connection_token: str, cookies: Mapping[str, str] | None) -> None:
