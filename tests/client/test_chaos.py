@@ -5,6 +5,7 @@ of random cuts per run (``nox -s fuzz`` runs it longer)."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 
 import anyio
@@ -167,31 +168,36 @@ async def test_a_chat_gone_after_a_fresh_reconnect_fails_its_waiters_at_once(
     event, and a wait_for on that chat fails at once with ChatGone (not after its
     timeout); the client keeps working."""
     lost: list[ChatLost] = []
+    back: list[Reconnected] = []
     with anyio.fail_after(10):
         async with connected(mini_server, stateful_reconnect=False) as client:
             client.on("chatLost", lost.append)
+            client.on("reconnected", back.append)
             started = await client.start_chat("c1")
-            gone = client.wait_for("chatLost", timeout=5)
-            reconnected = client.wait_for(Reconnected, timeout=5)
             failed: list[BaseException] = []
+            ended = anyio.Event()
 
             async def wait_reply_end() -> None:
                 try:
                     await client.wait_for(ReplyEnd, timeout=60)
                 except ChatGone as exc:
                     failed.append(exc)
+                ended.set()
 
             async with anyio.create_task_group() as tg:
                 tg.start_soon(wait_reply_end)
+                await anyio.lowlevel.checkpoint()
                 mini_server.drop_during_reply = True
-                with pytest.raises(ConnectionClosed):
-                    await client.send_message("hi")  # in flight when the drop came
-                event = await gone
-                assert event == ChatLost(started.session_id, started.chat_id, event.reason)
+                with contextlib.suppress(ConnectionClosed):  # answered, or failed by the drop
+                    await client.send_message("hi")
+                await ended.wait()  # at once: within the 10 s above, not after 60 s
             assert isinstance(failed[0], ChatGone)
             assert failed[0].session_id == started.session_id
-            assert await reconnected == Reconnected(stateful=False)
+            while not back:  # noqa: ASYNC110
+                await anyio.sleep(0.01)
+            assert back == [Reconnected(stateful=False)]
             assert client.session_id is None
             assert client.chat_id is None
             assert await client.load_characters_list()
     assert len(lost) == 1
+    assert (lost[0].session_id, lost[0].chat_id) == (started.session_id, started.chat_id)
