@@ -833,7 +833,12 @@ class VoxtaClient(VoxtaApi):
             TimeoutError: no answer within ``timeout`` (default ``request_timeout``).
         """
         conn = self._conn
-        if conn is None or conn.session.state is ClientState.CLOSED:
+        if conn is not None and conn.session.state in _WELCOMING:
+            # A fresh reconnect is authenticating: wait for its welcome, as a request
+            # during a stateful reattach waits in the replay buffer.
+            await self.wait_until_welcome()
+            conn = self._conn
+        if conn is None or conn.session.state in _NOT_USABLE:
             raise ConnectionClosed("not connected: call connect() or use `async with`")
         waiter = _Waiter()
         invocation_id = conn.session.send(message, now=anyio.current_time(),
@@ -877,6 +882,10 @@ class VoxtaClient(VoxtaApi):
             raise
         return AudioInputStream(transport)
 
+
+
+_WELCOMING = frozenset({ClientState.NEW, ClientState.HANDSHAKING, ClientState.AUTHENTICATING})
+_NOT_USABLE = _WELCOMING | {ClientState.CLOSED}
 
 
 def _chat_bound(event_type: type[Any] | str) -> bool:
