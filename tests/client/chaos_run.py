@@ -98,7 +98,7 @@ async def run_chaos(*, seed: int, cuts: int, stateful: bool = True,
                         logger.warning("round %d hung", number)
                         break
                     result.rounds += 1
-                    logger.info("round %d done, %d cuts, %d lost", number, len(proxy.cuts), len(result.lost))
+                    logger.debug("round %d done, %d cuts", number, len(proxy.cuts))
                 proxy.disarm()
                 await _round(client, "final", result, client.session_id or session_id)
                 result.cuts = len(proxy.cuts)

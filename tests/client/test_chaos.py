@@ -23,10 +23,10 @@ from .chaos_run import run_chaos
 from .mini_server import MiniServer
 from .test_client import connected
 
-pytestmark = [pytest.mark.anyio, pytest.mark.timeout(120)]
-
 CUTS = int(os.environ.get("VOXTA_CHAOS_CUTS", "150"))
 """Random cuts per backend (two backends: a few hundred per run)."""
+
+pytestmark = [pytest.mark.anyio, pytest.mark.timeout(120 + CUTS // 5)]
 SEED = int(os.environ.get("VOXTA_CHAOS_SEED", "0"))
 
 
