@@ -39,9 +39,14 @@ def lint(session: nox.Session) -> None:
 
 @nox.session
 def fuzz(session: nox.Session) -> None:
-    """The property tests with the long-running hypothesis profile (20k examples each)."""
+    """The property tests with the long-running hypothesis profile (20k examples each),
+    then the network chaos tests with many more cuts (``VOXTA_CHAOS_CUTS``, default
+    2000 per backend; ``VOXTA_CHAOS_SEED`` picks the seed)."""
     session.install("-e", ".[test]")
     session.run("pytest", "tests/property", *session.posargs, env={"HYPOTHESIS_PROFILE": "fuzz"})
+    cuts = session.env.get("VOXTA_CHAOS_CUTS", "2000")
+    session.run("pytest", "tests/client/test_chaos.py", "-p", "no:randomly",
+                *session.posargs, env={"VOXTA_CHAOS_CUTS": cuts})
 
 
 def _voxta_client_venv(session: nox.Session) -> str:

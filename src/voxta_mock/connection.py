@@ -5,6 +5,7 @@ the replay after a reattach; WebSocket pings as signs of life on the way in)."""
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
 
 import anyio
@@ -33,7 +34,12 @@ class HubConn:
     """Bytes a fault writes outside the session (garbage) or the reattach's replay."""
     inbox: deque[ClientRequest] = field(default_factory=deque)
     inbox_idle: anyio.Event = field(default_factory=anyio.Event)
-    """Set while no request task runs; the driver's reader waits on it (``flow``)."""
+    """Set while no request task runs."""
+    may_read: anyio.Event = field(default_factory=anyio.Event)
+    """The driver's reader waits on it (``flow``): set while no request task runs, or
+    while the request task waits for the client's acks (see ``wait_for_room``)."""
+    unblocked: anyio.Event = field(default_factory=anyio.Event)
+    """Set when an Ack frees the replay buffer (``SendUnblocked``) or the connection ends."""
     tasks: anyio.abc.TaskGroup | None = None
     pings_seen: int = 0
     handshaken: bool = False
@@ -94,6 +100,21 @@ class HubConn:
 
     def reattach(self, *, now: float) -> None:
         self.raw.append(self.session.hub.reattach(now=now))
+
+    async def wait_for_room(self) -> None:
+        """Stateful reconnect's backpressure (ASP.NET Core's): while the replay buffer is
+        full, wait for the client's acks (``SendUnblocked``), reading meanwhile; never
+        drop a client that acks, and never drop a message. Returns at once when there is
+        room, or once the connection is gone."""
+        while self.session.send_would_block and not self.dead:
+            self.may_read.set()  # the acks come through the reader: never wait on it here
+            if self.unblocked.is_set():
+                self.unblocked = anyio.Event()
+            await self.unblocked.wait()
+
+    def flow(self) -> Awaitable[None] | None:
+        """The driver's ``flow``: the reader waits while requests are being handled."""
+        return None if self.may_read.is_set() else self.may_read.wait()
 
     def alive(self) -> bool:
         return not self.dead and self.session.state is not ServerState.CLOSED

@@ -84,6 +84,9 @@ class ChatLanes:
         if isinstance(step, Complete):
             if (origin is not None and invocation_id is not None
                     and invocation_id in origin.session.owed_completions):
+                await origin.wait_for_room()
+                if origin.dead:
+                    return
                 origin.session.complete(invocation_id, now=now, error=step.error)
                 await self._deliver(origin, own)
             return
@@ -96,12 +99,12 @@ class ChatLanes:
             conn = self._conns.get(target)
             if conn is None or conn.dead or conn.session.state is ServerState.CLOSED:
                 continue
-            if conn.session.hub.send_would_block:
-                logger.info("connection %s: replay buffer full, dropping it", conn.key)
-                conn.dead = True
-                if conn.driver is not None:
-                    conn.driver.abort()
-                continue
+            if conn.session.send_would_block:
+                # Backpressure, as ASP.NET Core: wait for the client's acks; what it
+                # has not acked yet is replayed after a reattach, so nothing is lost.
+                await conn.wait_for_room()
+                if not conn.alive():  # gone while waiting
+                    continue
             conn.session.send(step.message, now=now)
             if conn.plan.drop_after_chunks is None:
                 if unflushed is not None:

@@ -33,9 +33,9 @@ from voxta_mock.engine import MockEngine, Step
 from voxta_mock.faults import FaultPlan
 from voxta_mock.lanes import ChatLanes
 from voxta_mock.rest import NO_AUTH_PATHS, MockRest
-from voxta_proto import ProtocolError, TransportError
+from voxta_proto import HandshakeRejected, ProtocolError, TransportError
 from voxta_proto.driver import Driver
-from voxta_proto.hub import HubConfig, HubState
+from voxta_proto.hub import HubConfig, HubState, SendUnblocked
 from voxta_proto.hub.negotiate import NegotiateResult, parse_negotiate_response
 from voxta_proto.transports import (
     DEFAULT_MAX_MESSAGE_SIZE,
@@ -261,13 +261,15 @@ class MockVoxtaServer(ChatLanes):
         like ``/hub?id=<token>``, which reattaches a stateful connection whose transport dropped.
 
         Raises:
-            TransportError: the token is unknown, expired or in use (a 404/409 over HTTP).
+            HandshakeRejected: the token is unknown, expired or in use (``status_code``
+                404 or 409, as the refused upgrade over HTTP).
         """
         if self._tg is None:
             raise RuntimeError("use the server inside 'async with'")
         accept = self._accept_hub(connection_token)
         if isinstance(accept, int):
-            raise TransportError(f"hub connection refused with HTTP {accept}")
+            raise HandshakeRejected(f"hub connection refused with HTTP {accept}",
+                                    status_code=accept)
         client, server_end = memory_transport_pair()
         self._tg.start_soon(accept, server_end, None)
         return client
@@ -394,9 +396,10 @@ class MockVoxtaServer(ChatLanes):
                                      refuse_handshake=plan.refuse_handshake)
         conn = HubConn(key, session, transport, plan, peer)
         conn.inbox_idle.set()
+        conn.may_read.set()
         driver: Driver[ServerEvent] = Driver(
             conn, on_events=lambda events: self._on_events(conn, events), alive=conn.alive,
-            flow=lambda: None if conn.inbox_idle.is_set() else conn.inbox_idle.wait(),
+            flow=conn.flow,
             writer=fault_writer(conn, self.batch))
         conn.driver = driver
         self._conns[key] = conn
@@ -417,6 +420,7 @@ class MockVoxtaServer(ChatLanes):
                 tg.cancel_scope.cancel()
         finally:
             conn.dead = True
+            conn.unblocked.set()
             self._conns.pop(key, None)
             self._accepted = {t: k for t, k in self._accepted.items() if k != key}
             for event in (conn.released, conn.incoming[2] if conn.incoming else None):
@@ -435,8 +439,11 @@ class MockVoxtaServer(ChatLanes):
                 conn.inbox.append(event)
                 if conn.inbox_idle.is_set():  # started per burst: an idle client has none
                     conn.inbox_idle = anyio.Event()
+                    conn.may_read = anyio.Event()
                     assert conn.tasks is not None
                     conn.tasks.start_soon(self._serve_requests, conn)
+            elif isinstance(event, SendUnblocked):
+                conn.unblocked.set()
 
     async def _serve_requests(self, conn: HubConn) -> None:
         """Handle the queued requests in order, then end (reading waits meanwhile)."""
@@ -447,6 +454,7 @@ class MockVoxtaServer(ChatLanes):
                 conn.driver.transmit()
         finally:
             conn.inbox_idle.set()
+            conn.may_read.set()
 
 
     async def _detach(self, conn: HubConn) -> bool:

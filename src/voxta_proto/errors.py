@@ -17,6 +17,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "AuthenticationFailed",
+    "ChatGone",
     "ConnectError",
     "ConnectionClosed",
     "HandshakeRejected",
@@ -164,6 +165,21 @@ class ConnectionClosed(VoxtaProtoError):
 class AuthenticationFailed(ConnectionClosed):
     """The server refused our ``authenticate`` (it answered ``authenticationRequired``);
     the connection is closed and reconnecting would not help."""
+
+
+class ChatGone(ConnectionClosed):
+    """After a fresh reconnect, the chat the client was in no longer runs on the server
+    (VOXTA_PROTOCOL_2025-11.md §3.7): what waited on it will never come.
+
+    Attributes:
+        session_id: the chat session that is gone.
+        chat_id: its chat, when known.
+    """
+
+    def __init__(self, reason: str, *, session_id: str, chat_id: str | None = None) -> None:
+        super().__init__(f"chat session {session_id} is gone: {reason}", allow_reconnect=True)
+        self.session_id = session_id
+        self.chat_id = chat_id
 
 
 class InvocationError(VoxtaProtoError):

@@ -80,6 +80,11 @@ class MiniServer:
     silent: bool = False
     """Send nothing at all (not even pings): tests the client's server timeout."""
     reply_chunks: tuple[str, ...] = ("Once upon", " a time.")
+    swallow: set[str] = field(default_factory=set)
+    """``$type``s of replies to lose once each (the Completion still goes out)."""
+    chat_survives: bool = False
+    """List the chat (``SESSION_ID``) in a ``chatsSessionsUpdated`` before ``welcome``,
+    as Voxta does while another connection still runs it (§3.7)."""
 
     async def negotiator(self, url: str, options: ConnectOptions,
                          stateful: bool) -> NegotiateOutcome:
@@ -161,6 +166,10 @@ class MiniServer:
         replies: list[ServerMessage] = []
         if isinstance(message, Authenticate):
             replies = [SAMPLES["welcome"]]
+            if self.chat_survives:
+                info = SAMPLES["chatsSessionsUpdated"].sessions[0]  # type: ignore[attr-defined]
+                replies.insert(0, sample("chatsSessionsUpdated", sessions=(
+                    msgspec.structs.replace(info, session_id=SESSION_ID, chat_id=CHAT_ID),)))
         elif isinstance(message, (StartChat, ResumeChat, SubscribeToChat)):
             replies = [sample("chatStarted", session_id=SESSION_ID, chat_id=CHAT_ID)]
         elif isinstance(message, LoadCharactersList):
@@ -176,6 +185,10 @@ class MiniServer:
         if request.invocation_id is not None:
             session.complete(request.invocation_id, now=now)
         for reply in replies:
+            tag = type(reply).__struct_config__.tag
+            if tag in self.swallow:
+                self.swallow.discard(tag)
+                continue
             session.send(reply, now=now)
         if isinstance(message, Send) and message.do_reply:
             start = SAMPLES["replyStart"]

@@ -243,6 +243,7 @@ async def test_reconnects_after_drop_mid_reply_and_resubscribes(mini_server: Min
             client.on("reconnected", events.append)
             await client.start_chat("c1")
             mini_server.drop_during_reply = True
+            mini_server.chat_survives = True  # §3.7: rejoined only while the server has it
             reconnected = client.wait_for("reconnected")
             await client.send_message("hi")
             await reconnected

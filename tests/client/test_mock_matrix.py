@@ -362,11 +362,12 @@ async def test_reattach_with_unknown_or_finished_token_is_refused(
         async with make_client() as client:
             assert client._outcome is not None
             token = client._outcome.result.connection_token
-        with pytest.raises(TransportError):
+        with pytest.raises(HandshakeRejected) as refused:
             await mock.connect_memory("no-such-token")
+        assert refused.value.status_code == 404
         while mock._conns:  # noqa: ASYNC110 - the server notices the end of the connection
             await anyio.sleep(0.01)
-        with pytest.raises(TransportError):
+        with pytest.raises(HandshakeRejected):
             await mock.connect_memory(token)  # that connection is over
         if via == "loopback":  # the same over HTTP: 404, not a reattach
             for stale in (token, "no-such-token"):

@@ -31,12 +31,14 @@ from voxta_proto.client.events import (
 )
 from voxta_proto.client.requests import DEFAULT_EVENT_BUFFER, DEFAULT_REQUEST_TIMEOUT
 from voxta_proto.hub_client import DEFAULT_RECONNECT_DELAYS, ReconnectPolicy
+from voxta_proto.voxta.session import ChatLost
 
 __all__ = [
     "DEFAULT_EVENT_BUFFER",
     "DEFAULT_RECONNECT_DELAYS",
     "DEFAULT_REQUEST_TIMEOUT",
     "AudioInputStream",
+    "ChatLost",
     "Closed",
     "ConnectionEvent",
     "EventStream",

@@ -39,9 +39,10 @@ from voxta_proto.client.requests import (
     _Waiter,
     logger,
 )
-from voxta_proto.driver import Driver, DriverState
+from voxta_proto.driver import DEFAULT_WRITE_TIMEOUT, Driver, DriverState
 from voxta_proto.errors import (
     AuthenticationFailed,
+    ChatGone,
     ConnectionClosed,
     HandshakeRejected,
     InvocationError,
@@ -71,6 +72,7 @@ from voxta_proto.voxta.client_messages import (
     ClientMessage,
     SubscribeToChat,
 )
+from voxta_proto.voxta.codec import SERVER_MESSAGE_TYPES
 from voxta_proto.voxta.server_messages import (
     ChatsSessionsUpdated,
     ChatStarted,
@@ -78,6 +80,8 @@ from voxta_proto.voxta.server_messages import (
     Welcome,
 )
 from voxta_proto.voxta.session import (
+    ChatLost,
+    ChatRef,
     ClientState,
     Disconnected,
     RequestCompleted,
@@ -152,6 +156,9 @@ class VoxtaClient(VoxtaApi, TypedEvents):
         websocket_engine: the WebSocket engine of the default connector: ``"wsproto"``
             (default) or another one the transports provide (e.g. ``"websockets"``);
             ValueError when this build has no such engine.
+        write_timeout: seconds one write may take; a write that takes longer (a server
+            that stopped reading) counts as a lost connection, then reconnect. None
+            waits forever. Reading, keep-alive and ``close()`` never wait on a write.
     """
 
     def __init__(
@@ -174,6 +181,7 @@ class VoxtaClient(VoxtaApi, TypedEvents):
         stateful_reconnect: bool = True,
         event_buffer: int = DEFAULT_EVENT_BUFFER,
         websocket_engine: str = "wsproto",
+        write_timeout: float | None = DEFAULT_WRITE_TIMEOUT,
     ) -> None:
         self.url = url.rstrip("/")
         self.options = ConnectOptions(
@@ -192,11 +200,16 @@ class VoxtaClient(VoxtaApi, TypedEvents):
         self.capabilities = capabilities
         self.hub_config = hub_config
         self.stateful_reconnect = stateful_reconnect
+        self.write_timeout = write_timeout
         self.logger = logger
         self._connector: Connector = connector or engine_connector(websocket_engine)
         self._negotiator: Negotiator = negotiator or default_negotiator
         self.callbacks: dict[str, list[Callback]] = {}
         self._conn: _Connection | None = None
+        self._token = ""
+        """The connection token of the current session (a reattach presents it)."""
+        self._rejoined: anyio.Event | None = None
+        """Set once a fresh connection's rejoin settled (rejoined, or ``chatLost``)."""
         self._outcome: NegotiateOutcome | None = None
         self._requests: dict[str, tuple[_Waiter, bool]] = {}
         self._waiters: list[_Waiter] = []
@@ -298,7 +311,7 @@ class VoxtaClient(VoxtaApi, TypedEvents):
                 ok = isinstance(event, event_type)
             return ok and (predicate is None or bool(predicate(event)))
 
-        waiter = _Waiter(match)
+        waiter = _Waiter(match, chat_bound=_chat_bound(event_type))
         self._waiters.append(waiter)
         try:
             return await waiter.wait(timeout, f"wait_for({event_type!r})")
@@ -475,17 +488,19 @@ class VoxtaClient(VoxtaApi, TypedEvents):
             options = replace(options, cookies={**dict(options.cookie_items()), **cookies})
         return options
 
-    def _new_session(self, stateful: bool) -> VoxtaClientSession:
+    def _new_session(self, stateful: bool, rejoin: ChatRef | None = None
+                     ) -> VoxtaClientSession:
         config = self.hub_config or HubConfig()
         config = replace(config, stateful_reconnect=stateful)
         return VoxtaClientSession(
             now=anyio.current_time(), client=self.client_name,
             client_version=self.client_version, capabilities=self.capabilities,
-            hub_config=config, handshake_version=2 if stateful else 1,
+            hub_config=config, handshake_version=2 if stateful else 1, rejoin=rejoin,
         )
 
     async def _open(self, connection_token: str, cookies: Mapping[str, str] | None,
-                    session: VoxtaClientSession | None = None) -> _Connection:
+                    session: VoxtaClientSession | None = None,
+                    rejoin: ChatRef | None = None) -> _Connection:
         """Open a transport; with ``session`` reattach it (stateful), else handshake."""
         transport = await self._connector(self._ws_url(connection_token),
                                           options=self._options(cookies))
@@ -495,9 +510,10 @@ class VoxtaClient(VoxtaApi, TypedEvents):
         else:
             stateful = bool(self.stateful_reconnect and self._outcome
                             and self._outcome.result.use_stateful_reconnect)
-            session = self._new_session(stateful)
+            session = self._new_session(stateful, rejoin)
             session.start(now=anyio.current_time())
             conn = _Connection(transport, session, self._new_driver(session))
+        self._token = connection_token
         self._conn = conn
         return conn
 
@@ -512,7 +528,7 @@ class VoxtaClient(VoxtaApi, TypedEvents):
         return Driver(
             session, on_events=on_events,
             alive=lambda: session.state is not ClientState.CLOSED,
-            flow=self._flow,
+            flow=self._flow, write_timeout=self.write_timeout,
         )
 
     async def _run(self, connection_token: str, cookies: Mapping[str, str] | None) -> None:
@@ -544,21 +560,26 @@ class VoxtaClient(VoxtaApi, TypedEvents):
                 if self._is_closing():
                     return
                 try:
-                    conn = await self._reconnect(old, lost, connection_token, cookies)
+                    conn = await self._reconnect(old, lost, cookies)
                 except (TransportError, NegotiationError, HandshakeRejected, ProtocolError,
                         TimeoutError) as exc:
                     self.logger.warning("reconnect attempt %d failed: %s", attempt, exc)
-                    lost = Disconnected(error=str(exc), allow_reconnect=True)
+                    # A network failure says nothing about the server's session: try to
+                    # resume it again; only a refusal (404/409: it is gone) starts afresh.
+                    lost = Disconnected(error=str(exc), allow_reconnect=True,
+                                        reattachable=lost.reattachable
+                                        and not isinstance(exc, HandshakeRejected))
                     continue
                 attempt = 0
                 break
 
-    async def _reconnect(self, old: _Connection, lost: Disconnected, connection_token: str,
+    async def _reconnect(self, old: _Connection, lost: Disconnected,
                          cookies: Mapping[str, str] | None) -> _Connection:
-        """Reattach the old session when it is reattachable, else start a new one, then
-        re-authenticate (the session does) and re-subscribe to our chat."""
+        """Reattach the old session when it is reattachable (on the token of the
+        connection it belongs to), else start a new one that authenticates again and
+        rejoins our chat if the server still runs it (§3.7; ``chatLost`` if not)."""
         if lost.reattachable and old.session.state is ClientState.DETACHED:
-            conn = await self._open(connection_token, cookies, session=old.session)
+            conn = await self._open(self._token, cookies, session=old.session)
             await self._emit(Reconnected(stateful=True))
             return conn
         if old.session.state is not ClientState.CLOSED:  # a failed reattach: give it up
@@ -567,27 +588,26 @@ class VoxtaClient(VoxtaApi, TypedEvents):
         await self.negotiate()
         assert self._outcome is not None
         self._welcomed = anyio.Event()
-        conn = await self._open(self._outcome.result.connection_token, cookies)
+        session_id = old.session.chat.session_id or self._pinned_session
+        rejoin = None if session_id is None else ChatRef(session_id, self._active_chat_id)
+        conn = await self._open(self._outcome.result.connection_token, cookies,
+                                rejoin=rejoin)
+        self._rejoined = None if rejoin is None else anyio.Event()
         assert self._tg is not None
-        self._tg.start_soon(self._resubscribe, conn, old.session.chat.session_id
-                            or self._pinned_session)
+        self._tg.start_soon(self._announce_fresh, self._rejoined)
         return conn
 
-    async def _resubscribe(self, conn: _Connection, session_id: str | None) -> None:
-        """After a fresh reconnect: wait for welcome, subscribe again, say reconnected."""
+    async def _announce_fresh(self, rejoined: anyio.Event | None) -> None:
+        """After a fresh reconnect: say reconnected once welcomed and the session has
+        rejoined our chat (or reported it lost: ``chatLost`` comes first)."""
         try:
             await self.wait_until_welcome()
+            if rejoined is not None:
+                with anyio.fail_after(self.connect_timeout):
+                    await rejoined.wait()
         except (VoxtaProtoError, TimeoutError) as exc:
             self.logger.warning("no welcome after reconnecting: %s", exc)
             return
-        try:
-            if session_id is not None and conn is self._conn:
-                await self.subscribe_to_chat(session_id, self._active_chat_id or "")
-        except (VoxtaProtoError, TimeoutError) as exc:
-            # The server ended that chat with the old connection: we are back, chat-less.
-            self.logger.warning("re-subscribing after reconnect failed: %s", exc)
-            if self._pinned_session == session_id:
-                self._pinned_session = None
         await self._emit(Reconnected(stateful=False))
 
     async def _serve(self, conn: _Connection) -> Disconnected | None:
@@ -628,6 +648,8 @@ class VoxtaClient(VoxtaApi, TypedEvents):
                 plain = self._dispatch_open and not self._waiters
         if conn.lost is None:
             conn.lost_in = conn.session.state
+        if self._rejoined is not None and not conn.session.rejoining:
+            self._rejoined.set()
         if len(dispatch) != queued:
             self._dispatch_wake.set()
 
@@ -655,8 +677,26 @@ class VoxtaClient(VoxtaApi, TypedEvents):
             self._request_failed(event)
         elif isinstance(event, Disconnected):
             conn.lost = event
+        elif isinstance(event, ChatLost):
+            self._chat_lost(event)
         else:
             self.logger.debug("ignoring %r", event)
+
+    def _chat_lost(self, event: ChatLost) -> None:
+        """§3.7: the chat we were in is gone after a fresh reconnect. Say so (``chatLost``)
+        and fail at once every ``wait_for`` of a chat message: it would never come."""
+        if self._pinned_session == event.session_id:
+            self._pinned_session = None
+        if self._ready_session == event.session_id:
+            self._ready_session = None
+        if event.chat_id is None or self._active_chat_id == event.chat_id:
+            self._active_chat_id = None
+        self.logger.warning("chat session %s is gone: %s", event.session_id, event.reason)
+        self._post(event, wake=False)  # resolves wait_for("chatLost") first
+        error = ChatGone(event.reason, session_id=event.session_id, chat_id=event.chat_id)
+        for waiter in self._waiters:
+            if waiter.chat_bound:
+                waiter.resolve(error=error)
 
     def _maybe_pin(self, conn: _Connection, event: ChatsSessionsUpdated) -> None:
         """voxta-client's auto-pin: the first sessions update with sessions subscribes us
@@ -783,7 +823,12 @@ class VoxtaClient(VoxtaApi, TypedEvents):
             TimeoutError: no answer within ``timeout`` (default ``request_timeout``).
         """
         conn = self._conn
-        if conn is None or conn.session.state is ClientState.CLOSED:
+        if conn is not None and conn.session.state in _WELCOMING:
+            # A fresh reconnect is authenticating: wait for its welcome, as a request
+            # during a stateful reattach waits in the replay buffer.
+            await self.wait_until_welcome()
+            conn = self._conn
+        if conn is None or conn.session.state in _NOT_USABLE:
             raise ConnectionClosed("not connected: call connect() or use `async with`")
         waiter = _Waiter()
         invocation_id = conn.session.send(message, now=anyio.current_time(),
@@ -800,6 +845,10 @@ class VoxtaClient(VoxtaApi, TypedEvents):
                                        type(message).__name__)
         finally:
             self._requests.pop(invocation_id, None)
+            if not waiter.event.is_set():
+                # Timed out or cancelled: the session stops waiting too, so a late (or
+                # lost) answer never resolves a later request of the same type.
+                conn.session.forget(invocation_id)
         return cast("Union[ServerMessage, None]", result)
 
     # -- audio input -------------------------------------------------------------------
@@ -823,6 +872,18 @@ class VoxtaClient(VoxtaApi, TypedEvents):
             raise
         return AudioInputStream(transport)
 
+
+
+_WELCOMING = frozenset({ClientState.NEW, ClientState.HANDSHAKING, ClientState.AUTHENTICATING})
+_NOT_USABLE = _WELCOMING | {ClientState.CLOSED}
+
+
+def _chat_bound(event_type: type[Any] | str) -> bool:
+    """A ``wait_for`` of a server message that belongs to a chat session (it has a
+    ``session_id``): it fails at once with ChatGone when that chat is lost."""
+    kind = SERVER_MESSAGE_TYPES.get(event_type) if isinstance(event_type, str) else event_type
+    fields = getattr(kind, "__struct_fields__", ())
+    return "session_id" in fields
 
 
 async def _leave(tg: TaskGroup, exc: BaseException | None) -> None:

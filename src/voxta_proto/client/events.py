@@ -15,6 +15,7 @@ from voxta_proto.voxta.codec import SERVER_MESSAGE_TYPES
 from voxta_proto.voxta.server_messages import (
     ServerMessage,
 )
+from voxta_proto.voxta.session import ChatLost
 
 # ------------------------------------------------------------------------ client events
 
@@ -50,7 +51,7 @@ class Closed:
     error: str | None
 
 
-ConnectionEvent = Union[Ready, Reconnecting, Reconnected, Closed]
+ConnectionEvent = Union[Ready, Reconnecting, Reconnected, Closed, ChatLost]
 """Events the client itself makes about its connection, next to the server's messages
 (not to be confused with
 [`voxta_proto.voxta.codec.ClientEvent`][voxta_proto.voxta.codec.ClientEvent], what a client
@@ -61,6 +62,7 @@ _CLIENT_EVENT_NAMES: Final[Mapping[type[object], str]] = {
     Reconnecting: "reconnecting",
     Reconnected: "reconnected",
     Closed: "close",
+    ChatLost: "chatLost",
 }
 
 

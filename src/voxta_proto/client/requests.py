@@ -37,8 +37,11 @@ E = TypeVar("E")
 class _Waiter:
     """One awaited outcome, resolved by the reader without blocking it."""
 
-    def __init__(self, match: Callable[[object], bool] | None = None) -> None:
+    def __init__(self, match: Callable[[object], bool] | None = None, *,
+                 chat_bound: bool = False) -> None:
         self.match = match
+        self.chat_bound = chat_bound
+        """Waits on a chat session's message: fails when that chat is lost."""
         self.event = anyio.Event()
         self.value: object = None
         self.error: BaseException | None = None

@@ -400,6 +400,11 @@ class VoxtaClientSession:
         return {key: pending.request for key, pending in self._pending.items()
                 if not pending.forgotten}
 
+    @property
+    def rejoining(self) -> bool:
+        """A ``rejoin`` is still under way (neither rejoined nor reported lost)."""
+        return self._rejoin is not None
+
     def data_to_send(self) -> list[bytes]:
         """Take what waits to be written: one item per transport message."""
         return self._outbox.take()
