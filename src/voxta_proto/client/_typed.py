@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import Any, Literal, TypeVar, overload
 
 from voxta_proto.client.events import (
+    ChatLost,
     Closed,
     Ready,
     Reconnected,
@@ -146,6 +147,11 @@ class TypedEvents(abc.ABC):
     def on(self, event_name: Literal["chatLoadingMessage"], callback: Callable[[ChatLoadingMessage], R]) -> Callable[[ChatLoadingMessage], R]: ...
     @overload
     def on(self, event_name: Literal["chatLoadingMessage"], callback: None = None) -> Callable[[Callable[[ChatLoadingMessage], R]], Callable[[ChatLoadingMessage], R]]: ...
+
+    @overload
+    def on(self, event_name: Literal["chatLost"], callback: Callable[[ChatLost], R]) -> Callable[[ChatLost], R]: ...
+    @overload
+    def on(self, event_name: Literal["chatLost"], callback: None = None) -> Callable[[Callable[[ChatLost], R]], Callable[[ChatLost], R]]: ...
 
     @overload
     def on(self, event_name: Literal["chatParticipantsUpdated"], callback: Callable[[ChatParticipantsUpdated], R]) -> Callable[[ChatParticipantsUpdated], R]: ...
@@ -443,6 +449,9 @@ class TypedEvents(abc.ABC):
 
     @overload
     async def wait_for(self, event_type: Literal["chatLoadingMessage"], predicate: Callable[[ChatLoadingMessage], bool] | None = None, timeout: float | None = ...) -> ChatLoadingMessage: ...
+
+    @overload
+    async def wait_for(self, event_type: Literal["chatLost"], predicate: Callable[[ChatLost], bool] | None = None, timeout: float | None = ...) -> ChatLost: ...
 
     @overload
     async def wait_for(self, event_type: Literal["chatParticipantsUpdated"], predicate: Callable[[ChatParticipantsUpdated], bool] | None = None, timeout: float | None = ...) -> ChatParticipantsUpdated: ...
