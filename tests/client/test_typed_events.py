@@ -15,7 +15,7 @@ from voxta_proto.client import VoxtaClient, _typed, _typed_gen
 from voxta_proto.client.events import EVENT_NAMES, check_event_name
 from voxta_proto.voxta.codec import SERVER_MESSAGE_TYPES
 
-CLIENT_EVENTS = {"ready", "reconnecting", "reconnected", "close"}
+CLIENT_EVENTS = {"ready", "reconnecting", "reconnected", "close", "chatLost"}
 
 
 def test_the_generated_overloads_are_up_to_date() -> None:

@@ -15,7 +15,7 @@ from voxta_proto.voxta.codec import SERVER_MESSAGE_TYPES
 from voxta_proto.voxta.server_messages import (
     ServerMessage,
 )
-from voxta_proto.voxta.session import ChatLost
+from voxta_proto.voxta.session import ChatLost as ChatLost  # re-exported: a client event
 
 # ------------------------------------------------------------------------ client events
 
