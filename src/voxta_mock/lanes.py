@@ -13,7 +13,7 @@ import anyio.abc
 import msgspec
 from anyio.abc import ByteStream
 
-from voxta_mock.connection import HubConn
+from voxta_mock.connection import SNAPSHOTS, HubConn
 from voxta_mock.engine import Complete, Emit, MockEngine, Step, Wait
 from voxta_proto.voxta import ChatsSessionsUpdated, ReplyChunk
 from voxta_proto.voxta.server import ServerState
@@ -102,7 +102,12 @@ class ChatLanes:
                 if conn.driver is not None:
                     conn.driver.abort()
                 continue
-            conn.session.send(step.message, now=now)
+            if (type(step.message) in SNAPSHOTS and conn.attached
+                    and conn.driver is not None):
+                if conn.offer_snapshot(step.message, now=now):
+                    continue  # the writer sends it when it has caught up
+            else:
+                conn.session.send(step.message, now=now)
             if conn.plan.drop_after_chunks is None:
                 if unflushed is not None:
                     unflushed[conn.key] = conn
