@@ -5,6 +5,7 @@ the replay after a reattach; WebSocket pings as signs of life on the way in)."""
 from __future__ import annotations
 
 import logging
+import math
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Final
@@ -40,6 +41,12 @@ SNAPSHOT_HOLD: Final = 16 * 1024
 """Unwritten bytes past which a snapshot waits instead of being queued; below it (a
 client that keeps up) snapshots go out in order with everything else."""
 
+SNAPSHOT_RATE: Final = 16 * 1024 * 1024
+"""Bytes per second one snapshot broadcast may cost, summed over its audience: after a
+snapshot a connection gets the next one no sooner than audience x size / rate seconds
+later (the newest, once due). A handful of clients see every update at once; 1,000
+clients sharing a 250 KB session list get one every ~15 s instead of 250 MB per start."""
+
 
 @dataclass
 class HubConn:
@@ -73,26 +80,37 @@ class HubConn:
     """Bytes handed to the writer (``data_to_send``) and not written yet."""
     snapshots: dict[type[ServerMessage], ServerMessage] = field(default_factory=dict)
     """The newest unsent snapshot per type (``SNAPSHOTS``), waiting for the writer."""
+    snapshot_due: float = -math.inf
+    """When the next snapshot may leave (``SNAPSHOT_RATE``)."""
+    snapshot_spacing: float = 0.0
 
-    def offer_snapshot(self, message: ServerMessage, *, now: float) -> bool:
-        """Send a snapshot now if the writer has caught up (in order with the rest),
-        else keep it, replacing an older one, until it has; True when kept."""
-        if self.unwritten <= SNAPSHOT_HOLD and not self.snapshots:
+    def offer_snapshot(self, message: ServerMessage, *, now: float, spacing: float) -> bool:
+        """Send a snapshot now if the writer has caught up and one is due (in order with
+        the rest), else keep it, replacing an older one, until then; True when kept."""
+        self.snapshot_spacing = spacing
+        if self.unwritten <= SNAPSHOT_HOLD and not self.snapshots and now >= self.snapshot_due:
             self.session.send(message, now=now)
+            self.snapshot_due = now + spacing
             return False
         self.snapshots[type(message)] = message
         return True
+
+    def snapshot_ready(self, now: float) -> bool:
+        """A kept snapshot may leave now (the writer caught up, and it is due)."""
+        return bool(self.snapshots) and self.unwritten <= 0 and now >= self.snapshot_due
 
     # -- the driver's view of the session (DrivenSession) ----------------------------
 
     def data_to_send(self) -> list[bytes]:
         """What the session queued, then raw bytes; nothing while silent or gone (a
         detached stateful connection keeps its messages for the replay)."""
-        if self.snapshots and self.unwritten <= 0 and not self.dead:
+        if self.snapshots and not self.dead:
             now = anyio.current_time()
-            for message in self.snapshots.values():
-                self.session.send(message, now=now)
-            self.snapshots.clear()
+            if self.snapshot_ready(now):
+                for message in self.snapshots.values():
+                    self.session.send(message, now=now)
+                self.snapshots.clear()
+                self.snapshot_due = now + self.snapshot_spacing
         out = self.session.data_to_send()
         if self.raw:
             out += self.raw
