@@ -15,6 +15,7 @@ import anyio.abc
 
 from voxta_mock.faults import FaultPlan, split_message
 from voxta_proto.driver import Driver, Writer
+from voxta_proto.errors import TransportError, WriteError
 from voxta_proto.transports import (
     MessageTransport,
 )
@@ -76,6 +77,8 @@ class HubConn:
     incoming: tuple[MessageTransport, tuple[str, int] | None, anyio.Event] | None = None
     handover: anyio.Event = field(default_factory=anyio.Event)
     max_output: int = DEFAULT_MAX_OUTPUT
+    write_timeout: float | None = None
+    """Seconds one message's write may take (``fault_writer``)."""
     unwritten: int = 0
     """Bytes handed to the writer (``data_to_send``) and not written yet."""
     snapshots: dict[type[ServerMessage], ServerMessage] = field(default_factory=dict)
@@ -175,14 +178,23 @@ def fault_writer(conn: HubConn, batch: int) -> Writer:
         plan = conn.plan
         if batch > 1 and len(items) > 1 and not (plan.latency or plan.split_every):
             items = [b"".join(items)]  # one WebSocket message, many records
+        limit = conn.write_timeout
+        deadline = math.inf if limit is None else anyio.current_time() + limit
         for data in items:
             if plan.latency:
                 await anyio.sleep(plan.latency)
-            if plan.split_every:
-                for piece in split_message(data, plan.split_every):
-                    await transport.send(piece)
-            else:
-                await transport.send_text(data)
+            with anyio.CancelScope(deadline=deadline) as scope:
+                try:
+                    if plan.split_every:
+                        for piece in split_message(data, plan.split_every):
+                            await transport.send(piece)
+                    else:
+                        await transport.send_text(data)
+                except TransportError:
+                    if not scope.cancel_called:
+                        raise
+            if scope.cancel_called:  # a transport may report its cancelled write as closed
+                raise WriteError(f"writing took longer than {limit} s")
             conn.unwritten -= len(data)
         if conn.unwritten <= 0 and conn.snapshots and conn.driver is not None:
             conn.unwritten = 0

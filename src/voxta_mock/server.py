@@ -35,7 +35,7 @@ from voxta_mock.lanes import ChatLanes
 from voxta_mock.rest import NO_AUTH_PATHS, MockRest
 from voxta_proto import ProtocolError, TransportError
 from voxta_proto.driver import DEFAULT_WRITE_TIMEOUT, Driver
-from voxta_proto.errors import WriteError
+from voxta_proto.errors import TransportClosed, TransportTimeout, WriteError
 from voxta_proto.hub import HubConfig, HubState
 from voxta_proto.hub.negotiate import NegotiateResult, parse_negotiate_response
 from voxta_proto.transports import (
@@ -117,6 +117,14 @@ class _TrackingListener(anyio.abc.Listener[ByteStream]):
     @property
     def extra_attributes(self) -> Mapping[Any, Callable[[], Any]]:
         return self._inner.extra_attributes
+
+
+def _stalled_write(error: BaseException | None) -> bool:
+    """The transport was lost because a write stalled (a cancelled write may come back as
+    TransportClosed "aborted while sending", depending on the event loop)."""
+    if isinstance(error, WriteError | TransportTimeout):
+        return True
+    return isinstance(error, TransportClosed) and "while sending" in str(error)
 
 
 class MockVoxtaServer(ChatLanes):
@@ -214,7 +222,10 @@ class MockVoxtaServer(ChatLanes):
         self.max_output = max_output
         self.token_lifetime = token_lifetime
         self._serve_options: dict[str, Any] = {
-            "write_timeout": write_timeout, "request_timeout": request_timeout,
+            # Hub writes time out in fault_writer first (one WARNING line); the
+            # transport's own limit is the backstop (and bounds the HTTP answers).
+            "write_timeout": None if write_timeout is None else 2 * write_timeout,
+            "request_timeout": request_timeout,
             "handshake_timeout": handshake_timeout,
             "max_pending_connections": max_pending_connections}
         if websocket_engine != "wsproto":
@@ -436,12 +447,16 @@ class MockVoxtaServer(ChatLanes):
         plan = self.connection_faults.get(number, self.faults)
         session = VoxtaServerSession(now=anyio.current_time(), hub_config=self.hub_config,
                                      refuse_handshake=plan.refuse_handshake)
-        conn = HubConn(key, session, transport, plan, peer, max_output=self.max_output)
+        conn = HubConn(key, session, transport, plan, peer, max_output=self.max_output,
+                       write_timeout=self.write_timeout)
         conn.inbox_idle.set()
         driver: Driver[ServerEvent] = Driver(
             conn, on_events=lambda events: self._on_events(conn, events), alive=conn.alive,
             flow=lambda: None if conn.inbox_idle.is_set() else conn.inbox_idle.wait(),
-            writer=fault_writer(conn, self.batch), write_timeout=self.write_timeout)
+            writer=fault_writer(conn, self.batch),
+            # fault_writer times each write out (WriteError); the driver's, later, is a
+            # backstop.
+            write_timeout=None if self.write_timeout is None else 2 * self.write_timeout)
         conn.driver = driver
         self._conns[key] = conn
         self.engine.connect(key)
@@ -455,9 +470,10 @@ class MockVoxtaServer(ChatLanes):
                     except ProtocolError as exc:  # the driver sent the close hint
                         logger.info("connection %s broke the protocol: %s", conn.key, exc)
                         break
-                    if isinstance(driver.lost_error, WriteError):
-                        logger.warning("connection %s dropped: %s (the client does not "
-                                       "read)", conn.key, driver.lost_error)
+                    if _stalled_write(driver.lost_error):
+                        logger.warning("connection %s dropped: writing to it did not finish "
+                                       "in %s s (the client does not read): %s", conn.key,
+                                       self.write_timeout, driver.lost_error)
                     if not await self._detach(conn):
                         break
                     reattach = True
