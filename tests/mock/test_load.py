@@ -165,3 +165,16 @@ async def test_a_token_used_in_time_still_opens_the_hub() -> None:
             await client.aclose()
 
 
+
+
+async def test_an_idle_connection_keeps_no_large_encode_buffer() -> None:
+    """Memory per idle connection: after a large session list, a connection kept that
+    list's encode buffer (~100 KiB each with 300 sessions) for as long as it lived."""
+    with anyio.fail_after(30):
+        async with fast(client_timeout=None) as server:
+            clients = await _chatters(server, 120, 0.0)
+            await anyio.sleep(0.3)
+            sizes = [len(conn.session.hub._send_buffer) for conn in server._conns.values()]
+            assert max(sizes) <= 16 * 1024, max(sizes)
+            for client in clients:
+                await client.aclose()
