@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import socket
 import struct
 from collections.abc import Callable
@@ -195,3 +196,46 @@ async def test_unfinished_connections_are_capped_through_the_mock(
             assert any("max_pending_connections" in r.getMessage() for r in caplog.records)
             for stream in (*held, extra):
                 await stream.aclose()
+
+
+async def test_running_out_of_descriptors_pauses_accept_and_the_mock_survives(
+        caplog: pytest.LogCaptureFixture) -> None:
+    """With the descriptor limit reached, accepting pauses (one WARNING), the mock keeps
+    running, and it accepts again once descriptors are free."""
+    import resource
+    import subprocess
+    import sys
+
+    caplog.set_level(logging.WARNING)
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    with anyio.fail_after(30):
+        async with fast() as server:
+            assert server.address is not None
+            port = server.address.port
+            # Clients in another process, so only the mock's accepts use our descriptors.
+            holder = subprocess.Popen(  # noqa: ASYNC220 - starts at once
+                [sys.executable, "-c",
+                 "import socket, sys, time\n"
+                 f"s = [socket.create_connection(('127.0.0.1', {port})) for _ in range(20)]\n"
+                 "print('ok', flush=True); sys.stdin.read()"],
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+            try:
+                resource.setrlimit(resource.RLIMIT_NOFILE,
+                                   (len(os.listdir("/proc/self/fd")) + 3, hard))
+                try:
+                    assert holder.stdout is not None
+                    await anyio.to_thread.run_sync(holder.stdout.readline)
+                    with anyio.fail_after(10):
+                        while not any("out of file descriptors" in r.getMessage()  # noqa: ASYNC110
+                                      for r in caplog.records):
+                            await anyio.sleep(0.05)
+                finally:
+                    resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+            finally:
+                assert holder.stdin is not None
+                holder.stdin.close()
+                holder.wait(10)
+                if holder.stdout is not None:
+                    holder.stdout.close()
+            await _still_serves(server)
+            assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
