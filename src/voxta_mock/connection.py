@@ -42,11 +42,11 @@ SNAPSHOT_HOLD: Final = 16 * 1024
 """Unwritten bytes past which a snapshot waits instead of being queued; below it (a
 client that keeps up) snapshots go out in order with everything else."""
 
-SNAPSHOT_RATE: Final = 16 * 1024 * 1024
+SNAPSHOT_RATE: Final = 8 * 1024 * 1024
 """Bytes per second one snapshot broadcast may cost, summed over its audience: after a
 snapshot a connection gets the next one no sooner than audience x size / rate seconds
 later (the newest, once due). A handful of clients see every update at once; 1,000
-clients sharing a 250 KB session list get one every ~15 s instead of 250 MB per start."""
+clients sharing a 250 KB session list get one every ~30 s instead of 250 MB per start."""
 
 
 @dataclass
