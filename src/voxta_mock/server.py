@@ -124,6 +124,7 @@ def _stalled_write(error: BaseException | None) -> bool:
     TransportClosed "aborted while sending", depending on the event loop)."""
     if isinstance(error, WriteError | TransportTimeout):
         return True
+    # On trio the cancelled write of fault_writer's deadline surfaces like this.
     return isinstance(error, TransportClosed) and "while sending" in str(error)
 
 
@@ -154,8 +155,8 @@ class MockVoxtaServer(ChatLanes):
         listen: False serves only in-memory clients (:meth:`connect_memory`), no socket.
         clock: wall-clock seconds, for timestamps and the chat clock.
         broadcast_sessions: send ``chatsSessionsUpdated`` user-wide, as Voxta does; False
-            sends it to the requesting connection only (for load tests: with N clients
-            each running a chat, the broadcast is N messages of N sessions per start).
+            sends it to the requesting connection only. Not needed for load: the
+            broadcast is paced (``voxta_mock.connection.SNAPSHOTS``).
         websocket_engine: the WebSocket engine the listener uses: ``"wsproto"`` (default)
             or another one the transports provide; ValueError when this build has no
             such engine.
@@ -470,7 +471,7 @@ class MockVoxtaServer(ChatLanes):
                     except ProtocolError as exc:  # the driver sent the close hint
                         logger.info("connection %s broke the protocol: %s", conn.key, exc)
                         break
-                    if _stalled_write(driver.lost_error):
+                    if self.write_timeout is not None and _stalled_write(driver.lost_error):
                         logger.warning("connection %s dropped: writing to it did not finish "
                                        "in %s s (the client does not read): %s", conn.key,
                                        self.write_timeout, driver.lost_error)
