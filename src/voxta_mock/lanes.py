@@ -7,13 +7,14 @@ import itertools
 import logging
 from collections import deque
 from collections.abc import Iterator
+from typing import Final
 
 import anyio
 import anyio.abc
 import msgspec
 from anyio.abc import ByteStream
 
-from voxta_mock.connection import HubConn
+from voxta_mock.connection import SNAPSHOT_RATE, SNAPSHOTS, HubConn
 from voxta_mock.engine import Complete, Emit, MockEngine, Step, Wait
 from voxta_proto.voxta import ChatsSessionsUpdated, ReplyChunk
 from voxta_proto.voxta.server import ServerState
@@ -21,6 +22,12 @@ from voxta_proto.voxta.server import ServerState
 __all__ = ["ChatLanes"]
 
 logger = logging.getLogger("voxta_mock")
+
+SNAPSHOT_TICK: Final = 0.1
+"""Seconds between looks for kept snapshots that are due (only while there are some)."""
+
+_measure: Final = msgspec.json.Encoder().encode
+"""Sizes a snapshot once per broadcast, for its spacing (``SNAPSHOT_RATE``)."""
 
 
 class ChatLanes:
@@ -34,6 +41,7 @@ class ChatLanes:
     _lanes: dict[str, deque[tuple[HubConn | None, str | None, Iterator[Step]]]]
     _streams: dict[tuple[str, int], ByteStream]
     _tg: anyio.abc.TaskGroup | None
+    _pumping: bool = False
 
     async def _drive(self, origin: HubConn | None, invocation_id: str | None,
                      steps: Iterator[Step], lane: str) -> None:
@@ -93,6 +101,7 @@ class ChatLanes:
         if not isinstance(step, Emit):
             return
         targets = step.to
+        spacing: float | None = None
         if not self.broadcast_sessions and isinstance(step.message, ChatsSessionsUpdated):
             targets = (origin.key,) if origin is not None else ()
         for target in targets:
@@ -105,7 +114,15 @@ class ChatLanes:
                 await conn.wait_for_room()
                 if not conn.alive():  # gone while waiting
                     continue
-            conn.session.send(step.message, now=now)
+            if (type(step.message) in SNAPSHOTS and conn.attached
+                    and conn.driver is not None):
+                if spacing is None:
+                    spacing = len(targets) * len(_measure(step.message)) / SNAPSHOT_RATE
+                if conn.offer_snapshot(step.message, now=now, spacing=spacing):
+                    self._pump_snapshots()
+                    continue  # sent by the writer or the pump when due
+            else:
+                conn.session.send(step.message, now=now)
             if conn.plan.drop_after_chunks is None:
                 if unflushed is not None:
                     unflushed[conn.key] = conn
@@ -118,6 +135,30 @@ class ChatLanes:
                 conn.chunks += 1
                 if conn.chunks >= conn.plan.drop_after_chunks:
                     await self._drop(conn)
+
+    def _pump_snapshots(self) -> None:
+        """Start the task that sends kept snapshots once due, unless it runs."""
+        if not self._pumping and self._tg is not None:
+            self._pumping = True
+            self._tg.start_soon(self._snapshot_pump)
+
+    async def _snapshot_pump(self) -> None:
+        """While any connection keeps a snapshot: hand each one to its writer when due
+        (a writer that is behind takes it itself once it has caught up)."""
+        try:
+            while True:
+                await anyio.sleep(SNAPSHOT_TICK)
+                now = anyio.current_time()
+                waiting = False
+                for conn in list(self._conns.values()):
+                    if conn.snapshots and not conn.dead:
+                        if conn.snapshot_ready(now):
+                            self._flush(conn)
+                        waiting = waiting or bool(conn.snapshots)
+                if not waiting:
+                    return
+        finally:
+            self._pumping = False
 
     async def _drop(self, conn: HubConn) -> None:
         """Fault: end the TCP connection without a Close message or a close frame (a

@@ -27,14 +27,15 @@ import anyio.abc
 import msgspec
 from anyio.abc import ByteStream, SocketAttribute
 
-from voxta_mock.connection import HubConn, fault_writer
+from voxta_mock.connection import DEFAULT_MAX_OUTPUT, HubConn, fault_writer
 from voxta_mock.data import DEFAULT_DATA, MockData
 from voxta_mock.engine import MockEngine, Step
 from voxta_mock.faults import FaultPlan
 from voxta_mock.lanes import ChatLanes
 from voxta_mock.rest import NO_AUTH_PATHS, MockRest
 from voxta_proto import HandshakeRejected, ProtocolError, TransportError
-from voxta_proto.driver import Driver
+from voxta_proto.driver import DEFAULT_WRITE_TIMEOUT, Driver
+from voxta_proto.errors import TransportClosed, TransportTimeout, WriteError
 from voxta_proto.hub import HubConfig, HubState, SendUnblocked
 from voxta_proto.hub.negotiate import NegotiateResult, parse_negotiate_response
 from voxta_proto.transports import (
@@ -48,6 +49,11 @@ from voxta_proto.transports import (
     WebSocketUpgrade,
     memory_transport_pair,
     serve_listener,
+)
+from voxta_proto.transports.websocket import (
+    DEFAULT_HANDSHAKE_TIMEOUT,
+    DEFAULT_MAX_PENDING_CONNECTIONS,
+    DEFAULT_REQUEST_TIMEOUT,
 )
 from voxta_proto.voxta import (
     Authenticate,
@@ -65,6 +71,9 @@ DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 5384
 _JSON = (("Content-Type", "application/json; charset=utf-8"),)
 _TEXT = (("Content-Type", "text/plain; charset=utf-8"),)
+DEFAULT_TOKEN_LIFETIME = 15.0
+"""Seconds a negotiated connection token stays valid unused (ASP.NET Core's
+DisconnectTimeout default, SIGNALR_NOTES)."""
 
 
 @dataclass
@@ -110,6 +119,15 @@ class _TrackingListener(anyio.abc.Listener[ByteStream]):
         return self._inner.extra_attributes
 
 
+def _stalled_write(error: BaseException | None) -> bool:
+    """The transport was lost because a write stalled (a cancelled write may come back as
+    TransportClosed "aborted while sending", depending on the event loop)."""
+    if isinstance(error, WriteError | TransportTimeout):
+        return True
+    # On trio the cancelled write of fault_writer's deadline surfaces like this.
+    return isinstance(error, TransportClosed) and "while sending" in str(error)
+
+
 class MockVoxtaServer(ChatLanes):
     """A mock Voxta server; ``async with MockVoxtaServer(port=0) as server:``.
 
@@ -138,14 +156,24 @@ class MockVoxtaServer(ChatLanes):
             ([`connect_memory()`][voxta_mock.server.MockVoxtaServer.connect_memory]), no socket.
         clock: wall-clock seconds, for timestamps and the chat clock.
         broadcast_sessions: send ``chatsSessionsUpdated`` user-wide, as Voxta does; False
-            sends it to the requesting connection only (for load tests: with N clients
-            each running a chat, the broadcast is N messages of N sessions per start).
+            sends it to the requesting connection only. Not needed for load: the
+            broadcast is paced (``voxta_mock.connection.SNAPSHOTS``).
         websocket_engine: the WebSocket engine the listener uses: ``"wsproto"`` (default)
             or another one the transports provide; ValueError when this build has no
             such engine.
         batch: up to this many back-to-back steps (a reply without ``reply_delay``)
             leave in one WebSocket message, as from a busy real server; 1, the default,
             sends every message in a WebSocket message of its own.
+        write_timeout: seconds one write to a client may take; past it the client is
+            dropped (one WARNING line): it does not read.
+        max_output: bytes waiting to be written to one hub connection, at most; past it
+            the client is dropped (one WARNING line). Snapshots such as
+            ``chatsSessionsUpdated`` do not pile up: only the newest waits.
+        token_lifetime: seconds a negotiated connection token stays valid unused (as
+            ASP.NET Core's DisconnectTimeout reaps it); then ``/hub?id=`` answers 404.
+        request_timeout: seconds for an HTTP request head and body (transports'
+            ``serve_listener``); handshake_timeout: for the WebSocket upgrade answer;
+            max_pending_connections: connections that have not finished those, at most.
     """
 
     def __init__(
@@ -170,6 +198,12 @@ class MockVoxtaServer(ChatLanes):
         broadcast_sessions: bool = True,
         batch: int = 1,
         websocket_engine: str = "wsproto",
+        write_timeout: float | None = DEFAULT_WRITE_TIMEOUT,
+        max_output: int = DEFAULT_MAX_OUTPUT,
+        token_lifetime: float = DEFAULT_TOKEN_LIFETIME,
+        request_timeout: float | None = DEFAULT_REQUEST_TIMEOUT,
+        handshake_timeout: float | None = DEFAULT_HANDSHAKE_TIMEOUT,
+        max_pending_connections: int = DEFAULT_MAX_PENDING_CONNECTIONS,
     ) -> None:
         self.host = host
         self.port = port
@@ -186,7 +220,16 @@ class MockVoxtaServer(ChatLanes):
         self.max_message_size = max_message_size
         self.broadcast_sessions = broadcast_sessions
         self.batch = max(1, batch)
-        self._serve_options: dict[str, Any] = {}
+        self.write_timeout = write_timeout
+        self.max_output = max_output
+        self.token_lifetime = token_lifetime
+        self._serve_options: dict[str, Any] = {
+            # Hub writes time out in fault_writer first (one WARNING line); the
+            # transport's own limit is the backstop (and bounds the HTTP answers).
+            "write_timeout": None if write_timeout is None else 2 * write_timeout,
+            "request_timeout": request_timeout,
+            "handshake_timeout": handshake_timeout,
+            "max_pending_connections": max_pending_connections}
         if websocket_engine != "wsproto":
             if "websocket_engine" not in inspect.signature(serve_listener).parameters:
                 raise ValueError(f"websocket_engine={websocket_engine!r}: this build only has "
@@ -196,7 +239,8 @@ class MockVoxtaServer(ChatLanes):
         self.audio_streams: list[AudioStream] = []
         self.address: ServerAddress | None = None
         self._conns: dict[str, HubConn] = {}
-        self._pending: dict[str, str] = {}
+        self._pending: dict[str, tuple[str, float]] = {}
+        """Negotiated, unused connection tokens -> (key, when), oldest first."""
         self._accepted: dict[str, str] = {}  # connection token -> key, for reattaches
         self._counter = itertools.count()
         self._lanes: dict[str, deque[tuple[HubConn | None, str | None, Iterator[Step]]]] = {}
@@ -334,12 +378,12 @@ class MockVoxtaServer(ChatLanes):
         version = 1 if request.query_param("negotiateVersion") not in (None, "0") else 0
         key = self._new_key()
         body: dict[str, Any] = {"negotiateVersion": version, "connectionId": key}
+        now = time.monotonic()
+        self._expire_tokens(now)
+        token = secrets.token_urlsafe(16) if version >= 1 else key
         if version >= 1:
-            token = secrets.token_urlsafe(16)
             body["connectionToken"] = token
-            self._pending[token] = key
-        else:
-            self._pending[key] = key
+        self._pending[token] = (key, now)
         body["availableTransports"] = [
             {"transport": "WebSockets", "transferFormats": ["Text", "Binary"]}]
         if (self.hub_config.stateful_reconnect
@@ -350,14 +394,27 @@ class MockVoxtaServer(ChatLanes):
     def _new_key(self) -> str:
         return secrets.token_urlsafe(16)
 
+    def _expire_tokens(self, now: float) -> None:
+        """Forget tokens negotiated more than ``token_lifetime`` ago and never used
+        (the table is in negotiation order, so only its old end is looked at)."""
+        pending = self._pending
+        limit = now - self.token_lifetime
+        while pending:
+            token, (_, created) = next(iter(pending.items()))
+            if created > limit:
+                break
+            del pending[token]
+
     def _accept_hub(self, token: str | None) -> int | Callable[
             [MessageTransport, tuple[str, int] | None], Coroutine[Any, Any, None]]:
         """What a hub WebSocket with ``id=token`` gets: a new connection, the reattach of
         a stateful one, or an HTTP status (404 unknown or expired, 409 in use)."""
         if token is None:
             return lambda t, peer: self._run_hub(t, None, peer)
-        key = self._pending.pop(token, None)
-        if key is not None:
+        self._expire_tokens(time.monotonic())
+        entry = self._pending.pop(token, None)
+        if entry is not None:
+            key = entry[0]
             self._accepted[token] = key
             return lambda t, peer: self._run_hub(t, key, peer)
         conn = self._conns.get(self._accepted.get(token, ""))
@@ -394,13 +451,17 @@ class MockVoxtaServer(ChatLanes):
         plan = self.connection_faults.get(number, self.faults)
         session = VoxtaServerSession(now=anyio.current_time(), hub_config=self.hub_config,
                                      refuse_handshake=plan.refuse_handshake)
-        conn = HubConn(key, session, transport, plan, peer)
+        conn = HubConn(key, session, transport, plan, peer, max_output=self.max_output,
+                       write_timeout=self.write_timeout)
         conn.inbox_idle.set()
         conn.may_read.set()
         driver: Driver[ServerEvent] = Driver(
             conn, on_events=lambda events: self._on_events(conn, events), alive=conn.alive,
             flow=conn.flow,
-            writer=fault_writer(conn, self.batch))
+            writer=fault_writer(conn, self.batch),
+            # fault_writer times each write out (WriteError); the driver's, later, is a
+            # backstop.
+            write_timeout=None if self.write_timeout is None else 2 * self.write_timeout)
         conn.driver = driver
         self._conns[key] = conn
         self.engine.connect(key)
@@ -414,6 +475,10 @@ class MockVoxtaServer(ChatLanes):
                     except ProtocolError as exc:  # the driver sent the close hint
                         logger.info("connection %s broke the protocol: %s", conn.key, exc)
                         break
+                    if self.write_timeout is not None and _stalled_write(driver.lost_error):
+                        logger.warning("connection %s dropped: writing to it did not finish "
+                                       "in %s s (the client does not read): %s", conn.key,
+                                       self.write_timeout, driver.lost_error)
                     if not await self._detach(conn):
                         break
                     reattach = True

@@ -440,7 +440,7 @@ class Driver(Generic[EventT]):
 
     async def _fail(self, exc: ProtocolError, now: float) -> None:
         """The peer broke the protocol: send the close hint if there is one, then end."""
-        logger.error("peer broke the protocol: %s", exc)
+        logger.warning("peer broke the protocol: %s", exc)  # its fault, not our bug
         self._error = exc
         hint = getattr(exc, "close_hint", None)
         transport = self._transport

@@ -188,8 +188,9 @@ async def test_a_client_that_stops_reading_holds_up_nobody_else() -> None:
             await handshake(stuck)
             await stuck.send(AUTH)
             flood = invoke({"$type": "loadCharactersList"}) * 200
-            for _ in range(100):  # 20,000 answers, far more than the buffers hold
-                await stuck.send(flood)
+            with contextlib.suppress(TransportError):  # dropped for not reading: fine too
+                for _ in range(100):  # 20,000 answers, far more than the buffers hold
+                    await stuck.send(flood)
             await anyio.sleep(2)  # the server works through them until its writes block
             other = await connect_websocket(server.hub_url)
             await handshake(other)

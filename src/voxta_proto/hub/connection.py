@@ -106,6 +106,8 @@ _OPEN, _ERROR, _CLOSED, _DETACHED = (HubState.OPEN, HubState.ERROR, HubState.CLO
                                      HubState.DETACHED)
 """Module constants: an enum member as a class attribute costs a lookup on every use."""
 _encode_into: Final = msgspec.json.Encoder().encode_into
+_SEND_BUFFER_KEEP: Final = 16 * 1024
+"""The largest encode buffer a connection keeps between sends (bytes)."""
 
 
 def raw_codec() -> JsonHubCodec[msgspec.Raw]:
@@ -256,12 +258,15 @@ class HubConnection(Generic[ArgT]):
                 and not self._binary):
             # The common case, in short: the table keeps OPEN and nothing is replayed.
             # What JsonHubCodec.encode does, into a buffer kept for the next send: msgspec
-            # then grows no fresh buffer per message (bytearray shrinks by itself when a
-            # much smaller message follows a large one).
+            # then grows no fresh buffer per message. It never shrinks it, though, so one
+            # large message (a session list of 1,000 entries) would stay allocated per
+            # connection: past _SEND_BUFFER_KEEP the next send starts a fresh one.
             buffer = self._send_buffer
             _encode_into(message, buffer)
             buffer += RECORD_SEPARATOR
             data = bytes(buffer)
+            if len(buffer) > _SEND_BUFFER_KEEP:
+                self._send_buffer = bytearray()
             if message.invocation_id is not None:
                 self._pending[message.invocation_id] = message.target
             self._last_sent = now
