@@ -15,7 +15,7 @@ from wsproto.connection import ConnectionType
 from wsproto.events import Request, TextMessage
 
 from voxta_mock import MockVoxtaServer
-from voxta_proto import TransportError
+from voxta_proto import HandshakeRejected
 from voxta_proto.transports import MessageTransport, connect_websocket
 
 from .wire import AUTH, START, fast, handshake, read_until, records, voxta_type
@@ -145,7 +145,7 @@ async def test_unused_connection_tokens_expire() -> None:
             for _ in range(500):
                 await server.negotiate_memory()
             assert len(server._pending) == 500
-            with pytest.raises(TransportError, match="404"):
+            with pytest.raises(HandshakeRejected, match="404"):
                 await server.connect_memory(token)
             # A fresh one still works.
             fresh = (await server.negotiate_memory()).result.connection_token
