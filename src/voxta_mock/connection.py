@@ -5,6 +5,7 @@ the replay after a reattach; WebSocket pings as signs of life on the way in)."""
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import anyio
@@ -15,6 +16,7 @@ from voxta_proto.driver import Driver, Writer
 from voxta_proto.transports import (
     MessageTransport,
 )
+from voxta_proto.voxta import ServerMessage
 from voxta_proto.voxta.server import ClientRequest, ServerEvent, ServerState, VoxtaServerSession
 
 __all__ = ["HubConn", "fault_writer"]
@@ -47,6 +49,14 @@ class HubConn:
     """Set when the current transport is given up (ends a reattach's WebSocket handler)."""
     incoming: tuple[MessageTransport, tuple[str, int] | None, anyio.Event] | None = None
     handover: anyio.Event = field(default_factory=anyio.Event)
+    on_sent: Callable[[HubConn, ServerMessage], None] | None = None
+    """Told of every Voxta message queued for this connection (the server's journal)."""
+
+    def send(self, message: ServerMessage, *, now: float) -> None:
+        """Queue a Voxta message on the session, and tell ``on_sent``."""
+        self.session.send(message, now=now)
+        if self.on_sent is not None:
+            self.on_sent(self, message)
 
     # -- the driver's view of the session (DrivenSession) ----------------------------
 

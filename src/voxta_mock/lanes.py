@@ -102,7 +102,7 @@ class ChatLanes:
                 if conn.driver is not None:
                     conn.driver.abort()
                 continue
-            conn.session.send(step.message, now=now)
+            conn.send(step.message, now=now)
             if conn.plan.drop_after_chunks is None:
                 if unflushed is not None:
                     unflushed[conn.key] = conn
