@@ -14,8 +14,13 @@ from voxta_mock import MockVoxtaServer
 from voxta_mock.expectations import FaultAnswer
 from voxta_mock.journal import AudioEntry, RestEntry
 from voxta_proto import VoxtaClient
-from voxta_proto.errors import HandshakeRejected
-from voxta_proto.transports import ConnectOptions, connect_websocket, http_request
+from voxta_proto.errors import HandshakeRejected, TransportError
+from voxta_proto.transports import (
+    ConnectOptions,
+    MemoryTransport,
+    connect_websocket,
+    http_request,
+)
 from voxta_proto.voxta import (
     AppTrigger,
     Authenticate,
@@ -95,14 +100,38 @@ async def test_an_expectation_answers_before_the_engine_and_counts() -> None:
             assert len(server.journal.sent(ReplyEnd, session_id=session_id)) == replies
 
 
-async def test_a_drop_expectation_ends_the_connection() -> None:
-    async with MockVoxtaServer(port=0, reply_delay=0.0) as server:
-        server.expectations.add(Send, fault=FaultAnswer(kind="drop"))
-        async with VoxtaClient(server.url, reconnect=()) as client:
-            await _chat(client)
-            assert server.state().connections
-            await client.send_message("bye")  # completed, then the connection is dropped
-            await _until(lambda: not server.state().connections)
+_HANDSHAKE = '{"protocol":"json","version":1}\x1e'
+_AUTHENTICATE = ('{"type":1,"invocationId":"1","target":"SendMessage","arguments":[{'
+                 '"$type":"authenticate","client":"raw","clientVersion":"1","scope":'
+                 '["role:app"],"capabilities":{"audioInput":"None","audioOutput":"None",'
+                 '"visionCapture":"None"}}]}\x1e')
+_SEND = ('{"type":1,"invocationId":"2","target":"SendMessage","arguments":[{'
+         '"$type":"send","sessionId":"s1","text":"bye"}]}\x1e')
+
+
+async def _read_until_closed(transport: MemoryTransport, into: list[str]) -> None:
+    while True:
+        into.append(str(await transport.receive()))
+
+
+async def test_a_drop_expectation_ends_the_connection_after_its_reply() -> None:
+    # A raw client: VoxtaClient's own exit after a drop is not what is tested here.
+    async with MockVoxtaServer(listen=False, reply_delay=0.0) as server:
+        server.expectations.add(Send, text="bye", fault=FaultAnswer(kind="drop"),
+                                reply=[ChatSessionError(session_id="s1", message="last")])
+        transport = await server.connect_memory()
+        received: list[str] = []
+        with anyio.fail_after(10):
+            await transport.send(_HANDSHAKE + _AUTHENTICATE)
+            while not any('"welcome"' in text for text in received):
+                received.append(str(await transport.receive()))
+            await transport.send(_SEND)
+            with pytest.raises(TransportError):
+                await _read_until_closed(transport, received)
+        await transport.aclose()
+        assert '"invocationId":"2"' in "".join(received)  # completed,
+        assert '"message":"last"' in "".join(received)  # answered, then dropped
+        await _until(lambda: not server.state().connections)
         assert server.expectations.unmet() == []
 
 

@@ -12,6 +12,7 @@ import pytest
 
 from voxta_mock import MockVoxtaServer
 from voxta_proto import VoxtaClient
+from voxta_proto.errors import TransportError
 from voxta_proto.voxta import AppTrigger
 
 from .cdp import headless_chromium
@@ -65,13 +66,24 @@ async def test_the_mocks_inspector_shows_a_client_and_acts_on_it() -> None:
                                 break
                 assert await browser.wait_for(
                     "document.getElementById('push-result').textContent") == "pushed"
-                # drop from the page: the mock ends the connection
+                # drop from the page: the mock ends that connection (a second one, so
+                # VoxtaClient's exit after a drop is not part of this test)
+                other = await mock.connect_memory()
+                await other.send('{"protocol":"json","version":1}\x1e')
+                assert await other.receive() == "{}\x1e"
+                key = [c.key for c in mock.state().connections][-1]
+                await browser.wait_for(
+                    f"!!document.querySelector('#connections [data-connection=\"{key}\"]')")
                 await browser.evaluate(
-                    "[...document.querySelectorAll('#connections button')]"
-                    ".find(b => b.textContent === 'drop').click()")
+                    f"[...document.querySelectorAll('#connections [data-connection=\"{key}\"]"
+                    " button')].find(b => b.textContent === 'drop').click()")
+                with pytest.raises(TransportError), anyio.fail_after(10):
+                    await other.receive()
                 with anyio.fail_after(10):
-                    while mock.state().connections:  # noqa: ASYNC110 (polls the mock)
+                    while key in [c.key for c in mock.state().connections]:  # noqa: ASYNC110
                         await anyio.sleep(0.05)
+                assert mock.state().connections  # the client's own is still there
+                await other.aclose()
         await anyio.Path(ARTIFACTS).mkdir(parents=True, exist_ok=True)
         await anyio.Path(ARTIFACTS / "inspector-mock.png").write_bytes(
             await anyio.Path(DOCS_IMAGE).read_bytes())
