@@ -92,6 +92,19 @@ class AudioStream:
     closed: bool = False
 
 
+def _feed_entry(entry: JournalEntry) -> dict[str, Any]:
+    """A journal entry as the inspector's feed sends it: ``type`` is the ``$type``,
+    ``METHOD /path`` or ``audio``; ``session_id`` as the page reads it."""
+    data = entry_json(entry)
+    session_id = data.pop("sessionId")
+    if data["kind"] == "rest":
+        data["type"] = f"{data['method']} {data['path']}"
+    elif data["kind"] == "audio":
+        data["type"] = "audio"
+    data["session_id"] = session_id
+    return data
+
+
 class _TrackingListener(anyio.abc.Listener[ByteStream]):
     """Wraps a TCP listener to remember each connection's stream by peer address, so a
     fault can drop a connection at the TCP level (no close frame)."""
@@ -229,7 +242,8 @@ class MockVoxtaServer(ChatLanes):
         self._initial = (data, self.faults, dict(self.connection_faults))
         self.journal = Journal(clock=clock, maxlen=journal_size)
         self.expectations = Expectations()
-        self.feed = LiveFeed(maxlen=journal_size)
+        self.feed = LiveFeed(backlog=lambda since: map(
+            _feed_entry, self.journal.entries(since=since)))
         self.admin = MockAdmin(self, token=admin_token or auth_token)
         self.verbose = verbose
         self._lanes: dict[str, deque[tuple[HubConn | None, str | None, Iterator[Step]]]] = {}
@@ -685,15 +699,13 @@ class MockVoxtaServer(ChatLanes):
         self._note(self.journal.record_sent(conn.key, message))
 
     def _note(self, entry: JournalEntry) -> None:
-        """A new journal entry: to the inspector's feed, and to the traffic log."""
-        data = entry_json(entry)
-        session_id = data.pop("sessionId")
-        if data["kind"] == "rest":
-            data["type"] = f"{data['method']} {data['path']}"
-        elif data["kind"] == "audio":
-            data["type"] = "audio"
-        data["session_id"] = session_id
-        self.feed.publish(data)
+        """A new journal entry: to the inspector's open pages, and to the traffic log
+        (its JSON is built only when one of them wants it)."""
+        if not (self.verbose or self.feed.watched):
+            return
+        data = _feed_entry(entry)
+        if self.feed.watched:
+            self.feed.publish(data)
         if self.verbose:
             self._log_traffic(data)
 
