@@ -1,7 +1,7 @@
 """pytest plugin (entry point ``voxta_mock``): fixtures that run the mock server.
 
 * ``voxta_client``: a connected, authenticated
-  [`VoxtaClient`][voxta_proto.VoxtaClient] on ``voxta_mock_server`` (loopback).
+  [`VoxtaClient`][voxta_proto.client.VoxtaClient] on ``voxta_mock_server`` (loopback).
 * ``voxta_memory_client``: the same on ``voxta_memory_server`` (in memory, no sockets).
 * ``voxta_mock_server``: a running
   [`MockVoxtaServer`][voxta_mock.server.MockVoxtaServer] on loopback (``.url``).
