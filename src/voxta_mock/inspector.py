@@ -49,7 +49,7 @@ class LiveFeed:
     Args:
         maxlen: how many entries a late page can still catch up on.
         backlog: where a late page's entries after a ``seq`` come from instead (the mock's
-            journal): then nothing is kept here, and :attr:`watched` tells the publisher
+            journal): then nothing is kept here, and `watched` tells the publisher
             whether building an entry is worth it.
     """
 

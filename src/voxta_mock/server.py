@@ -172,7 +172,7 @@ class MockVoxtaServer(ChatLanes):
         batch: up to this many back-to-back steps (a reply without ``reply_delay``)
             leave in one WebSocket message, as from a busy real server; 1, the default,
             sends every message in a WebSocket message of its own.
-        journal_size: how many entries :attr:`journal` keeps (the oldest go first).
+        journal_size: how many entries `journal` keeps (the oldest go first).
         admin_token: the bearer token the admin API (``/_mock/...``) needs; None uses
             ``auth_token`` (so without either the admin API is open, as the mock is).
         verbose: 1 logs one line per message in each direction on the
