@@ -18,7 +18,7 @@ from collections import deque
 from collections.abc import Callable, Coroutine, Iterator, Mapping
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar, overload
 from urllib.parse import parse_qsl, urlsplit
 
 import anyio
@@ -40,7 +40,14 @@ from voxta_mock.engine import MockEngine, Step
 from voxta_mock.expectations import Expectation, Expectations
 from voxta_mock.faults import FaultPlan
 from voxta_mock.inspector import INSPECTOR_PATHS, LiveFeed, inspector_page
-from voxta_mock.journal import DEFAULT_MAXLEN, Journal, JournalEntry, entry_json
+from voxta_mock.journal import (
+    DEFAULT_MAXLEN,
+    Journal,
+    JournalEntry,
+    ReceivedMessage,
+    SentMessage,
+    entry_json,
+)
 from voxta_mock.lanes import ChatLanes
 from voxta_mock.record import _redact_json
 from voxta_mock.rest import NO_AUTH_PATHS, MockRest
@@ -72,6 +79,7 @@ from voxta_proto.voxta.server import ClientRequest, ServerEvent, ServerState, Vo
 __all__ = ["DEFAULT_HOST", "DEFAULT_PORT", "AudioStream", "MockVoxtaServer"]
 
 logger = logging.getLogger("voxta_mock")
+MessageT = TypeVar("MessageT")
 traffic_logger = logging.getLogger("voxta_mock.traffic")
 """``verbose`` traffic lines (``voxta-mock -v``/``-vv``) go here, at INFO."""
 
@@ -603,6 +611,35 @@ class MockVoxtaServer(ChatLanes):
             assert conn.driver is not None
             await conn.driver.close()
             conn.dead = True
+
+    # -- the journal, for tests -------------------------------------------------------
+
+    @overload
+    def received(self, kind: type[MessageT], /, *, session_id: str | None = None,
+                 connection: str | None = None, **fields: object) -> list[MessageT]: ...
+    @overload
+    def received(self, kind: str | None = None, /, *, session_id: str | None = None,
+                 connection: str | None = None, **fields: object) -> list[ReceivedMessage]: ...
+
+    def received(self, kind: type | str | None = None, /, *, session_id: str | None = None,
+                 connection: str | None = None, **fields: object) -> list[Any]:
+        """What clients sent that matches, oldest first: ``received(Send, text="hi")``
+        (the journal's ``received``)."""
+        return self.journal.received(kind, session_id=session_id, connection=connection,
+                                     **fields)
+
+    @overload
+    def sent(self, kind: type[MessageT], /, *, session_id: str | None = None,
+             connection: str | None = None, **fields: object) -> list[MessageT]: ...
+    @overload
+    def sent(self, kind: str | None = None, /, *, session_id: str | None = None,
+             connection: str | None = None, **fields: object) -> list[SentMessage]: ...
+
+    def sent(self, kind: type | str | None = None, /, *, session_id: str | None = None,
+             connection: str | None = None, **fields: object) -> list[Any]:
+        """What the mock sent that matches, oldest first (the journal's ``sent``)."""
+        return self.journal.sent(kind, session_id=session_id, connection=connection,
+                                 **fields)
 
     # -- the admin API's target (see voxta_mock.admin.AdminTarget) ---------------------
 

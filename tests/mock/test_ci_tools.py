@@ -57,10 +57,11 @@ async def test_the_journal_records_both_directions_rest_and_audio() -> None:
             async with await client.open_audio_input() as audio:
                 await audio.send(b"\x00\x01" * 80)
             await _until(lambda: server.journal.entries(kind="audio", direction=None))
-        assert isinstance(server.journal.received(Authenticate)[0], Authenticate)
-        sent = server.journal.received(Send, session_id=session_id)
+        assert isinstance(server.received(Authenticate)[0], Authenticate)
+        sent = server.received(Send, session_id=session_id)
         assert [m.text for m in sent] == ["hello journal"]
-        assert server.journal.sent(Welcome)
+        assert server.sent(Welcome)
+        assert server.sent("welcome") == server.journal.sent(Welcome)
         assert server.journal.sent(ReplyEnd, session_id=session_id)
         entries = list(server.journal)
         assert any(isinstance(e, RestEntry) and e.path == "/api/chats" for e in entries)
