@@ -16,7 +16,8 @@ from typing import Any
 import anyio
 
 from voxta_mock.data import DEFAULT_DATA, DataError, MockData, load_data
-from voxta_mock.server import DEFAULT_HOST, DEFAULT_PORT, MockVoxtaServer
+from voxta_mock.journal import DEFAULT_MAXLEN
+from voxta_mock.server import DEFAULT_HOST, DEFAULT_PORT, MockVoxtaServer, traffic_logger
 from voxta_proto import __version__
 from voxta_proto.cli_defaults import MOCK_REPLY_DELAY, MOCK_SEED
 
@@ -42,6 +43,15 @@ def _parser() -> argparse.ArgumentParser:
                         help="seed for ids and replies (default: %(default)s, as voxta chat)")
     parser.add_argument("--auth-token", metavar="TOKEN",
                         help="require this bearer token (default: no authentication)")
+    parser.add_argument("--admin-token", metavar="TOKEN",
+                        help="the bearer token the admin API (/_mock/...) and the inspector's "
+                             "feed need (default: the --auth-token; neither: open)")
+    parser.add_argument("--journal-size", type=int, default=DEFAULT_MAXLEN, metavar="N",
+                        help="journal entries kept for the admin API and the inspector "
+                             "(default: %(default)s)")
+    parser.add_argument("-v", "--verbose", action="count", default=0,
+                        help="-v: one line per message in each direction on stderr; "
+                             "-vv: with the payload, tokens redacted")
     parser.add_argument("--reply-delay", type=float, default=MOCK_REPLY_DELAY,
                         metavar="SECONDS", help="seconds between streamed reply chunks "
                                                 "(default: %(default)s, as voxta chat)")
@@ -65,7 +75,18 @@ def server_options(args: argparse.Namespace, data: MockData) -> dict[str, Any]:
     return {"host": args.host, "port": args.port, "data": data, "seed": args.seed,
             "auth_token": args.auth_token, "reply_delay": args.reply_delay,
             "preseed_session": args.preseed_session, "speech": args.speech,
-            "client_timeout": args.client_timeout or None}
+            "client_timeout": args.client_timeout or None,
+            "admin_token": args.admin_token, "journal_size": args.journal_size,
+            "verbose": args.verbose}
+
+
+def _show_traffic() -> None:
+    """``-v``: the traffic lines on stderr, bare, whatever ``--log-level`` says."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    traffic_logger.addHandler(handler)
+    traffic_logger.setLevel(logging.INFO)
+    traffic_logger.propagate = False
 
 
 def _stopped(signame: str) -> None:
@@ -99,7 +120,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("--reply-delay must be >= 0")
     if args.client_timeout < 0:
         parser.error("--client-timeout must be >= 0 (0 disables it)")
+    if args.journal_size < 1:
+        parser.error("--journal-size must be >= 1")
     logging.basicConfig(level=args.log_level, format="%(levelname)s %(name)s: %(message)s")
+    if args.verbose:
+        _show_traffic()
     try:
         data = load_data(args.data) if args.data else DEFAULT_DATA
     except DataError as exc:

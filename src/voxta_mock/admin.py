@@ -37,6 +37,7 @@ __all__ = [
 
 ADMIN_PREFIX: Final = "/_mock"
 _JSON: Final = (("Content-Type", "application/json; charset=utf-8"),)
+_CONNECTION_FAULTS: Final = frozenset({"drop", "silence"})
 _JOURNAL_PARAMS: Final = frozenset({"type", "session", "connection", "since", "direction"})
 
 
@@ -108,6 +109,11 @@ class AdminTarget(Protocol):
     def apply_faults(self, plan: FaultPlan | None, *, next_connections: int | None) -> None:
         """Set the fault plan of every future hub connection (``next_connections`` None),
         or of the next n only; None clears it."""
+        ...
+
+    async def fault_connection(self, connection: str, action: str) -> bool:
+        """Misbehave on one live connection now: ``action`` is ``drop`` (abort it, no
+        Close) or ``silence`` (send it nothing more). False when no such connection."""
         ...
 
     def reset(self) -> None:
@@ -295,6 +301,16 @@ class MockAdmin:
 
     async def _put_faults(self, request: HttpRequest, parts: list[str]) -> HttpResponse:
         body = _object(request)
+        if "action" in body or "connection" in body:  # one live connection, now
+            _only(body, {"connection", "action"})
+            connection = _optional_str(body, "connection")
+            action = body.get("action")
+            if connection is None or action not in _CONNECTION_FAULTS:
+                raise _BadRequest("give 'connection' (a key from /_mock/state) and 'action' "
+                                  f"(one of {sorted(_CONNECTION_FAULTS)})")
+            if not await self.target.fault_connection(connection, action):
+                return _error(404, f"no connection {connection!r}")
+            return HttpResponse(204)
         _only(body, {"plan", "next"})
         if "plan" not in body:
             raise _BadRequest("'plan' (a fault plan, or null to clear) is required")

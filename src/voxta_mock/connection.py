@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 import math
 from collections import deque
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Final
 
@@ -98,7 +98,7 @@ class HubConn:
         the rest), else keep it, replacing an older one, until then; True when kept."""
         self.snapshot_spacing = spacing
         if self.unwritten <= SNAPSHOT_HOLD and not self.snapshots and now >= self.snapshot_due:
-            self.session.send(message, now=now)
+            self.send(message, now=now)
             self.snapshot_due = now + spacing
             return False
         self.snapshots[type(message)] = message
@@ -107,6 +107,15 @@ class HubConn:
     def snapshot_ready(self, now: float) -> bool:
         """A kept snapshot may leave now (the writer caught up, and it is due)."""
         return bool(self.snapshots) and self.unwritten <= 0 and now >= self.snapshot_due
+
+    on_sent: Callable[[HubConn, ServerMessage], None] | None = None
+    """Told of every Voxta message queued for this connection (the server's journal)."""
+
+    def send(self, message: ServerMessage, *, now: float) -> None:
+        """Queue a Voxta message on the session, and tell ``on_sent``."""
+        self.session.send(message, now=now)
+        if self.on_sent is not None:
+            self.on_sent(self, message)
 
     # -- the driver's view of the session (DrivenSession) ----------------------------
 
@@ -117,7 +126,7 @@ class HubConn:
             now = anyio.current_time()
             if self.snapshot_ready(now):
                 for message in self.snapshots.values():
-                    self.session.send(message, now=now)
+                    self.send(message, now=now)
                 self.snapshots.clear()
                 self.snapshot_due = now + self.snapshot_spacing
         out = self.session.data_to_send()

@@ -331,7 +331,8 @@ class MockEngine:
         audio_gap_ms: int | None = None,
         app_trigger_timeout: float = 10.0,
     ) -> None:
-        self.data: Final = data
+        self.data = data
+        """Characters, scenarios, replies, scripts; the admin API may replace it."""
         self.seed: Final = seed
         self.reply_delay = reply_delay
         self.words_per_chunk = max(1, words_per_chunk)
@@ -381,6 +382,11 @@ class MockEngine:
     def connections(self) -> tuple[str, ...]:
         """Known connections, the virtual UI one included."""
         return tuple(self._conns)
+
+    def stored_chats(self) -> tuple[tuple[str, tuple[str, ...], str | None, int], ...]:
+        """Every stored chat as ``(id, character ids, title, message count)``."""
+        return tuple((c.id, tuple(c.character_ids), c.title, len(c.messages))
+                     for c in self._chats.values())
 
     def live_session(self, session_id: str) -> bool:
         """Whether that session runs."""

@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import logging
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from importlib.resources import files
 from typing import Any, Final
 
@@ -49,12 +49,22 @@ class LiveFeed:
 
     Args:
         maxlen: how many entries a late page can still catch up on.
+        backlog: where a late page's entries after a ``seq`` come from instead (the mock's
+            journal): then nothing is kept here, and `watched` tells the publisher
+            whether building an entry is worth it.
     """
 
-    def __init__(self, maxlen: int = 5000) -> None:
-        self._entries: deque[Mapping[str, Any]] = deque(maxlen=maxlen)
+    def __init__(self, maxlen: int = 5000, *,
+                 backlog: Callable[[int], Iterable[Mapping[str, Any]]] | None = None) -> None:
+        self._entries: deque[Mapping[str, Any]] = deque(maxlen=0 if backlog else maxlen)
+        self._backlog = backlog
         self._pages: set[MemoryObjectSendStream[Mapping[str, Any]]] = set()
         self._seq = 0
+
+    @property
+    def watched(self) -> bool:
+        """Whether a page is open (with a ``backlog``, nothing else needs an entry)."""
+        return bool(self._pages) or self._backlog is None
 
     def publish(self, entry: Mapping[str, Any]) -> None:
         """Add an entry (given a ``seq`` here when it has none) and pass it to every page."""
@@ -80,7 +90,8 @@ class LiveFeed:
         since = request.query_param("since") or "0"
         after = int(since) if since.isdigit() else 0
         send, receive = anyio.create_memory_object_stream[Mapping[str, Any]](_PAGE_BUFFER)
-        backlog = [entry for entry in self._entries if int(entry["seq"]) > after]
+        backlog = (list(self._backlog(after)) if self._backlog is not None
+                   else [entry for entry in self._entries if int(entry["seq"]) > after])
         self._pages.add(send)
         try:
             for entry in backlog:

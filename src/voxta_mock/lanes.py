@@ -122,7 +122,7 @@ class ChatLanes:
                     self._pump_snapshots()
                     continue  # sent by the writer or the pump when due
             else:
-                conn.session.send(step.message, now=now)
+                conn.send(step.message, now=now)
             if conn.plan.drop_after_chunks is None:
                 if unflushed is not None:
                     unflushed[conn.key] = conn

@@ -60,7 +60,9 @@ def wire_form(message: object) -> Any:
             return msgspec.json.decode(message.raw)
         except msgspec.DecodeError:
             return bytes(message.raw).decode("utf-8", "replace")
-    return msgspec.to_builtins(message)
+    # Through JSON, not ``to_builtins``: fields typed ``msgspec.Raw`` (free-form
+    # arguments) only encode to JSON.
+    return msgspec.json.decode(msgspec.json.encode(message))
 
 
 def _describe(test: object) -> str:

@@ -10,7 +10,6 @@ connection.
 from __future__ import annotations
 
 import inspect
-import itertools
 import logging
 import math
 import secrets
@@ -19,7 +18,7 @@ from collections import deque
 from collections.abc import Callable, Coroutine, Iterator, Mapping
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar, overload
 from urllib.parse import parse_qsl, urlsplit
 
 import anyio
@@ -27,11 +26,30 @@ import anyio.abc
 import msgspec
 from anyio.abc import ByteStream, SocketAttribute
 
+from voxta_mock.admin import (
+    ChatState,
+    ConnectionState,
+    MockAdmin,
+    MockState,
+    SessionState,
+    is_admin_path,
+)
 from voxta_mock.connection import DEFAULT_MAX_OUTPUT, HubConn, fault_writer
 from voxta_mock.data import DEFAULT_DATA, MockData
 from voxta_mock.engine import MockEngine, Step
+from voxta_mock.expectations import Expectation, Expectations
 from voxta_mock.faults import FaultPlan
+from voxta_mock.inspector import INSPECTOR_PATHS, LiveFeed, inspector_page
+from voxta_mock.journal import (
+    DEFAULT_MAXLEN,
+    Journal,
+    JournalEntry,
+    ReceivedMessage,
+    SentMessage,
+    entry_json,
+)
 from voxta_mock.lanes import ChatLanes
+from voxta_mock.record import _redact_json
 from voxta_mock.rest import NO_AUTH_PATHS, MockRest
 from voxta_proto import HandshakeRejected, ProtocolError, TransportError
 from voxta_proto.driver import DEFAULT_WRITE_TIMEOUT, Driver
@@ -60,12 +78,16 @@ from voxta_proto.voxta import (
     AuthenticationRequired,
     DownloadProgress,
     DownloadStatus,
+    ServerMessage,
 )
-from voxta_proto.voxta.server import ClientRequest, ServerEvent, VoxtaServerSession
+from voxta_proto.voxta.server import ClientRequest, ServerEvent, ServerState, VoxtaServerSession
 
 __all__ = ["DEFAULT_HOST", "DEFAULT_PORT", "AudioStream", "MockVoxtaServer"]
 
 logger = logging.getLogger("voxta_mock")
+MessageT = TypeVar("MessageT")
+traffic_logger = logging.getLogger("voxta_mock.traffic")
+"""``verbose`` traffic lines (``voxta-mock -v``/``-vv``) go here, at INFO."""
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 5384
@@ -85,6 +107,19 @@ class AudioStream:
     frames: int = 0
     bytes: int = 0
     closed: bool = False
+
+
+def _feed_entry(entry: JournalEntry) -> dict[str, Any]:
+    """A journal entry as the inspector's feed sends it: ``type`` is the ``$type``,
+    ``METHOD /path`` or ``audio``; ``session_id`` as the page reads it."""
+    data = entry_json(entry)
+    session_id = data.pop("sessionId")
+    if data["kind"] == "rest":
+        data["type"] = f"{data['method']} {data['path']}"
+    elif data["kind"] == "audio":
+        data["type"] = "audio"
+    data["session_id"] = session_id
+    return data
 
 
 class _TrackingListener(anyio.abc.Listener[ByteStream]):
@@ -174,6 +209,16 @@ class MockVoxtaServer(ChatLanes):
         request_timeout: seconds for an HTTP request head and body (transports'
             ``serve_listener``); handshake_timeout: for the WebSocket upgrade answer;
             max_pending_connections: connections that have not finished those, at most.
+        journal_size: how many entries `journal` keeps (the oldest go first).
+        admin_token: the bearer token the admin API (``/_mock/...``) needs; None uses
+            ``auth_token`` (so without either the admin API is open, as the mock is).
+        verbose: 1 logs one line per message in each direction on the
+            ``voxta_mock.traffic`` logger; 2 the whole payload, tokens redacted.
+
+    Attributes:
+        journal: every hub message in both directions, REST call and audio frame.
+        expectations: answers to client messages, asked before the engine.
+        feed: what the inspector page (``GET /``) shows live.
     """
 
     def __init__(
@@ -204,6 +249,9 @@ class MockVoxtaServer(ChatLanes):
         request_timeout: float | None = DEFAULT_REQUEST_TIMEOUT,
         handshake_timeout: float | None = DEFAULT_HANDSHAKE_TIMEOUT,
         max_pending_connections: int = DEFAULT_MAX_PENDING_CONNECTIONS,
+        journal_size: int = DEFAULT_MAXLEN,
+        admin_token: str | None = None,
+        verbose: int = 0,
     ) -> None:
         self.host = host
         self.port = port
@@ -242,7 +290,15 @@ class MockVoxtaServer(ChatLanes):
         self._pending: dict[str, tuple[str, float]] = {}
         """Negotiated, unused connection tokens -> (key, when), oldest first."""
         self._accepted: dict[str, str] = {}  # connection token -> key, for reattaches
-        self._counter = itertools.count()
+        self._opened = 0
+        """Hub connections opened so far (the next one's number, for fault plans)."""
+        self._initial = (data, self.faults, dict(self.connection_faults))
+        self.journal = Journal(clock=clock, maxlen=journal_size)
+        self.expectations = Expectations()
+        self.feed = LiveFeed(backlog=lambda since: map(
+            _feed_entry, self.journal.entries(since=since)))
+        self.admin = MockAdmin(self, token=admin_token or auth_token)
+        self.verbose = verbose
         self._lanes: dict[str, deque[tuple[HubConn | None, str | None, Iterator[Step]]]] = {}
         self._streams: dict[tuple[str, int], ByteStream] = {}
         self._tg: anyio.abc.TaskGroup | None = None
@@ -356,6 +412,10 @@ class MockVoxtaServer(ChatLanes):
 
     async def _app(self, request: HttpRequest) -> HttpResponse | WebSocketUpgrade:
         path = request.path.rstrip("/") or "/"
+        if path in INSPECTOR_PATHS and not request.is_websocket_upgrade:
+            return inspector_page()  # static: the page sends the admin token itself
+        if is_admin_path(path):
+            return await self._admin_request(request, path)
         if path not in NO_AUTH_PATHS and not self._authorized(request):
             return HttpResponse(401, (*_TEXT, ("WWW-Authenticate", "Bearer")), b"Unauthorized")
         if path == "/hub/negotiate":
@@ -371,8 +431,25 @@ class MockVoxtaServer(ChatLanes):
             return WebSocketUpgrade(lambda t, r: accept(t, r.client))
         if path == "/ws/audio/input/stream":
             return WebSocketUpgrade(self._run_audio)
-        response = self.rest.handle(request) if path.startswith("/api/") else None
-        return response or HttpResponse(404, _TEXT, b"Not Found")
+        if not path.startswith("/api/"):
+            return HttpResponse(404, _TEXT, b"Not Found")
+        response = self.rest.handle(request) or HttpResponse(404, _TEXT, b"Not Found")
+        self._note(self.journal.record_rest(request, response))
+        return response
+
+    async def _admin_request(self, request: HttpRequest,
+                             path: str) -> HttpResponse | WebSocketUpgrade:
+        """``/_mock/...``: the admin API, and the inspector's live feed (a browser cannot
+        set a header on a WebSocket, so the feed takes ``?admin_token=``)."""
+        if path != "/_mock/live":
+            return await self.admin.handle(request)
+        token = self.admin.token
+        given = request.query_param("admin_token") or ""
+        if token is not None and not secrets.compare_digest(given.encode(), token.encode()):
+            return HttpResponse(401, _TEXT, b"the live feed needs ?admin_token=<token>")
+        if not request.is_websocket_upgrade:
+            return HttpResponse(400, _TEXT, b"/_mock/live is a WebSocket")
+        return WebSocketUpgrade(self.feed.serve_page)
 
     def _negotiate(self, request: HttpRequest) -> HttpResponse:
         version = 1 if request.query_param("negotiateVersion") not in (None, "0") else 0
@@ -447,12 +524,14 @@ class MockVoxtaServer(ChatLanes):
     async def _run_hub(self, transport: MessageTransport, key: str | None,
                        peer: tuple[str, int] | None = None) -> None:
         key = key or self._new_key()
-        number = next(self._counter)
+        number = self._opened
+        self._opened += 1
         plan = self.connection_faults.get(number, self.faults)
         session = VoxtaServerSession(now=anyio.current_time(), hub_config=self.hub_config,
                                      refuse_handshake=plan.refuse_handshake)
         conn = HubConn(key, session, transport, plan, peer, max_output=self.max_output,
-                       write_timeout=self.write_timeout)
+                       write_timeout=self.write_timeout,
+                       on_sent=self._on_sent)
         conn.inbox_idle.set()
         conn.may_read.set()
         driver: Driver[ServerEvent] = Driver(
@@ -501,6 +580,7 @@ class MockVoxtaServer(ChatLanes):
         request task, in order; reading waits until they are handled."""
         for event in events:
             if isinstance(event, ClientRequest):
+                self._note(self.journal.record_received(conn.key, event.message))
                 conn.inbox.append(event)
                 if conn.inbox_idle.is_set():  # started per burst: an idle client has none
                     conn.inbox_idle = anyio.Event()
@@ -550,8 +630,10 @@ class MockVoxtaServer(ChatLanes):
         return True
 
     async def _request(self, conn: HubConn, request: ClientRequest) -> None:
+        if await self._answer_expected(conn, request):
+            return
         if isinstance(request.message, Authenticate) and conn.plan.refuse_authenticate:
-            conn.session.send(AuthenticationRequired(), now=anyio.current_time())
+            conn.send(AuthenticationRequired(), now=anyio.current_time())
             return
         steps = self.engine.handle(conn.key, request.message)
         lane = getattr(request.message, "session_id", None) or conn.key
@@ -559,7 +641,7 @@ class MockVoxtaServer(ChatLanes):
         if isinstance(request.message, Authenticate):
             plan = conn.plan
             if plan.oversized_after_authenticate:
-                conn.session.send(DownloadProgress(
+                conn.send(DownloadProgress(
                     id="x" * plan.oversized_after_authenticate, target="oversized",
                     status=DownloadStatus.PENDING, percent=0.0), now=anyio.current_time())
             if plan.close_after_authenticate is not None:
@@ -569,6 +651,184 @@ class MockVoxtaServer(ChatLanes):
                 assert conn.driver is not None
                 await conn.driver.close()
                 conn.dead = True
+
+    async def _answer_expected(self, conn: HubConn, request: ClientRequest) -> bool:
+        """Let the expectations answer a client message before the engine does; True
+        when one did and the engine must not see the message (no ``passthrough``)."""
+        session_id = getattr(request.message, "session_id", None)
+        hit = self.expectations.match(conn.key, session_id, request.message)
+        if hit is None:
+            return False
+        await self._play_expectation(conn, request.invocation_id, hit)
+        return not hit.passthrough
+
+    async def _play_expectation(self, conn: HubConn, invocation_id: str | None,
+                                hit: Expectation) -> None:
+        now = anyio.current_time()
+        if (not hit.passthrough and invocation_id is not None
+                and invocation_id in conn.session.owed_completions):
+            conn.session.complete(invocation_id, now=now)
+        for message in hit.reply:
+            conn.send(message, now=now)
+        self._flush(conn)
+        fault = hit.fault
+        if fault is None:
+            return
+        if fault.kind == "silence":
+            conn.silent = True
+        elif fault.kind == "drop":
+            assert conn.driver is not None
+            await conn.driver.drain()  # the reply first, then the hang-up
+            await self._drop(conn)
+        else:
+            conn.session.close(now=now, error=fault.error,
+                               allow_reconnect=fault.allow_reconnect)
+            assert conn.driver is not None
+            await conn.driver.close()
+            conn.dead = True
+
+    # -- the journal, for tests -------------------------------------------------------
+
+    @overload
+    def received(self, kind: type[MessageT], /, *, session_id: str | None = None,
+                 connection: str | None = None, **fields: object) -> list[MessageT]: ...
+    @overload
+    def received(self, kind: str | None = None, /, *, session_id: str | None = None,
+                 connection: str | None = None, **fields: object) -> list[ReceivedMessage]: ...
+
+    def received(self, kind: type | str | None = None, /, *, session_id: str | None = None,
+                 connection: str | None = None, **fields: object) -> list[Any]:
+        """What clients sent that matches, oldest first: ``received(Send, text="hi")``
+        (the journal's ``received``)."""
+        return self.journal.received(kind, session_id=session_id, connection=connection,
+                                     **fields)
+
+    @overload
+    def sent(self, kind: type[MessageT], /, *, session_id: str | None = None,
+             connection: str | None = None, **fields: object) -> list[MessageT]: ...
+    @overload
+    def sent(self, kind: str | None = None, /, *, session_id: str | None = None,
+             connection: str | None = None, **fields: object) -> list[SentMessage]: ...
+
+    def sent(self, kind: type | str | None = None, /, *, session_id: str | None = None,
+             connection: str | None = None, **fields: object) -> list[Any]:
+        """What the mock sent that matches, oldest first (the journal's ``sent``)."""
+        return self.journal.sent(kind, session_id=session_id, connection=connection,
+                                 **fields)
+
+    # -- the admin API's target (see voxta_mock.admin.AdminTarget) ---------------------
+
+    def push(self, message: ServerMessage, *, connection: str | None = None,
+             session_id: str | None = None) -> int:
+        """Send a server message, unasked: to one connection (its key, the negotiate
+        ``connectionId``), to every connection of a chat session, or (neither given) to
+        every authenticated connection. It is journaled as sent. Returns how many
+        connections it went to (0 when none is known or authenticated).
+
+        Raises:
+            ValueError: both ``connection`` and ``session_id`` given.
+        """
+        if connection is not None and session_id is not None:
+            raise ValueError("push to a connection or to a session, not both")
+        if connection is not None:
+            keys: tuple[str, ...] = (connection,)
+        elif session_id is not None:
+            record = self.engine.sessions.get(session_id)
+            keys = record.audience if record is not None else ()
+        else:
+            keys = tuple(self._conns)
+        now = anyio.current_time()
+        delivered = 0
+        for key in keys:
+            conn = self._conns.get(key)
+            if (conn is None or conn.dead
+                    or conn.session.state is not ServerState.AUTHENTICATED):
+                continue
+            conn.send(message, now=now)
+            self._flush(conn)
+            delivered += 1
+        return delivered
+
+    def set_data(self, data: MockData) -> None:
+        """Characters, scenarios, replies and scripts from now on (live chats keep theirs)."""
+        self.engine.data = data
+
+    def apply_faults(self, plan: FaultPlan | None, *, next_connections: int | None) -> None:
+        """The fault plan of every future hub connection, or of the next n only."""
+        if next_connections is None:
+            self.set_faults(plan)
+            return
+        for number in range(self._opened, self._opened + next_connections):
+            self.set_faults(plan, connection=number)
+
+    async def fault_connection(self, connection: str, action: str) -> bool:
+        """Misbehave on one live connection now: ``drop`` it (no Close, no close frame)
+        or ``silence`` it (nothing more is sent, not even pings); False when unknown."""
+        conn = self._conns.get(connection)
+        if conn is None or conn.dead:
+            return False
+        if action == "silence":
+            conn.silent = True
+        else:
+            await self._drop(conn)
+        return True
+
+    def reset(self) -> None:
+        """Back to the data and faults given at start; journal and expectations cleared."""
+        data, faults, connection_faults = self._initial
+        self.engine.data = data
+        self.faults = faults
+        self.connection_faults = dict(connection_faults)
+        self.journal.clear()
+        self.expectations.clear()
+        self.feed.clear()
+
+    def state(self) -> MockState:
+        """The live connections, chat sessions and stored chats."""
+        sessions: list[SessionState] = []
+        audiences: dict[str, tuple[str, ...]] = {}
+        for info in self.engine.sessions.infos():
+            record = self.engine.sessions.get(info.session_id)
+            audience = record.audience if record is not None else ()
+            audiences[info.session_id] = audience
+            owner = audience[0] if audience and audience[0] in self._conns else None
+            sessions.append(SessionState(session_id=info.session_id, chat_id=info.chat_id,
+                                         connection=owner,
+                                         character_ids=tuple(c.id for c in info.characters)))
+        connections = tuple(
+            ConnectionState(key=key, authenticated=conn.session.authenticate is not None,
+                            session_ids=tuple(s for s, keys in audiences.items() if key in keys),
+                            peer=f"{conn.peer[0]}:{conn.peer[1]}" if conn.peer else None)
+            for key, conn in self._conns.items() if not conn.dead)
+        chats = tuple(ChatState(id=chat_id, character_ids=characters, title=title,
+                                messages=count)
+                      for chat_id, characters, title, count in self.engine.stored_chats())
+        return MockState(connections=connections, sessions=tuple(sessions), chats=chats)
+
+    # -- the journal's listeners -------------------------------------------------------
+
+    def _on_sent(self, conn: HubConn, message: ServerMessage) -> None:
+        self._note(self.journal.record_sent(conn.key, message))
+
+    def _note(self, entry: JournalEntry) -> None:
+        """A new journal entry: to the inspector's open pages, and to the traffic log
+        (its JSON is built only when one of them wants it)."""
+        if not (self.verbose or self.feed.watched):
+            return
+        data = _feed_entry(entry)
+        if self.feed.watched:
+            self.feed.publish(data)
+        if self.verbose:
+            self._log_traffic(data)
+
+    def _log_traffic(self, data: dict[str, Any]) -> None:
+        arrow = "<-" if data["direction"] == "received" else "->"
+        payload = data.get("message", data.get("body"))
+        size = data["size"] if data["kind"] == "audio" else len(msgspec.json.encode(payload))
+        line = f"{data['connection']} {arrow} {data['type']} {size}B"
+        if self.verbose >= 2 and payload is not None:
+            line += " " + msgspec.json.encode(_redact_json(payload)).decode()
+        traffic_logger.info("%s", line)
 
     # -- audio input -------------------------------------------------------------------
 
@@ -583,6 +843,7 @@ class MockVoxtaServer(ChatLanes):
         """Audio input stream (reference §2.3): a JSON spec, then binary PCM; counted."""
         stats = AudioStream(request.query_param("sessionId"))
         self.audio_streams.append(stats)
+        key = f"audio-{len(self.audio_streams)}"
         try:
             while True:
                 message = await transport.receive()
@@ -594,9 +855,14 @@ class MockVoxtaServer(ChatLanes):
                         return
                     if stats.spec is None and isinstance(decoded, dict):
                         stats.spec = decoded
+                    self._note(self.journal.record_audio(
+                        key, session_id=stats.session_id, size=len(message), spec=decoded,
+                        binary=False))
                 else:
                     stats.frames += 1
                     stats.bytes += len(message)
+                    self._note(self.journal.record_audio(
+                        key, session_id=stats.session_id, size=len(message)))
         except TransportError:
             return
         finally:

@@ -43,6 +43,8 @@ NOT_RUN = {
         "needs a real Voxta server and its key",
     "pip install -e .[test]": "what nox -s tests does; this suite runs in that environment",
     "nox -s tests -- -x -k framing": "a nox session: its own virtualenv from PyPI",
+    "pip install voxta-proto pytest": "installs from PyPI; tests/mock/test_plugin_fixtures.py "
+        "runs the testing guide's first test with what it brings (no trio, no pytest-timeout)",
 }
 """Reviewed: shown commands this test does not run, and why."""
 
@@ -50,7 +52,8 @@ NOX_SESSIONS = re.compile(r"nox -s (tests|lint|fuzz|interop|docs|bench)( -- --qu
 """``nox -s NAME`` mentions: each builds a virtualenv from PyPI; CI runs tests, lint,
 interop and docs (.ci/run), and the noxfile's own sessions are what they name."""
 
-SERVERS = {".venv/bin/voxta-mock --port 0", "voxta-mock --port 0", "python -m voxta_mock"}
+SERVERS = {".venv/bin/voxta-mock --port 0", "voxta-mock --port 0", "python -m voxta_mock",
+           "voxta-mock --port 0 -v"}
 """Commands that serve until Ctrl-C: run until they listen, then stopped with SIGINT."""
 
 

@@ -27,6 +27,7 @@ class FakeServer:
     faults: list[tuple[FaultPlan | None, int | None]] = field(default_factory=list)
     pushed: list[tuple[str, ServerMessage]] = field(default_factory=list)
     resets: int = 0
+    connection_faults: list[tuple[str, str]] = field(default_factory=list)
 
     def push(self, message: ServerMessage, *, connection: str | None = None,
              session_id: str | None = None) -> int:
@@ -46,6 +47,12 @@ class FakeServer:
 
     def apply_faults(self, plan: FaultPlan | None, *, next_connections: int | None) -> None:
         self.faults.append((plan, next_connections))
+
+    async def fault_connection(self, connection: str, action: str) -> bool:
+        if connection not in ("c1", "c2"):
+            return False
+        self.connection_faults.append((connection, action))
+        return True
 
     def reset(self) -> None:
         self.resets += 1

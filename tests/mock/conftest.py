@@ -3,6 +3,14 @@
 
 from __future__ import annotations
 
-from voxta_mock.pytest_plugin import voxta_mock_config, voxta_mock_pair, voxta_mock_server
+from voxta_mock.pytest_plugin import (
+    voxta_client,
+    voxta_memory_client,
+    voxta_memory_server,
+    voxta_mock_config,
+    voxta_mock_pair,
+    voxta_mock_server,
+)
 
-__all__ = ["voxta_mock_config", "voxta_mock_pair", "voxta_mock_server"]
+__all__ = ["voxta_client", "voxta_memory_client", "voxta_memory_server", "voxta_mock_config",
+           "voxta_mock_pair", "voxta_mock_server"]

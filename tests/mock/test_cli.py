@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -14,8 +15,8 @@ import pytest
 
 from voxta_mock import DEFAULT_DATA
 from voxta_mock.__main__ import _parser, server_options
-from voxta_proto import NegotiationError
-from voxta_proto.transports import ConnectOptions, negotiate
+from voxta_proto import NegotiationError, VoxtaClient
+from voxta_proto.transports import ConnectOptions, http_request, negotiate
 
 SRC = str(Path(__file__).resolve().parents[2] / "src")
 ENV = {**os.environ, "PYTHONPATH": SRC + os.pathsep + os.environ.get("PYTHONPATH", "")}
@@ -118,7 +119,51 @@ def test_options_map_to_the_server() -> None:
     assert server_options(args, DEFAULT_DATA) == {
         "host": "0.0.0.0", "port": 0, "data": DEFAULT_DATA, "seed": 9, "auth_token": "t",
         "reply_delay": 0.5, "preseed_session": True, "speech": True,
-        "client_timeout": None}  # 0 disables the silent-client drop
+        "client_timeout": None,  # 0 disables the silent-client drop
+        "admin_token": None, "journal_size": 10_000, "verbose": 0}
+    args = _parser().parse_args(["-vv", "--admin-token", "a", "--journal-size", "7"])
+    options = server_options(args, DEFAULT_DATA)
+    assert (options["verbose"], options["admin_token"], options["journal_size"]) == (2, "a", 7)
+
+
+@pytest.mark.network
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+def test_verbose_prints_each_message_and_vv_the_payload_redacted() -> None:
+    proc = subprocess.Popen([sys.executable, "-m", "voxta_mock", "--port", "0", "-vv",
+                             "--reply-delay", "0", "--auth-token", "k"],
+                            env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        url = proc.stdout.readline().split()[-1]
+
+        async def talk() -> None:
+            with anyio.fail_after(10):
+                async with VoxtaClient(url, token="k", reconnect=()) as client:
+                    await client.load_characters_list()
+                await http_request("POST", url + "/api/nothing",
+                                   body=b'{"apiKey":"s3cret","note":"kept"}',
+                                   headers=[("Content-Type", "application/json")],
+                                   options=ConnectOptions(access_token="k"))
+
+        anyio.run(talk)
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=10)
+        assert proc.stderr is not None
+        err = proc.stderr.read()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        for stream in (proc.stdout, proc.stderr):
+            if stream is not None:
+                stream.close()
+    lines = err.splitlines()
+    assert any(re.search(r" <- authenticate \d+B \{", line) for line in lines), err
+    assert any(re.search(r" -> welcome \d+B \{", line) for line in lines), err
+    assert any(" <- loadCharactersList " in line for line in lines), err
+    (rest,) = [line for line in lines if "POST /api/nothing" in line]
+    assert "kept" in rest
+    assert "s3cret" not in err
 
 
 def test_console_script_is_installed() -> None:

@@ -126,3 +126,22 @@ def test_missing_dependency_skips_or_fails(monkeypatch: pytest.MonkeyPatch) -> N
     monkeypatch.setenv("VOXTA_INTEROP_REQUIRED", "1")
     with pytest.raises(pytest.fail.Exception, match=r"VOXTA_INTEROP_REQUIRED=1.*no node"):
         require("no node")
+
+
+async def test_the_admin_api_from_node() -> None:
+    """A TypeScript-style suite: ``fetch`` registers an expectation, ``@microsoft/signalr``
+    sends the message and gets the reply, ``fetch`` reads the journal and resets."""
+    require(node_missing())
+    node = shutil.which("node")
+    assert node is not None
+    with anyio.fail_after(60):
+        async with MockVoxtaServer(port=0, reply_delay=0.0, auth_token="client",
+                                   admin_token="admin") as server:
+            result = await anyio.run_process(
+                [node, str(NODE_DIR / "admin.mjs"), server.url, "admin", "client"],
+                cwd=NODE_DIR, check=False)
+    output = (result.stdout + result.stderr).decode(errors="replace")
+    assert result.returncode == 0, output
+    report: dict[str, Any] = json.loads(result.stdout.decode().strip().splitlines()[-1])
+    assert "the expectation's reply arrived" in report["checks"]
+    assert report["journal"] == [["received", "send", "open the pod bay doors"]]
