@@ -18,6 +18,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Coroutine, Iterator, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
@@ -27,11 +28,13 @@ import anyio.abc
 import msgspec
 from anyio.abc import ByteStream, SocketAttribute
 
+from voxta_mock.cassette import Cassette, ReplayMismatch
 from voxta_mock.connection import HubConn, fault_writer
 from voxta_mock.data import DEFAULT_DATA, MockData
 from voxta_mock.engine import MockEngine, Step
 from voxta_mock.faults import FaultPlan
 from voxta_mock.lanes import ChatLanes
+from voxta_mock.replay import Replayer
 from voxta_mock.rest import NO_AUTH_PATHS, MockRest
 from voxta_proto import ProtocolError, TransportError
 from voxta_proto.driver import Driver
@@ -145,6 +148,10 @@ class MockVoxtaServer(ChatLanes):
         batch: up to this many back-to-back steps (a reply without ``reply_delay``)
             leave in one WebSocket message, as from a busy real server; 1, the default,
             sends every message in a WebSocket message of its own.
+        replay: a cassette (or its path) from ``voxta-mock record``: hub connections are
+            answered with the recorded server messages instead of the engine's (see
+            :mod:`voxta_mock.replay`); departures are in :attr:`replay_errors`.
+        replay_speed: recorded delays are divided by this; 0 or ``math.inf``: no delays.
     """
 
     def __init__(
@@ -169,6 +176,8 @@ class MockVoxtaServer(ChatLanes):
         broadcast_sessions: bool = True,
         batch: int = 1,
         websocket_engine: str = "wsproto",
+        replay: Cassette | str | Path | None = None,
+        replay_speed: float = 1.0,
     ) -> None:
         self.host = host
         self.port = port
@@ -201,8 +210,16 @@ class MockVoxtaServer(ChatLanes):
         self._lanes: dict[str, deque[tuple[HubConn | None, str | None, Iterator[Step]]]] = {}
         self._streams: dict[tuple[str, int], ByteStream] = {}
         self._tg: anyio.abc.TaskGroup | None = None
+        self.replay = None if replay is None else Replayer(replay, speed=replay_speed)
+        """The cassette the hub connections are answered from, if any."""
 
     # -- lifecycle ---------------------------------------------------------------------
+
+    @property
+    def replay_errors(self) -> list[ReplayMismatch]:
+        """Each replayed connection's first departure from the recording (none: the
+        clients did what was recorded, or there is no replay)."""
+        return [] if self.replay is None else list(self.replay.errors)
 
     @property
     def url(self) -> str:
@@ -475,7 +492,17 @@ class MockVoxtaServer(ChatLanes):
         logger.info("connection %s reattached", conn.key)
         return True
 
+    def _replay_request(self, conn: HubConn, request: ClientRequest) -> None:
+        """Replay mode: the cassette answers instead of the engine (voxta_mock.replay)."""
+        assert self.replay is not None
+        assert conn.tasks is not None
+        if self.replay.receive(conn, request):
+            conn.tasks.start_soon(self.replay.play, conn)
+
     async def _request(self, conn: HubConn, request: ClientRequest) -> None:
+        if self.replay is not None:
+            self._replay_request(conn, request)
+            return
         if isinstance(request.message, Authenticate) and conn.plan.refuse_authenticate:
             conn.session.send(AuthenticationRequired(), now=anyio.current_time())
             return
