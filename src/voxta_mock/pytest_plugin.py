@@ -6,6 +6,10 @@
 * ``voxta_mock_config``: the keyword arguments both use; override the fixture, or mark a
   test ``@pytest.mark.voxta_mock(data=..., faults=..., preseed_session=True, ...)``.
 
+With ``replay=<cassette>`` (a path or a loaded cassette) the server answers from the
+recording, and a test whose client departed from it errors at teardown, naming the first
+message that differs.
+
 The fixtures are async, so they need the anyio pytest plugin (``anyio_backend``), which
 comes with anyio; nothing else (neither pytest-timeout nor trio) is needed.
 """
@@ -43,6 +47,7 @@ async def voxta_mock_server(voxta_mock_config: dict[str, Any]) -> AsyncIterator[
     options = {"host": "127.0.0.1", **voxta_mock_config, "port": 0}
     async with MockVoxtaServer(**options) as server:
         yield server
+    _check_replay(server)
 
 
 @pytest.fixture
@@ -56,3 +61,11 @@ async def voxta_mock_pair(
             yield server, client
         finally:
             await client.aclose()
+    _check_replay(server)
+
+
+def _check_replay(server: MockVoxtaServer) -> None:
+    """Fail the test (at teardown) when a client departed from the replayed cassette."""
+    if server.replay_errors:
+        pytest.fail("the client departed from the replayed cassette:\n"
+                    + "\n".join(str(error) for error in server.replay_errors), pytrace=False)
