@@ -43,6 +43,9 @@ NOT_RUN = {
         "needs a real Voxta server and its key",
     "pip install -e .[test]": "what nox -s tests does; this suite runs in that environment",
     "nox -s tests -- -x -k framing": "a nox session: its own virtualenv from PyPI",
+    ".venv/bin/voxta-mock record --upstream http://localhost:5384 --out session.voxta.jsonl":
+        "needs a real Voxta server; tests/mock/test_record.py runs the proxy against the mock",
+    "voxta-mock record": "the command's name in prose; its full form is above",
 }
 """Reviewed: shown commands this test does not run, and why."""
 
@@ -50,7 +53,9 @@ NOX_SESSIONS = re.compile(r"nox -s (tests|lint|fuzz|interop|docs|bench)( -- --qu
 """``nox -s NAME`` mentions: each builds a virtualenv from PyPI; CI runs tests, lint,
 interop and docs (.ci/run), and the noxfile's own sessions are what they name."""
 
-SERVERS = {".venv/bin/voxta-mock --port 0", "voxta-mock --port 0", "python -m voxta_mock"}
+SERVERS = {".venv/bin/voxta-mock --port 0", "voxta-mock --port 0", "python -m voxta_mock",
+           ".venv/bin/voxta-mock --port 0 --replay "
+           "tests/mock/cassettes/voxta-client-chat.voxta.jsonl"}
 """Commands that serve until Ctrl-C: run until they listen, then stopped with SIGINT."""
 
 
