@@ -33,6 +33,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
+from voxta_proto.hub import HUB_MESSAGE_TYPES
+
 __all__ = [
     "CASSETTE_VERSION",
     "REDACTED",
@@ -52,9 +54,7 @@ REDACTED: Final = "<redacted>"
 """What stands in a cassette for a token, a cookie or an ``Authorization`` value."""
 
 HUB_TYPE_NAMES: Final[Mapping[int, str]] = {
-    1: "Invocation", 2: "StreamItem", 3: "Completion", 4: "StreamInvocation",
-    5: "CancelInvocation", 6: "Ping", 7: "Close", 8: "Ack", 9: "Sequence",
-}
+    number: kind.__name__ for number, kind in HUB_MESSAGE_TYPES.items()}
 """SignalR hub message type numbers and their names."""
 
 _CLIENT_DRIVEN: Final = frozenset({1, 4, 5})
