@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 import signal
 import sys
 from collections.abc import Sequence
@@ -15,6 +16,7 @@ from typing import Any
 
 import anyio
 
+from voxta_mock.cassette import CassetteError, load_cassette
 from voxta_mock.data import DEFAULT_DATA, DataError, MockData, load_data
 from voxta_mock.journal import DEFAULT_MAXLEN
 from voxta_mock.server import DEFAULT_HOST, DEFAULT_PORT, MockVoxtaServer, traffic_logger
@@ -63,6 +65,12 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--speech", action="store_true",
                         help="text-to-speech: clients with audioOutput Url get audio URLs "
                              "and play the replies themselves")
+    parser.add_argument("--replay", metavar="FILE",
+                        help="answer hub clients from a cassette of `voxta-mock record` "
+                             "instead of the built-in engine")
+    parser.add_argument("--speed", type=float, default=1.0, metavar="N",
+                        help="with --replay: recorded delays divided by N; 0 or inf: as "
+                             "fast as possible (default: %(default)s, as recorded)")
     parser.add_argument("--log-level", default="WARNING", metavar="LEVEL",
                         choices=["DEBUG", "INFO", "WARNING", "ERROR"], type=str.upper,
                         help="what the server logs on stderr: DEBUG, INFO, WARNING or "
@@ -77,7 +85,8 @@ def server_options(args: argparse.Namespace, data: MockData) -> dict[str, Any]:
             "preseed_session": args.preseed_session, "speech": args.speech,
             "client_timeout": args.client_timeout or None,
             "admin_token": args.admin_token, "journal_size": args.journal_size,
-            "verbose": args.verbose}
+            "verbose": args.verbose,
+            **({"replay": args.replay, "replay_speed": args.speed} if args.replay else {})}
 
 
 def _show_traffic() -> None:
@@ -98,7 +107,11 @@ def _stopped(signame: str) -> None:
 async def _serve(options: dict[str, Any]) -> int:
     """Serve until SIGINT or SIGTERM; returns the exit status that signal means."""
     async with MockVoxtaServer(**options) as server:
-        print(f"voxta-mock listening on {server.url}", flush=True)
+        header = server.replay.cassette.header if server.replay is not None else None
+        replaying = "" if header is None else (
+            f" (replaying {header.get('upstream', 'a server')}, recorded "
+            f"{header.get('recorded_at', 'at an unknown time')})")
+        print(f"voxta-mock listening on {server.url}{replaying}", flush=True)
         with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
             signum = await signals.__anext__()
     _stopped(signal.Signals(signum).name)
@@ -122,6 +135,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("--client-timeout must be >= 0 (0 disables it)")
     if args.journal_size < 1:
         parser.error("--journal-size must be >= 1")
+    if math.isnan(args.speed) or args.speed < 0:
+        parser.error("--speed must be >= 0 (0: as fast as possible)")
     logging.basicConfig(level=args.log_level, format="%(levelname)s %(name)s: %(message)s")
     if args.verbose:
         _show_traffic()
@@ -130,8 +145,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     except DataError as exc:
         print(f"voxta-mock: error: {exc}", file=sys.stderr)
         return 2
+    options = server_options(args, data)
+    if args.replay:
+        try:
+            options["replay"] = load_cassette(args.replay)
+        except CassetteError as exc:
+            print(f"voxta-mock: error: {exc}", file=sys.stderr)
+            return 2
+        except OSError as exc:
+            print(f"voxta-mock: error: cannot read {args.replay}: {exc.strerror or exc}",
+                  file=sys.stderr)
+            return 2
     try:
-        return anyio.run(_serve, server_options(args, data))
+        return anyio.run(_serve, options)
     except KeyboardInterrupt:  # before the signal receiver was installed
         _stopped("SIGINT")
         return EXIT_SIGINT

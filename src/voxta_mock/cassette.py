@@ -34,6 +34,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
+from voxta_proto.hub import HUB_MESSAGE_TYPES
+
 __all__ = [
     "CASSETTE_VERSION",
     "REDACTED",
@@ -53,9 +55,7 @@ REDACTED: Final = "<redacted>"
 """What stands in a cassette for a token, a cookie or an ``Authorization`` value."""
 
 HUB_TYPE_NAMES: Final[Mapping[int, str]] = {
-    1: "Invocation", 2: "StreamItem", 3: "Completion", 4: "StreamInvocation",
-    5: "CancelInvocation", 6: "Ping", 7: "Close", 8: "Ack", 9: "Sequence",
-}
+    number: kind.__name__ for number, kind in HUB_MESSAGE_TYPES.items()}
 """SignalR hub message type numbers and their names."""
 
 _CLIENT_DRIVEN: Final = frozenset({1, 4, 5})
@@ -81,19 +81,23 @@ class ReplayMismatch(Exception):
         expected: the recorded message (``None``: the recording had no more).
         received: what the client sent.
         path: where in the message the first difference is (e.g. ``arguments[0].text``).
+        connection: which recorded hub connection (0-based), when known.
     """
 
-    def __init__(self, index: int, expected: object, received: object, path: str) -> None:
+    def __init__(self, index: int, expected: object, received: object, path: str,
+                 connection: int | None = None) -> None:
         self.index = index
         self.expected = expected
         self.received = received
         self.path = path
+        self.connection = connection
         if expected is None:
             what = "the recording has no more client messages"
         else:
             what = f"expected {describe_record(expected)}, differing at {path or 'the top'}"
+        where = "" if connection is None else f" on hub connection #{connection + 1}"
         super().__init__(
-            f"client message #{index + 1} departs from the recording: got "
+            f"client message #{index + 1}{where} departs from the recording: got "
             f"{describe_record(received)}; {what}\n"
             f"  recorded: {_short(expected)}\n  received: {_short(received)}")
 
@@ -144,8 +148,8 @@ class Cassette:
     def replays(self) -> Iterator[HubReplay]:
         """One [`HubReplay`][voxta_mock.cassette.HubReplay] per recorded hub connection, in
         order."""
-        for entries in self.hub_connections():
-            yield HubReplay(entries)
+        for number, entries in enumerate(self.hub_connections()):
+            yield HubReplay(entries, connection=number)
 
 
 def load_cassette(path: str | Path) -> Cassette:
@@ -200,6 +204,8 @@ class HubReplay:
     """
 
     entries: Sequence[Mapping[str, Any]]
+    connection: int | None = None
+    """Which recorded hub connection this is (0-based), for error messages."""
     _position: int = 0
     _client_index: int = 0
     _mapping: dict[str, str] = field(default_factory=dict)
@@ -253,18 +259,18 @@ class HubReplay:
             return []
         index = self._next_client()
         if index is None:
-            raise ReplayMismatch(self._client_index, None, dict(message), "")
+            raise ReplayMismatch(self._client_index, None, dict(message), "", self.connection)
         expected = self.entries[index]["message"]
         mapping = dict(self._mapping)
         received = dict(message)
         recorded_id, live_id = expected.get("invocationId"), received.pop("invocationId", None)
-        if (recorded_id is None) != (live_id is None):
-            raise ReplayMismatch(self._client_index, expected, dict(message), "invocationId")
         expected = {key: value for key, value in expected.items() if key != "invocationId"}
         path = self._compare(expected, received, "", mapping)
+        if path is None and (recorded_id is None) != (live_id is None):
+            path = "invocationId"  # one waits for a Completion, the other does not
         if path is not None:
             raise ReplayMismatch(self._client_index, self.entries[index]["message"],
-                                 dict(message), path)
+                                 dict(message), path, self.connection)
         self._mapping = mapping
         if recorded_id is not None:
             self._invocations[str(recorded_id)] = str(live_id)

@@ -18,6 +18,10 @@ and trio when installed); nothing else (neither pytest-timeout nor trio) is need
 When a test that used a server from these fixtures passed, the plugin checks the
 server's expectations: one that is required and did not match as often as it should
 fails the test, naming it and listing what the mock received.
+
+With ``replay=<cassette>`` (a path or a loaded cassette) the server answers from the
+recording, and a test whose client departed from it errors at teardown, naming the first
+message that differs.
 """
 
 from __future__ import annotations
@@ -102,6 +106,7 @@ async def voxta_mock_server(voxta_mock_config: dict[str, Any],
     async with MockVoxtaServer(**options) as server:
         _register(request, server)
         yield server
+    _check_replay(server)
 
 
 @pytest.fixture
@@ -111,6 +116,7 @@ async def voxta_memory_server(voxta_mock_config: dict[str, Any],
     async with MockVoxtaServer(**{**voxta_mock_config, "listen": False}) as server:
         _register(request, server)
         yield server
+    _check_replay(server)
 
 
 @pytest.fixture
@@ -142,3 +148,10 @@ async def voxta_memory_client(voxta_memory_server: MockVoxtaServer) -> AsyncIter
                            connector=voxta_memory_server.memory_connector,
                            negotiator=voxta_memory_server.negotiate_memory) as client:
         yield client
+
+
+def _check_replay(server: MockVoxtaServer) -> None:
+    """Fail the test (at teardown) when a client departed from the replayed cassette."""
+    if server.replay_errors:
+        pytest.fail("the client departed from the replayed cassette:\n"
+                    + "\n".join(str(error) for error in server.replay_errors), pytrace=False)

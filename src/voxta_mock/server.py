@@ -17,6 +17,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Coroutine, Iterator, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from types import TracebackType
 from typing import Any, TypeVar, overload
 from urllib.parse import parse_qsl, urlsplit
@@ -34,6 +35,7 @@ from voxta_mock.admin import (
     SessionState,
     is_admin_path,
 )
+from voxta_mock.cassette import Cassette, ReplayMismatch
 from voxta_mock.connection import DEFAULT_MAX_OUTPUT, HubConn, fault_writer
 from voxta_mock.data import DEFAULT_DATA, MockData
 from voxta_mock.engine import MockEngine, Step
@@ -50,6 +52,7 @@ from voxta_mock.journal import (
 )
 from voxta_mock.lanes import ChatLanes
 from voxta_mock.record import _redact_json
+from voxta_mock.replay import Replayer
 from voxta_mock.rest import NO_AUTH_PATHS, MockRest
 from voxta_proto import HandshakeRejected, ProtocolError, TransportError
 from voxta_proto.driver import DEFAULT_WRITE_TIMEOUT, Driver
@@ -214,6 +217,10 @@ class MockVoxtaServer(ChatLanes):
             ``auth_token`` (so without either the admin API is open, as the mock is).
         verbose: 1 logs one line per message in each direction on the
             ``voxta_mock.traffic`` logger; 2 the whole payload, tokens redacted.
+        replay: a cassette (or its path) from ``voxta-mock record``: hub connections are
+            answered with the recorded server messages instead of the engine's (see
+            `voxta_mock.replay`); departures are in `replay_errors`.
+        replay_speed: recorded delays are divided by this; 0 or ``math.inf``: no delays.
 
     Attributes:
         journal: every hub message in both directions, REST call and audio frame.
@@ -252,6 +259,8 @@ class MockVoxtaServer(ChatLanes):
         journal_size: int = DEFAULT_MAXLEN,
         admin_token: str | None = None,
         verbose: int = 0,
+        replay: Cassette | str | Path | None = None,
+        replay_speed: float = 1.0,
     ) -> None:
         self.host = host
         self.port = port
@@ -302,8 +311,16 @@ class MockVoxtaServer(ChatLanes):
         self._lanes: dict[str, deque[tuple[HubConn | None, str | None, Iterator[Step]]]] = {}
         self._streams: dict[tuple[str, int], ByteStream] = {}
         self._tg: anyio.abc.TaskGroup | None = None
+        self.replay = None if replay is None else Replayer(replay, speed=replay_speed)
+        """The cassette the hub connections are answered from, if any."""
 
     # -- lifecycle ---------------------------------------------------------------------
+
+    @property
+    def replay_errors(self) -> list[ReplayMismatch]:
+        """Each replayed connection's first departure from the recording (none: the
+        clients did what was recorded, or there is no replay)."""
+        return [] if self.replay is None else list(self.replay.errors)
 
     @property
     def url(self) -> str:
@@ -629,8 +646,18 @@ class MockVoxtaServer(ChatLanes):
         logger.info("connection %s reattached", conn.key)
         return True
 
+    def _replay_request(self, conn: HubConn, request: ClientRequest) -> None:
+        """Replay mode: the cassette answers instead of the engine (voxta_mock.replay)."""
+        assert self.replay is not None
+        assert conn.tasks is not None
+        if self.replay.receive(conn, request):
+            conn.tasks.start_soon(self.replay.play, conn)
+
     async def _request(self, conn: HubConn, request: ClientRequest) -> None:
         if await self._answer_expected(conn, request):
+            return
+        if self.replay is not None:
+            self._replay_request(conn, request)
             return
         if isinstance(request.message, Authenticate) and conn.plan.refuse_authenticate:
             conn.send(AuthenticationRequired(), now=anyio.current_time())

@@ -45,6 +45,9 @@ NOT_RUN = {
     "nox -s tests -- -x -k framing": "a nox session: its own virtualenv from PyPI",
     "pip install voxta-proto pytest": "installs from PyPI; tests/mock/test_plugin_fixtures.py "
         "runs the testing guide's first test with what it brings (no trio, no pytest-timeout)",
+    ".venv/bin/voxta-mock record --upstream http://localhost:5384 --out session.voxta.jsonl":
+        "needs a real Voxta server; tests/mock/test_record.py runs the proxy against the mock",
+    "voxta-mock record": "the command's name in prose; its full form is above",
 }
 """Reviewed: shown commands this test does not run, and why."""
 
@@ -53,7 +56,9 @@ NOX_SESSIONS = re.compile(r"nox -s (tests|lint|fuzz|interop|docs|bench)( -- --qu
 interop and docs (.ci/run), and the noxfile's own sessions are what they name."""
 
 SERVERS = {".venv/bin/voxta-mock --port 0", "voxta-mock --port 0", "python -m voxta_mock",
-           "voxta-mock --port 0 -v"}
+           "voxta-mock --port 0 -v",
+           ".venv/bin/voxta-mock --port 0 --replay "
+           "tests/mock/cassettes/voxta-client-chat.voxta.jsonl"}
 """Commands that serve until Ctrl-C: run until they listen, then stopped with SIGINT."""
 
 

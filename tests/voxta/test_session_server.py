@@ -10,10 +10,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import msgspec
 import pytest
 
 from voxta_proto.errors import LocalProtocolError
-from voxta_proto.hub import HubConfig
+from voxta_proto.hub import Completion, HubConfig, Invocation
 from voxta_proto.voxta.client_messages import (
     Authenticate,
     Interrupt,
@@ -168,6 +169,22 @@ def test_authenticate_is_reported_and_moves_the_state() -> None:
     assert isinstance(again, ClientRequest)
     assert server.state is ServerState.AUTHENTICATED
     assert server.owed_completions == {"0", "1"}
+
+
+def test_send_raw_sends_arguments_untouched_and_settles_a_completion() -> None:
+    """The mock's replay path: a recorded record goes out as given (a ``$type`` the
+    catalog lacks included), and a raw Completion counts as the one owed."""
+    server = connected_server()
+    server.receive_data(invoke(AUTHENTICATE, "0"), now=0.0)
+    unknown = b'{"$type":"notInTheCatalog","x":[1,null,"y"]}'
+    server.send_raw(Invocation("ReceiveMessage", (msgspec.Raw(unknown),)), now=0.0)
+    server.send_raw(Completion(invocation_id="0"), now=0.0)
+    assert output(server) == [
+        {"type": 1, "target": "ReceiveMessage", "arguments": [json.loads(unknown)]},
+        {"type": 3, "invocationId": "0"}]
+    assert server.owed_completions == frozenset()
+    with pytest.raises(LocalProtocolError, match="no Completion is owed"):
+        server.complete("0", now=0.0)
 
 
 def test_unknown_scope_fails_authenticate() -> None:

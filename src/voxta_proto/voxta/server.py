@@ -15,7 +15,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Hashable, Mapping
 from dataclasses import dataclass
-from typing import Final, Generic, TypeVar, Union
+from typing import Any, Final, Generic, TypeVar, Union
 
 import msgspec
 
@@ -36,6 +36,7 @@ from voxta_proto.hub import (
     ReattachTimedOut,
     Role,
     SendUnblocked,
+    StreamItem,
 )
 from voxta_proto.voxta.client_messages import AnyClientMessage, Authenticate, ClientMessage
 from voxta_proto.voxta.codec import (
@@ -193,6 +194,16 @@ class VoxtaServerSession:
         self._owed.discard(invocation_id)
         self._outbox.add(self.hub.send(Completion(invocation_id=invocation_id, error=error),
                                        now=now))
+
+    def send_raw(self, message: Invocation[Any] | StreamItem | Completion, *,
+                 now: float) -> None:
+        """Queue a hub message as it is, its arguments unchecked: the mock's replay sends
+        recorded records this way, ``msgspec.Raw`` arguments byte for byte (a message
+        this catalog does not know goes out unchanged). A Completion settles what is
+        owed for its invocation id; SignalR bookkeeping (stateful reconnect) applies."""
+        if isinstance(message, Completion):
+            self._owed.discard(message.invocation_id)
+        self._outbox.add(self.hub.send(message, now=now))
 
     def close(self, *, now: float, error: str | None = None,
               allow_reconnect: bool = False) -> None:
