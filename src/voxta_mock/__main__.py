@@ -53,6 +53,14 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--speech", action="store_true",
                         help="text-to-speech: clients with audioOutput Url get audio URLs "
                              "and play the replies themselves")
+    parser.add_argument("--silence-placeholders", action="store_true",
+                        help="without --speech, send silence:N audio URLs to clients with "
+                             "audioOutput Url and wait for their playback acks")
+    parser.add_argument("--audio-gap-ms", type=int, metavar="MS",
+                        help="write replyChunk.audioGapMs (minimum ms between clips)")
+    parser.add_argument("--app-trigger-timeout", type=float, default=10.0, metavar="SECONDS",
+                        help="how long a queued appTrigger holds the session without an "
+                             "appTriggerComplete (default: %(default)s)")
     parser.add_argument("--log-level", default="WARNING", metavar="LEVEL",
                         choices=["DEBUG", "INFO", "WARNING", "ERROR"], type=str.upper,
                         help="what the server logs on stderr: DEBUG, INFO, WARNING or "
@@ -65,7 +73,10 @@ def server_options(args: argparse.Namespace, data: MockData) -> dict[str, Any]:
     return {"host": args.host, "port": args.port, "data": data, "seed": args.seed,
             "auth_token": args.auth_token, "reply_delay": args.reply_delay,
             "preseed_session": args.preseed_session, "speech": args.speech,
-            "client_timeout": args.client_timeout or None}
+            "client_timeout": args.client_timeout or None,
+            "silence_placeholders": args.silence_placeholders,
+            "audio_gap_ms": args.audio_gap_ms,
+            "app_trigger_timeout": args.app_trigger_timeout}
 
 
 def _stopped(signame: str) -> None:
