@@ -71,6 +71,7 @@ from voxta_proto.voxta.client_messages import (
     SubscribeToChat,
 )
 from voxta_proto.voxta.server_messages import (
+    KNOWN_API_VERSIONS,
     ChatsSessionsUpdated,
     ChatStarted,
     ServerMessage,
@@ -196,6 +197,7 @@ class VoxtaClient(VoxtaApi):
         self._waiters: list[_Waiter] = []
         self._subscribers: list[_EventQueue] = []
         self._welcomed = anyio.Event()
+        self._version_warned = False
         self._finished = anyio.Event()
         self._closing = False
         self._running = False
@@ -228,6 +230,22 @@ class VoxtaClient(VoxtaApi):
         """The current connection's ``welcome`` (server version, user), or None before it
         arrived or when not connected."""
         return self._conn.session.welcome if self._conn else None
+
+    @property
+    def api_version(self) -> str | None:
+        """``welcome.apiVersion`` of the current connection (e.g. ``"2025-11"``), or None
+        before ``welcome``. Any version is accepted; one not in ``KNOWN_API_VERSIONS`` is
+        logged once per client as a WARNING (API 2025-11 §1.2)."""
+        welcome = self.welcome
+        return welcome.api_version if welcome is not None else None
+
+    def _check_api_version(self, welcome: Welcome) -> None:
+        if welcome.api_version in KNOWN_API_VERSIONS or self._version_warned:
+            return
+        self._version_warned = True
+        self.logger.warning("server API version %r is not one this client was tested with "
+                            "(%s); carrying on", welcome.api_version,
+                            ", ".join(KNOWN_API_VERSIONS))
 
     @property
     def session_id(self) -> str | None:
@@ -644,6 +662,7 @@ class VoxtaClient(VoxtaApi):
         for event in events:
             if isinstance(event, ServerMessage):
                 if isinstance(event, Welcome):
+                    self._check_api_version(event)
                     self._welcomed.set()
                 elif isinstance(event, ChatStarted):
                     self._active_chat_id = event.chat_id

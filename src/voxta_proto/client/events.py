@@ -11,6 +11,7 @@ from typing import Any, Final, Union
 import anyio
 
 from voxta_proto.voxta.server_messages import (
+    ReplyThinking,
     ServerMessage,
 )
 
@@ -61,8 +62,10 @@ _CLIENT_EVENT_NAMES: Final[Mapping[type[object], str]] = {
 }
 
 
-_EVENT_NAMES: dict[type[object], str] = dict(_CLIENT_EVENT_NAMES)
-"""Every event class's name, filled in as messages arrive (one lookup per event)."""
+_EVENT_NAMES: dict[type[object], str] = {**_CLIENT_EVENT_NAMES, ReplyThinking: "replyThink"}
+"""Every event class's name, filled in as messages arrive (one lookup per event).
+``replyThinking`` is an alias of ``replyThink`` (API 2025-11 §5), so callbacks and
+``wait_for("replyThink")`` see both."""
 
 
 def event_name(event: ServerMessage | ConnectionEvent) -> str:
