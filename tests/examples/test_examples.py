@@ -49,8 +49,14 @@ CASES = [
       for backend in ("asyncio", "trio")],
     (["sans_io_socketpair.py"], ["closed cleanly: client is CLOSED, server is CLOSED"]),
     *[(["app_triggers.py", "--backend", backend],
-       ["lights set to #ffaa00 at 60%", "playing the jazz playlist"])
+       ["lights set to #ffaa00 at 60%", "playing the jazz playlist",
+        "acknowledged queued triggers: SetLights"])
       for backend in ("asyncio", "trio")],
+    *[(["speech_playback.py", "--backend", backend],
+       ["Chatting with Apex", "clip 0-33: 0.66 s of audio", "> Tell me about the sea.",
+        "played 5 clip(s); every reply acknowledged"])
+      for backend in ("asyncio", "trio")],
+    (["speech_playback.py", "--no-tts"], ["played 0 clip(s); every reply acknowledged"]),
     *[(["hub_client.py", "--backend", backend],
        ["Add(2, 3) = 5", "Divide(1, 0) failed:", "division by zero", "Countdown(3): [3, 2, 1]",
         "Ask: the client said 'yes, tea?'",
