@@ -57,6 +57,12 @@ CASES = [
         "played 5 clip(s); every reply acknowledged"])
       for backend in ("asyncio", "trio")],
     (["speech_playback.py", "--no-tts"], ["played 0 clip(s); every reply acknowledged"]),
+    *[(["vision_capture.py", "--backend", backend],
+       ["> Take a look at this.", "[Screen capture requested: uploading 71 bytes]",
+        "mock stored 71 bytes of image/png (capture.png) for source Screen"])
+      for backend in ("asyncio", "trio")],
+    (["vision_capture.py", "--blind"], ["[Screen capture requested: cancelling]",
+                                        "cancelled"]),
     *[(["hub_client.py", "--backend", backend],
        ["Add(2, 3) = 5", "Divide(1, 0) failed:", "division by zero", "Countdown(3): [3, 2, 1]",
         "Ask: the client said 'yes, tea?'",

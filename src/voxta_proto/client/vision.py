@@ -142,6 +142,7 @@ class VisionCapture:
         self.filename = filename
         self.label = label
         self._tg: anyio.abc.TaskGroup | None = None
+        self._reader = anyio.CancelScope()
 
     async def __aenter__(self) -> VisionCapture:
         self._tg = anyio.create_task_group()
@@ -151,15 +152,20 @@ class VisionCapture:
 
     async def __aexit__(self, exc_type: type[BaseException] | None,
                         exc: BaseException | None, tb: TracebackType | None) -> bool | None:
+        """Stop taking requests, and let the answers under way finish (the server waits
+        for them); on an error, cancel them too."""
         assert self._tg is not None
-        self._tg.cancel_scope.cancel()
+        self._reader.cancel()
+        if exc is not None:
+            self._tg.cancel_scope.cancel()
         return await self._tg.__aexit__(exc_type, exc, tb)
 
     async def _read(self, events: EventStream) -> None:
-        async for event in events:
-            if isinstance(event, VisionCaptureRequest):
-                assert self._tg is not None
-                self._tg.start_soon(self.answer, event)
+        with self._reader:
+            async for event in events:
+                if isinstance(event, VisionCaptureRequest):
+                    assert self._tg is not None
+                    self._tg.start_soon(self.answer, event)
 
     async def answer(self, request: VisionCaptureRequest) -> bool:
         """Capture and upload, or cancel; True when an image was uploaded. Failures
