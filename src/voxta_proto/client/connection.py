@@ -3,6 +3,7 @@ task and reconnects, with the seed API of :class:`VoxtaApi`."""
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import json
 from collections import deque
@@ -29,6 +30,7 @@ from voxta_proto.client.events import (
     _EventQueue,
     event_name,
 )
+from voxta_proto.client.login import CodeCallback, device_login, load_token
 from voxta_proto.client.requests import (
     AUDIO_INPUT_PATH,
     DEFAULT_EVENT_BUFFER,
@@ -147,6 +149,8 @@ class VoxtaClient(VoxtaApi):
         websocket_engine: the WebSocket engine of the default connector: ``"wsproto"``
             (default) or another one the transports provide (e.g. ``"websockets"``);
             ValueError when this build has no such engine.
+        use_stored_token: without ``token``/``api_key``, use the key ``voxta login``
+            (or :meth:`login`) stored for this URL, if any.
     """
 
     def __init__(
@@ -169,10 +173,14 @@ class VoxtaClient(VoxtaApi):
         stateful_reconnect: bool = True,
         event_buffer: int = DEFAULT_EVENT_BUFFER,
         websocket_engine: str = "wsproto",
+        use_stored_token: bool = True,
     ) -> None:
         self.url = url.rstrip("/")
+        access_token = token or api_key
+        if access_token is None and use_stored_token:
+            access_token = load_token(self.url)
         self.options = ConnectOptions(
-            headers=headers or (), access_token=token or api_key, ssl_context=ssl_context,
+            headers=headers or (), access_token=access_token, ssl_context=ssl_context,
             connect_timeout=connect_timeout,
         )
         self.connect_timeout = connect_timeout
@@ -351,6 +359,19 @@ class VoxtaClient(VoxtaApi):
                 self._waiters.remove(waiter)
 
     # -- lifecycle ---------------------------------------------------------------------
+
+    async def login(self, *, label: str | None = None, scope: str = "role:app",
+                    on_code: CodeCallback | None = None, timeout: float | None = 300.0,  # noqa: ASYNC109
+                    store: bool = True) -> str:
+        """Get an API key by device flow (API 2025-11 §3.6) and use it from the next
+        connection on: ``on_code`` shows the user the code and URL; the key is checked
+        and (``store``) kept for this URL. See :func:`~voxta_proto.client.login.device_login`
+        for the errors."""
+        token = await device_login(self.url, label=label or self.client_name, scope=scope,
+                                   on_code=on_code, timeout=timeout, options=self.options,
+                                   store=store)
+        self.options = dataclasses.replace(self.options, access_token=token)
+        return token
 
     async def negotiate(self) -> tuple[str, dict[str, str]]:
         """Run SignalR negotiate; returns ``(connection_token, cookies)`` for ``connect``.
