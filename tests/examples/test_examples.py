@@ -63,6 +63,10 @@ CASES = [
       for backend in ("asyncio", "trio")],
     (["vision_capture.py", "--blind"], ["[Screen capture requested: cancelling]",
                                         "cancelled"]),
+    *[(["device_login.py", "--backend", backend],
+       ["/device and enter the code ", "Logged in; the key works",
+        "Connected as User (API 2025-11)"])
+      for backend in ("asyncio", "trio")],
     *[(["hub_client.py", "--backend", backend],
        ["Add(2, 3) = 5", "Divide(1, 0) failed:", "division by zero", "Countdown(3): [3, 2, 1]",
         "Ask: the client said 'yes, tea?'",
