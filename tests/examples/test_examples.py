@@ -67,6 +67,10 @@ CASES = [
        ["/device and enter the code ", "Logged in; the key works",
         "Connected as User (API 2025-11)"])
       for backend in ("asyncio", "trio")],
+    *[(["app_forms.py", "--backend", backend],
+       ["Server API version 2025-11",
+        "Apex: glow=False, skin=urn:voxta:resources:characters:"])
+      for backend in ("asyncio", "trio")],
     *[(["hub_client.py", "--backend", backend],
        ["Add(2, 3) = 5", "Divide(1, 0) failed:", "division by zero", "Countdown(3): [3, 2, 1]",
         "Ask: the client said 'yes, tea?'",
