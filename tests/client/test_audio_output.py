@@ -20,7 +20,8 @@ from voxta_proto.client.audio_output import (
     silence_ms,
     wav_duration,
 )
-from voxta_proto.voxta import ChatFlow, ChatFlowStates
+from voxta_proto.errors import TransportError
+from voxta_proto.voxta import ChatFlow, ChatFlowStates, InterruptSpeech
 from voxta_proto.voxta.client_messages import (
     ClientMessage,
     ClientSpeechPlaybackComplete,
@@ -63,6 +64,19 @@ def starts(sent: list[ClientMessage]) -> list[ClientSpeechPlaybackStart]:
 async def idle(client: VoxtaClient) -> None:
     await client.wait_for(ChatFlow, lambda f: f.state is ChatFlowStates.WAITING_FOR_USER_INPUT,
                           timeout=10)
+
+
+def idle_event(client: VoxtaClient) -> anyio.Event:
+    """Set by the next ``chatFlow WaitingForUserInput``, registered before the action that
+    causes it (``wait_for`` after the action could miss it)."""
+    event = anyio.Event()
+
+    def on_flow(flow: ChatFlow) -> None:
+        if flow.state is ChatFlowStates.WAITING_FOR_USER_INPUT:
+            event.set()
+
+    client.on("chatFlow", on_flow)
+    return event
 
 
 def test_placeholders_and_wav_durations() -> None:
@@ -163,9 +177,70 @@ async def test_a_user_interrupt_completes_the_reply_once(
                 tg.start_soon(play)
                 await client.start_chat(APEX)
                 await first.wait()
+                flow = idle_event(client)
                 await speech.interrupt()
-                await idle(client)
+                await flow.wait()
                 await anyio.sleep(0.3)  # any late replyEnd/chunks of that reply arrive
                 tg.cancel_scope.cancel()
     assert len(stopped) == 1
     assert completions(sent) == [stopped[0].message_id]
+
+
+@pytest.mark.voxta_mock(speech=True, reply_delay=0.0)
+async def test_the_servers_interrupt_speech_stops_and_completes_once(
+        voxta_mock_server: MockVoxtaServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The reply has fully arrived and is playing; a plain ``client.interrupt()`` makes the
+    server send ``interruptSpeech`` for it, which stops the clip and completes the reply."""
+    sent: list[ClientMessage] = []
+    stopped: list[SpeechClip] = []
+    with anyio.fail_after(20):
+        async with playing_client(voxta_mock_server, monkeypatch, sent) as (client, speech):
+            playing = anyio.Event()
+
+            async def play() -> None:
+                async for clip in speech:
+                    playing.set()
+                    await clip.stopped.wait()
+                    stopped.append(clip)
+
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(play)
+                await client.start_chat(APEX)
+                await playing.wait()
+                seen: list[InterruptSpeech] = []
+                client.on("interruptSpeech", seen.append)
+                flow = idle_event(client)
+                await client.interrupt()
+                await flow.wait()
+                [interrupted] = seen
+                await anyio.sleep(0.2)
+                tg.cancel_scope.cancel()
+    assert [c.message_id for c in stopped] == [interrupted.message_id]
+    assert completions(sent) == [interrupted.message_id]
+
+
+@pytest.mark.voxta_mock(speech=True, reply_delay=0.0)
+async def test_a_failed_download_still_gets_its_start_and_the_completion(
+        voxta_mock_server: MockVoxtaServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    sent: list[ClientMessage] = []
+    yielded: list[SpeechClip] = []
+
+    async def fetch(url: str) -> bytes:
+        raise TransportError(f"refused: {url}")
+
+    with anyio.fail_after(20):
+        async with playing_client(voxta_mock_server, monkeypatch, sent,
+                                  fetch=fetch) as (client, speech):
+            async def play() -> None:
+                async for clip in speech:
+                    yielded.append(clip)
+
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(play)
+                await client.start_chat(APEX)
+                await idle(client)  # the greeting was acknowledged though nothing played
+                tg.cancel_scope.cancel()
+    assert yielded == []
+    assert starts(sent)
+    assert all(s.duration == 0 for s in starts(sent))
+    assert len(completions(sent)) == 1
