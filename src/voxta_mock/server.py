@@ -265,13 +265,14 @@ class MockVoxtaServer(ChatLanes):
         else:
             self.connection_faults[connection] = plan
 
-    async def request_vision_capture(
-            self, session_id: str, source: ComputerVisionSource = ComputerVisionSource.SCREEN,
-    ) -> str:
-        """Send the session's owner a ``visionCaptureRequest`` (as a scenario script or the
-        UI would); the upload lands in ``rest.vision_uploads``, the outcome in
-        ``engine.vision_requests[id]``. Returns the request id; KeyError: no such session."""
-        request_id, steps = self.engine.request_vision_capture(session_id, source)
+    async def request_vision_capture(self, session_id: str,
+                                     source: ComputerVisionSource | None = None) -> str:
+        """Send the session's owner a ``visionCaptureRequest`` for ``source`` (default
+        ``Screen``), as a scenario script or the UI would; the upload lands in
+        ``rest.vision_uploads``, the outcome in ``engine.vision_requests[id]``. Returns the
+        request id; KeyError: no such session."""
+        request_id, steps = self.engine.request_vision_capture(
+            session_id, source or ComputerVisionSource.SCREEN)
         await self._drive(None, None, steps, session_id)
         return request_id
 

@@ -137,7 +137,7 @@ class VoxtaApi(abc.ABC):
                            script_snippets: Sequence[Any] | None = None) -> None:
         """Describe the app to the Voxta UI (``registerApp``; no reply), with the settings
         forms the user fills in there. What they fill into ``character_form`` comes back
-        on ``chatStarted``: see :meth:`app_configuration` (API 2025-11 §3.4).
+        on ``chatStarted``: see `app_configuration()` (API 2025-11 §3.4).
 
         Raises:
             TypeError: a script snippet is not JSON-encodable.

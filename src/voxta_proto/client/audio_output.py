@@ -1,7 +1,7 @@
 """Client playback of the server's speech (``audioOutput: "Url"``, API 2025-11 §3.1).
 
 The server's foreground queue waits for the client's ``speechPlaybackComplete`` after
-every reply; a client that forgets it stalls the chat. :class:`SpeechPlayback` keeps
+every reply; a client that forgets it stalls the chat. `SpeechPlayback` keeps
 those rules so an app only plays bytes::
 
     client = VoxtaClient(url, capabilities=playback_capabilities())
@@ -145,7 +145,7 @@ class SpeechPlayback:
 
     Args:
         client: a connected client that advertised ``audioOutput: "Url"`` (see
-            :func:`playback_capabilities`).
+            `playback_capabilities()`).
         accept: the ``Accept`` header of downloads.
         fetch: downloads one absolute URL (default: GET with the client's token;
             non-2xx is a failure).

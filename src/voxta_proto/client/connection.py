@@ -150,7 +150,7 @@ class VoxtaClient(VoxtaApi):
             (default) or another one the transports provide (e.g. ``"websockets"``);
             ValueError when this build has no such engine.
         use_stored_token: without ``token``/``api_key``, use the key ``voxta login``
-            (or :meth:`login`) stored for this URL, if any.
+            (or `login()`) stored for this URL, if any.
     """
 
     def __init__(
@@ -365,7 +365,7 @@ class VoxtaClient(VoxtaApi):
                     store: bool = True) -> str:
         """Get an API key by device flow (API 2025-11 §3.6) and use it from the next
         connection on: ``on_code`` shows the user the code and URL; the key is checked
-        and (``store``) kept for this URL. See :func:`~voxta_proto.client.login.device_login`
+        and (``store``) kept for this URL. See `device_login()` in `voxta_proto.client.login`
         for the errors."""
         token = await device_login(self.url, label=label or self.client_name, scope=scope,
                                    on_code=on_code, timeout=timeout, options=self.options,

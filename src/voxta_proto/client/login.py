@@ -79,7 +79,7 @@ async def request_device_code(url: str, *, label: str | None = None,
     """Start a login (``POST /api/device/code``).
 
     Raises:
-        ValueError: ``scope`` is not one of :data:`DEVICE_SCOPES`.
+        ValueError: ``scope`` is not one of `DEVICE_SCOPES`.
         RestError: the server refused, or answered without the three codes.
         TransportError: the request failed.
     """

@@ -4,7 +4,7 @@
 A scenario or the Voxta UI asks the app for an image (``visionCaptureRequest``); the
 app captures one and uploads it as ``multipart/form-data`` (one part named ``file``)
 to ``POST /api/vision/requests/{id}/send``, or cancels with ``DELETE`` so the server
-does not wait. :class:`VisionCapture` always does one of the two::
+does not wait. `VisionCapture` always does one of the two::
 
     async def capture(request: VisionCaptureRequest) -> bytes | None:
         return screenshot_jpeg()          # None: nothing to show, cancel
