@@ -244,3 +244,43 @@ async def test_a_failed_download_still_gets_its_start_and_the_completion(
     assert starts(sent)
     assert all(s.duration == 0 for s in starts(sent))
     assert len(completions(sent)) == 1
+
+
+@pytest.mark.voxta_mock(speech=True, reply_delay=0.0)
+async def test_sending_while_speaking_interrupts_first(
+        voxta_mock_server: MockVoxtaServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    sent: list[ClientMessage] = []
+    with anyio.fail_after(20):
+        async with playing_client(voxta_mock_server, monkeypatch, sent) as (client, speech):
+            playing = anyio.Event()
+
+            async def play() -> None:
+                async for clip in speech:
+                    playing.set()
+                    with anyio.move_on_after(0.01):
+                        await clip.stopped.wait()
+
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(play)
+                speaking = [speech.speaking]
+                await client.start_chat(APEX)
+                await playing.wait()
+                speaking.append(speech.speaking)
+                idle_flows: list[ChatFlow] = []
+                second = anyio.Event()
+
+                def on_flow(flow: ChatFlow) -> None:
+                    if flow.state is ChatFlowStates.WAITING_FOR_USER_INPUT:
+                        idle_flows.append(flow)
+                        if len(idle_flows) == 2:
+                            second.set()
+
+                client.on("chatFlow", on_flow)
+                await speech.send_message("hello again")
+                await second.wait()  # after the interrupt, and after the new reply's ack
+                tg.cancel_scope.cancel()
+    assert speaking == [False, True]
+    kinds = [type(m).__name__ for m in sent]
+    first_complete = kinds.index("ClientSpeechPlaybackComplete")
+    assert kinds.index("Interrupt") < first_complete < kinds.index("Send")
+    assert len(completions(sent)) == len(set(completions(sent))) == 2

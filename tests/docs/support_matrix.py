@@ -317,7 +317,8 @@ CLIENT_FLOWS: dict[str, tuple[str, tuple[str, ...]]] = {
         "parallel, with the token; placeholders never), waits `audioGapMs`, sends "
         "`speechPlaybackStart` per chunk and exactly one `speechPlaybackComplete` per "
         "reply, also after `interrupt()`, `interruptSpeech` or `replyCancelled`",
-        ("SpeechPlayback", "SpeechPlayback.interrupt", "playback_capabilities")),
+        ("SpeechPlayback", "SpeechPlayback.interrupt", "SpeechPlayback.send_message",
+         "playback_capabilities")),
     "Vision capture (§3.3)": (
         "`VisionCapture` calls the app's callback per request and uploads its bytes "
         "(multipart, part `file`) or cancels on None or an exception: always one or the "
@@ -502,8 +503,9 @@ the mock follow these decisions:
   a `speechPlaybackStart` (duration 0) at its turn, and the reply its one completion.
 * **Vision requests the app cannot answer** (§3.3): `VisionCapture` always uploads or
   cancels, never ignores (a capture callback that raises cancels too).
-* **Interrupt on send** (§6.16): `SpeechPlayback.interrupt()` sends the explicit
-  `interrupt` and completes the active replies; sending a message does not do it for you.
+* **Interrupt on send** (§6.16): `SpeechPlayback.send_message()` sends the explicit
+  `interrupt` first while a reply is still playing (and completes it), as Unity does;
+  `client.send_message()` alone leaves that to the server's setting.
 * **`appTrigger.arguments`** (§6.10) and **nulls in `contextUpdated`** (§6.15): absent
   and `null` decode alike.
 * **`retry`** on `chatSessionError` and `error`: absent means true (the model's

@@ -219,7 +219,20 @@ class SpeechPlayback:
             self._current = clip
             return clip
 
+    @property
+    def speaking(self) -> bool:
+        """True while a reply is in playback tracking (not yet completed)."""
+        return bool(self._replies)
+
     # -- interrupts --------------------------------------------------------------------
+
+    async def send_message(self, text: str, session_id: str | None = None) -> None:
+        """Send a user message, first interrupting a reply still playing (explicit
+        ``interrupt``, as Unity does, whatever the chat's InterruptOnUserMessage setting:
+        API 2025-11 §6.16)."""
+        if self.speaking:
+            await self.interrupt(session_id)
+        await self.client.send_message(text, session_id)
 
     async def interrupt(self, session_id: str | None = None) -> None:
         """The user interrupts: send ``interrupt``, stop the clip playing, drop queued
