@@ -26,7 +26,7 @@ import msgspec
 
 from voxta_mock import CharacterData, MockData, MockVoxtaServer, ReplyScript
 from voxta_proto import VoxtaClient
-from voxta_proto.voxta import AppTrigger, AppTriggerComplete, ChatFlow, ChatFlowStates
+from voxta_proto.voxta import AppTrigger, ChatFlow, ChatFlowStates
 
 Handler = Callable[..., None]
 
@@ -35,12 +35,13 @@ HOME = MockData(
                               greeting="Good evening. How may I help?"),),
     scripts=(
         ReplyScript(keyword="lights", reply="Right away.", app_trigger="SetLights",
-                    app_trigger_arguments=("#ffaa00", 0.6)),
+                    app_trigger_arguments=("#ffaa00", 0.6), app_trigger_queued=True),
         ReplyScript(keyword="music", reply="Something relaxing, then.",
                     app_trigger="PlayMusic", app_trigger_arguments=({"playlist": "jazz"},)),
     ),
 )
-"""A stand-in for a scenario script: two keywords that fire app triggers."""
+"""A stand-in for a scenario script: two keywords that fire app triggers; ``SetLights``
+is queued (it has a ``trigger_id``), so the mock holds the chat until it is acknowledged."""
 
 
 class TriggerRouter:
@@ -49,6 +50,7 @@ class TriggerRouter:
     def __init__(self) -> None:
         self.handlers: dict[str, Handler] = {}
         self.unhandled: list[str] = []
+        self.acknowledged: list[str] = []
 
     def handler(self, name: str) -> Callable[[Handler], Handler]:
         def register(function: Handler) -> Handler:
@@ -64,8 +66,8 @@ class TriggerRouter:
         else:
             handler(*arguments)
         if trigger.trigger_id is not None:  # a queued trigger: the server waits for this
-            await client.send(AppTriggerComplete(session_id=trigger.session_id,
-                                                 trigger_id=trigger.trigger_id), wait=False)
+            await client.app_trigger_complete(trigger.trigger_id, trigger.session_id)
+            self.acknowledged.append(trigger.name)
 
 
 def home_router(log: list[str]) -> TriggerRouter:
@@ -107,6 +109,8 @@ async def run(url: str, messages: Sequence[str]) -> list[str]:
                 await turn_over.wait()
     for line in log:
         print(line)
+    if router.acknowledged:
+        print("acknowledged queued triggers:", ", ".join(router.acknowledged))
     if router.unhandled:
         print("no handler for:", ", ".join(router.unhandled))
     return log

@@ -45,3 +45,13 @@ settings.register_profile("fuzz", max_examples=20_000, deadline=None, print_blob
 
 _default_profile = "ci" if os.environ.get("CI") else "dev"
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE") or _default_profile)
+
+
+@pytest.fixture(autouse=True)
+def _no_user_config(tmp_path_factory: pytest.TempPathFactory,
+                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """Keys stored by ``voxta login`` live in the user's config directory: point it at an
+    empty one, so no test reads (or writes) the developer's."""
+    folder = tmp_path_factory.mktemp("config")
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(folder))
+    monkeypatch.setenv("APPDATA", str(folder))

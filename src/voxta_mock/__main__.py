@@ -71,6 +71,14 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--speed", type=float, default=1.0, metavar="N",
                         help="with --replay: recorded delays divided by N; 0 or inf: as "
                              "fast as possible (default: %(default)s, as recorded)")
+    parser.add_argument("--silence-placeholders", action="store_true",
+                        help="without --speech, send silence:N audio URLs to clients with "
+                             "audioOutput Url and wait for their playback acks")
+    parser.add_argument("--audio-gap-ms", type=int, metavar="MS",
+                        help="write replyChunk.audioGapMs (minimum ms between clips)")
+    parser.add_argument("--app-trigger-timeout", type=float, default=10.0, metavar="SECONDS",
+                        help="how long a queued appTrigger holds the session without an "
+                             "appTriggerComplete (default: %(default)s)")
     parser.add_argument("--log-level", default="WARNING", metavar="LEVEL",
                         choices=["DEBUG", "INFO", "WARNING", "ERROR"], type=str.upper,
                         help="what the server logs on stderr: DEBUG, INFO, WARNING or "
@@ -86,6 +94,9 @@ def server_options(args: argparse.Namespace, data: MockData) -> dict[str, Any]:
             "client_timeout": args.client_timeout or None,
             "admin_token": args.admin_token, "journal_size": args.journal_size,
             "verbose": args.verbose,
+            "silence_placeholders": args.silence_placeholders,
+            "audio_gap_ms": args.audio_gap_ms,
+            "app_trigger_timeout": args.app_trigger_timeout,
             **({"replay": args.replay, "replay_speed": args.speed} if args.replay else {})}
 
 

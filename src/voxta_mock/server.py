@@ -15,7 +15,7 @@ import math
 import secrets
 import time
 from collections import deque
-from collections.abc import Callable, Coroutine, Iterator, Mapping
+from collections.abc import Callable, Coroutine, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -79,6 +79,7 @@ from voxta_proto.transports.websocket import (
 from voxta_proto.voxta import (
     Authenticate,
     AuthenticationRequired,
+    ComputerVisionSource,
     DownloadProgress,
     DownloadStatus,
     ServerMessage,
@@ -222,6 +223,13 @@ class MockVoxtaServer(ChatLanes):
             `voxta_mock.replay`); departures are in `replay_errors`.
         replay_speed: recorded delays are divided by this; 0 or ``math.inf``: no delays.
 
+        silence_placeholders: without ``speech``, send ``silence:N`` placeholder audio
+            URLs to ``audioOutput: "Url"`` clients and wait for their playback
+            acknowledgements (the other behaviour of a server without TTS, API 2025-11 §6.3).
+        audio_gap_ms: written as ``replyChunk.audioGapMs`` (see ``MockEngine``).
+        app_trigger_timeout: seconds a queued ``appTrigger`` holds its session's commands
+            when no ``appTriggerComplete`` comes.
+
     Attributes:
         journal: every hub message in both directions, REST call and audio frame.
         expectations: answers to client messages, asked before the engine.
@@ -261,13 +269,19 @@ class MockVoxtaServer(ChatLanes):
         verbose: int = 0,
         replay: Cassette | str | Path | None = None,
         replay_speed: float = 1.0,
+        silence_placeholders: bool = False,
+        audio_gap_ms: int | None = None,
+        app_trigger_timeout: float = 10.0,
     ) -> None:
         self.host = host
         self.port = port
         self.listen = listen
         self.auth_token = auth_token
         self.engine = MockEngine(data, seed=seed, reply_delay=reply_delay, clock=clock,
-                                 preseed_session=preseed_session, speech=speech)
+                                 preseed_session=preseed_session, speech=speech,
+                                 silence_placeholders=silence_placeholders,
+                                 audio_gap_ms=audio_gap_ms,
+                                 app_trigger_timeout=app_trigger_timeout)
         self.rest = MockRest(self.engine, auth_token=auth_token)
         self.hub_config = HubConfig(keepalive_interval=keepalive_interval,
                                     peer_timeout=client_timeout,
@@ -369,6 +383,28 @@ class MockVoxtaServer(ChatLanes):
             self.connection_faults.pop(connection, None)
         else:
             self.connection_faults[connection] = plan
+
+    async def request_vision_capture(self, session_id: str,
+                                     source: ComputerVisionSource | None = None) -> str:
+        """Send the session's owner a ``visionCaptureRequest`` for ``source`` (default
+        ``Screen``), as a scenario script or the UI would; the upload lands in
+        ``rest.vision_uploads``, the outcome in ``engine.vision_requests[id]``. Returns the
+        request id; KeyError: no such session."""
+        request_id, steps = self.engine.request_vision_capture(
+            session_id, source or ComputerVisionSource.SCREEN)
+        await self._drive(None, None, steps, session_id)
+        return request_id
+
+    async def queue_app_trigger(self, session_id: str, name: str,
+                                arguments: Sequence[object] = (), *,
+                                scenario_role: str | None = None) -> str:
+        """Send a queued ``appTrigger`` (with a ``triggerId``) to the session; the client's
+        ``appTriggerComplete`` shows in ``engine.app_triggers[id]``. Returns the trigger id;
+        KeyError: no such session."""
+        trigger_id, steps = self.engine.queue_app_trigger(session_id, name, arguments,
+                                                          scenario_role=scenario_role)
+        await self._drive(None, None, steps, session_id)
+        return trigger_id
 
     async def connect_memory(self, connection_token: str | None = None) -> MemoryTransport:
         """A client transport wired to this server in memory (no socket).

@@ -29,6 +29,7 @@ __all__ = [
     "ProtocolError",
     "ReadError",
     "RemoteProtocolError",
+    "RestError",
     "TransportClosed",
     "TransportError",
     "TransportTimeout",
@@ -194,3 +195,18 @@ class InvocationError(VoxtaProtoError):
         super().__init__(error)
         self.invocation_id = invocation_id
         self.error = error
+
+
+class RestError(VoxtaProtoError):
+    """A Voxta REST call (device login, token check, vision upload, ...) was answered with
+    a status that means failure.
+
+    Attributes:
+        status_code: the HTTP status.
+        body: the response body, as text (the server's reason, when it gave one).
+    """
+
+    def __init__(self, message: str, *, status_code: int, body: str = "") -> None:
+        super().__init__(message)
+        self.status_code = status_code
+        self.body = body

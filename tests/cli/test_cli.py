@@ -194,7 +194,8 @@ async def test_bad_token_is_one_line_and_a_good_one_chats() -> None:
 
         status, out, err = await run_against("chat", "--url", server.url, "-m", "hi")
         assert status == 1
-        assert_one_error_line(err, "401", "pass a valid --token or set VOXTA_API_KEY")
+        assert_one_error_line(err, "401",
+                              "pass a valid --token, set VOXTA_API_KEY or run voxta login")
 
         # The token from the environment; and --url never loads the mock package.
         code = ("import sys\nfrom voxta_proto.cli import main\nstatus = main(sys.argv[1:])\n"

@@ -24,6 +24,7 @@ Regenerate after changing the catalog, the client or the mock::
 from __future__ import annotations
 
 import ast
+import importlib
 import re
 import sys
 from collections.abc import Iterable, Iterator, Mapping
@@ -39,6 +40,7 @@ import voxta_proto
 from voxta_mock.data import CharacterData, MockData, ReplyScript
 from voxta_mock.engine import MockEngine
 from voxta_mock.rest import MockRest
+from voxta_mock.server import MockVoxtaServer
 from voxta_proto import voxta as catalog
 from voxta_proto.transports import HttpRequest
 from voxta_proto.voxta import CLIENT_MESSAGE_TYPES, SERVER_MESSAGE_TYPES, ClientMessage
@@ -242,12 +244,101 @@ NEW_FIELDS: tuple[tuple[str, str, str], ...] = (
     ("TriggerAction", "arguments", ""),
 )
 
+CLIENT_FIELDS: dict[tuple[str, str], tuple[str, tuple[str, ...]]] = {
+    # (catalog class, wire name) -> (what the client does beyond decoding or sending it,
+    # the client API that does it: looked up when rendering, so a renamed one fails)
+    ("ReplyChunk", "audioGapMs"): ("`SpeechPlayback` waits at least this long after the "
+                                   "previous clip ended", ("SpeechPlayback",)),
+    ("ReplyChunk", "audioUrl"): ("`SpeechPlayback` fetches it with the client's token; "
+                                 "`silence:N` and `\"\"` are never fetched",
+                                 ("SpeechPlayback", "silence_ms")),
+    ("AppTrigger", "triggerId"): ("acknowledged with `app_trigger_complete()`",
+                                  ("VoxtaApi.app_trigger_complete",)),
+    ("Welcome", "apiVersion"): ("`api_version`; a version not in `KNOWN_API_VERSIONS` is "
+                                "logged once per client, never refused",
+                                ("VoxtaClient.api_version",)),
+    ("ChatParticipantInfo", "appConfiguration"): ("`app_configuration()`",
+                                                  ("VoxtaApi.app_configuration",)),
+    ("RegisterApp", "characterForm"): ("`register_app(character_form=...)`",
+                                       ("VoxtaApi.register_app",)),
+    ("AppFormField", "defaultValue"): ("in `register_app()` forms", ("VoxtaApi.register_app",)),
+    ("AppFormField", "contentTypes"): ("in `register_app()` forms", ("VoxtaApi.register_app",)),
+    ("AppFormField", "noneLabel"): ("in `register_app()` forms", ("VoxtaApi.register_app",)),
+    ("ClientSpeechPlaybackStart", "duration"): ("`SpeechPlayback` sends the clip's length "
+                                                "in seconds, 0 without audio",
+                                                ("SpeechPlayback",)),
+    ("AppTriggerComplete", "triggerId"): ("`app_trigger_complete()`",
+                                          ("VoxtaApi.app_trigger_complete",)),
+    ("ClientCapabilities", "audioOutput"): ("`playback_capabilities()` asks for `Url`",
+                                            ("playback_capabilities",)),
+}
+"""The client's use of a new field beyond the default: a server field is decoded onto
+its event, a client field is sent when given."""
+
+CLIENT_MODULES = ("voxta_proto.client", "voxta_proto.client.audio_output",
+                  "voxta_proto.client.vision", "voxta_proto.client.login")
+
+
+def _client_api_exists(name: str) -> bool:
+    """``Name`` or ``Name.attribute`` in one of the client modules."""
+    owner, _, attribute = name.partition(".")
+    for module in CLIENT_MODULES:
+        target = getattr(importlib.import_module(module), owner, None)
+        if target is not None and (not attribute or hasattr(target, attribute)):
+            return True
+    return False
+
+
+def _client_text(text: str, api: tuple[str, ...], where: str) -> str:
+    missing = [name for name in api if not _client_api_exists(name)]
+    if missing:
+        raise LookupError(f"{where}: the client has no {missing}")
+    return text
+
+
+def _client_field(cls_name: str, wire: str, client_side: bool) -> str:
+    use = CLIENT_FIELDS.get((cls_name, wire))
+    if use is not None:
+        return _client_text(*use, where=f"{cls_name}.{wire}")
+    return "sent when given" if client_side else "decoded"
+
+
 LEFT_OUT = (
     "error and `chatSessionError` \"category\"/\"resolution\", `send` \"expiry\", `startChat` "
     "augmentation properties, ChatMessage \"appearance\"/\"annotations\"/\"tool calls\": "
     "the addendum knows they exist but not their wire names (§6.12), so the catalog leaves "
     "them out and decoding ignores them like any unknown field."
 )
+
+CLIENT_FLOWS: dict[str, tuple[str, tuple[str, ...]]] = {
+    # flow -> (what the client does, the client API that does it: looked up)
+    "Audio output (§3.1)": (
+        "`SpeechPlayback` yields each reply's clips in chunk order (fetched at once, in "
+        "parallel, with the token; placeholders never), waits `audioGapMs`, sends "
+        "`speechPlaybackStart` per chunk and exactly one `speechPlaybackComplete` per "
+        "reply, also after `interrupt()`, `interruptSpeech` or `replyCancelled`",
+        ("SpeechPlayback", "SpeechPlayback.interrupt", "SpeechPlayback.send_message",
+         "playback_capabilities")),
+    "Vision capture (§3.3)": (
+        "`VisionCapture` calls the app's callback per request and uploads its bytes "
+        "(multipart, part `file`) or cancels on None or an exception: always one or the "
+        "other", ("VisionCapture", "upload_vision_image", "cancel_vision_request",
+                  "vision_capabilities")),
+    "`registerApp` forms (§3.4)": (
+        "`register_app()` sends the forms; `app_configuration()` reads the values of "
+        "the chat's characters", ("VoxtaApi.register_app", "VoxtaApi.app_configuration")),
+    "Queued app triggers (§3.5)": (
+        "`app_trigger_complete()` acknowledges a trigger with a `triggerId` (never one "
+        "without)", ("VoxtaApi.app_trigger_complete",)),
+    "Device-flow login (§3.6)": (
+        "`VoxtaClient.login()` and `voxta login --url`: code and URL shown, polled, "
+        "checked with `/api/auth/test`, stored owner-only per URL; `VoxtaClient` and "
+        "`voxta chat` use the stored key when given none",
+        ("VoxtaClient.login", "device_login", "check_token", "load_token")),
+    "API version (§1.2)": (
+        "`api_version`; one WARNING per client for a version it was not tested with",
+        ("VoxtaClient.api_version",)),
+}
 
 FLOWS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     # (flow, what the mock does, the mock API that does it: looked up when rendering)
@@ -260,7 +351,8 @@ FLOWS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("Vision capture (§3.3)",
      "sends `visionCaptureRequest` (scripted or on request) to the session owner; takes "
      "the multipart upload (part `file`) or the cancel, once per request, and keeps it",
-     ("MockEngine.request_vision_capture", "MockEngine.vision_requests",
+     ("MockVoxtaServer.request_vision_capture", "MockEngine.request_vision_capture",
+      "MockEngine.vision_requests",
       "ReplyScript.vision_capture", "MockRest.vision_uploads", "MockRest.vision_cancelled",
       "POST /api/vision/requests/{id}/send", "DELETE /api/vision/requests/{id}")),
     ("`registerApp` forms (§3.4)",
@@ -274,7 +366,8 @@ FLOWS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
      "client's `appTriggerComplete`; until it arrives, or `app_trigger_timeout` passes, "
      "the session's next `send`, `retry`, `characterSpeechRequest`, `speak` or "
      "`triggerAction` waits; an unknown, repeated or other session's id does nothing",
-     ("MockEngine.queue_app_trigger", "MockEngine.app_triggers",
+     ("MockVoxtaServer.queue_app_trigger", "MockEngine.queue_app_trigger",
+      "MockEngine.app_triggers",
       "MockEngine.app_trigger_timeout", "ReplyScript.app_trigger_queued")),
     ("Device-flow login (§3.6)",
      "codes expire and are bounded; with an auth token nothing is handed out until the "
@@ -340,16 +433,17 @@ def _new_field_rows() -> list[str]:
         cls = getattr(catalog, cls_name)
         tag = cls.__struct_config__.tag
         where = f"`{tag}`" if isinstance(tag, str) else _ref(cls)
-        if issubclass(cls, ClientMessage) or cls_name in ("GenerateConstraintRequest",
-                                                            "ActionEffect", "ContextDefinition",
-                                                            "FunctionArgumentDefinition",
-                                                            "ClientCapabilities",
-                                                            "AppFormField"):
+        client_side = issubclass(cls, ClientMessage) or cls_name in (
+            "GenerateConstraintRequest", "ActionEffect", "ContextDefinition",
+            "FunctionArgumentDefinition", "ClientCapabilities", "AppFormField")
+        if client_side:
             mock = "reads" if info.name in read else "accepts"
         else:
             sends = {(cls_name, info.name), ("replace", info.name)} & written
             mock = "sends" if sends else "never sends"
-        rows.append(f"| {where} | `{wire}` | {_type_text(info.type)} | — | {mock} | {note} |")
+        client = _client_field(cls_name, wire, client_side)
+        rows.append(f"| {where} | `{wire}` | {_type_text(info.type)} | {client} | {mock} "
+                    f"| {note} |")
     return rows
 
 
@@ -363,7 +457,7 @@ def _mock_api_exists(name: str) -> bool:
     owner, attribute = name.split(".")
     instances: dict[str, object] = {"MockEngine": engine, "MockRest": rest}
     classes: dict[str, type] = {"ReplyScript": ReplyScript, "CharacterData": CharacterData,
-                                "MockData": MockData}
+                                "MockData": MockData, "MockVoxtaServer": MockVoxtaServer}
     target = instances.get(owner, classes.get(owner))
     return target is not None and hasattr(target, attribute)
 
@@ -375,7 +469,8 @@ def _flow_rows() -> list[str]:
         if missing:
             raise LookupError(f"{flow}: the mock has no {missing}")
         names = ", ".join(f"`{n}`" for n in api)
-        rows.append(f"| {flow} | — | {does} | {names} |")
+        client = _client_text(*CLIENT_FLOWS[flow], where=flow)
+        rows.append(f"| {flow} | {client} | {does} | {names} |")
     return rows
 
 
@@ -388,19 +483,29 @@ the mock follow these decisions:
   error; a known `$type` with bad fields is an `InvalidServerMessage` inside a frame, and
   the frame's other messages survive. Unknown fields are ignored.
 * **`replyThinking`** (§5): decoded as `ReplyThinking`, a subclass of `ReplyThink`, so
-  code that handles `ReplyThink` sees both names.
+  code that handles `ReplyThink` sees both names; the client names both `replyThink`
+  (`on("replyThink")`, `wait_for("replyThink")`).
 * **Enums** (§5): written as names, read as names in any case or as numbers. The 1.11
   `Disabled` capability values exist but come last (their numbers are not published);
   send them only when needed (§6.5).
 * **`welcome.apiVersion`** (§6.4): `2025-08` and `2025-11` are `KNOWN_API_VERSIONS`; no
-  version is a reason to refuse a server. The mock announces `2025-11` unless its data
-  says otherwise.
-* **`speechPlaybackStart.duration`** (§6.2): seconds, as a float; the mock relays any
-  number it gets.
+  version is a reason to refuse a server. The client exposes it as `api_version` and
+  logs one WARNING per client for any other value (no strict mode yet). The mock
+  announces `2025-11` unless its data says otherwise.
+* **`speechPlaybackStart.duration`** (§6.2): seconds, as a float: `SpeechPlayback` sends
+  a WAV clip's length (0 for a chunk without audio, a placeholder or a failed download,
+  and when the length cannot be read); the mock relays any number it gets.
 * **TTS disabled** (§6.3): the mock offers both behaviours: `audioUrl: ""` with the
   server's own `speechPlaybackComplete` (the default), or `silence:N` placeholders that
   the client must acknowledge (`silence_placeholders=True`). The mock tolerates duplicate
-  completions and completions for replies it does not wait for, and relays them.
+  completions and completions for replies it does not wait for, and relays them. The
+  client handles both: an empty or `silence:` URL is never fetched, its chunk still gets
+  a `speechPlaybackStart` (duration 0) at its turn, and the reply its one completion.
+* **Vision requests the app cannot answer** (§3.3): `VisionCapture` always uploads or
+  cancels, never ignores (a capture callback that raises cancels too).
+* **Interrupt on send** (§6.16): `SpeechPlayback.send_message()` sends the explicit
+  `interrupt` first while a reply is still playing (and completes it), as Unity does;
+  `client.send_message()` alone leaves that to the server's setting.
 * **`appTrigger.arguments`** (§6.10) and **nulls in `contextUpdated`** (§6.15): absent
   and `null` decode alike.
 * **`retry`** on `chatSessionError` and `error`: absent means true (the model's
@@ -534,7 +639,8 @@ def render() -> str:
         "",
         "The fields `VOXTA_PROTOCOL_2025-11.md` adds or newly specifies, with the type the "
         "catalog gives them (`| int` after an enum: numbers are accepted too). "
-        "VoxtaClient is filled in once the new connection driver lands. Mock: \"sends\" "
+        "VoxtaClient: \"decoded\" means the field is on the typed event, \"sent when "
+        "given\" that the client writes it when the app sets it. Mock: \"sends\" "
         "means some part of the mock writes the field, \"reads\" that the engine uses "
         "it, \"accepts\" that it is validated and otherwise unused.",
         "",

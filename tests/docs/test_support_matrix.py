@@ -111,6 +111,16 @@ def test_every_flow_row_names_mock_api_that_exists() -> None:
     assert not support_matrix._mock_api_exists("PUT /api/device/code")
 
 
+def test_the_client_column_names_client_api_that_exists() -> None:
+    for flow in support_matrix.FLOWS:
+        assert flow[0] in support_matrix.CLIENT_FLOWS
+    assert support_matrix._client_api_exists("SpeechPlayback.interrupt")
+    assert not support_matrix._client_api_exists("VoxtaClient.no_such_thing")
+    with pytest.raises(LookupError):
+        support_matrix._client_text("x", ("NoSuchHelper",), "test")
+    assert "— |" not in "\n".join(_section_lines("API 2025-11 flows"))
+
+
 def _section_lines(section: str) -> list[str]:
     text = support_matrix.PAGE.read_text(encoding="utf-8")
     part = text.split(f"## {section}", 1)[1].split("\n## ", 1)[0]

@@ -49,7 +49,27 @@ CASES = [
       for backend in ("asyncio", "trio")],
     (["sans_io_socketpair.py"], ["closed cleanly: client is CLOSED, server is CLOSED"]),
     *[(["app_triggers.py", "--backend", backend],
-       ["lights set to #ffaa00 at 60%", "playing the jazz playlist"])
+       ["lights set to #ffaa00 at 60%", "playing the jazz playlist",
+        "acknowledged queued triggers: SetLights"])
+      for backend in ("asyncio", "trio")],
+    *[(["speech_playback.py", "--backend", backend],
+       ["Chatting with Apex", "clip 0-33: 0.66 s of audio", "> Tell me about the sea.",
+        "played 5 clip(s); every reply acknowledged"])
+      for backend in ("asyncio", "trio")],
+    (["speech_playback.py", "--no-tts"], ["played 0 clip(s); every reply acknowledged"]),
+    *[(["vision_capture.py", "--backend", backend],
+       ["> Take a look at this.", "[Screen capture requested: uploading 71 bytes]",
+        "mock stored 71 bytes of image/png (capture.png) for source Screen"])
+      for backend in ("asyncio", "trio")],
+    (["vision_capture.py", "--blind"], ["[Screen capture requested: cancelling]",
+                                        "cancelled"]),
+    *[(["device_login.py", "--backend", backend],
+       ["/device and enter the code ", "Logged in; the key works",
+        "Connected as User (API 2025-11)"])
+      for backend in ("asyncio", "trio")],
+    *[(["app_forms.py", "--backend", backend],
+       ["Server API version 2025-11",
+        "Apex: glow=False, skin=urn:voxta:resources:characters:"])
       for backend in ("asyncio", "trio")],
     *[(["hub_client.py", "--backend", backend, "--protocol", protocol],
        ["Add(2, 3) = 5", "Divide(1, 0) failed:", "division by zero", "Countdown(3): [3, 2, 1]",

@@ -115,12 +115,20 @@ def test_options_map_to_the_server() -> None:
     assert defaults["speech"] is False
     args = _parser().parse_args(["--host", "0.0.0.0", "--port", "0", "--seed", "9",
                                  "--auth-token", "t", "--reply-delay", "0.5",
-                                 "--client-timeout", "0", "--speech", "--preseed-session"])
+                                 "--client-timeout", "0", "--speech", "--preseed-session",
+                                 "--audio-gap-ms", "120", "--app-trigger-timeout", "2.5"])
     assert server_options(args, DEFAULT_DATA) == {
         "host": "0.0.0.0", "port": 0, "data": DEFAULT_DATA, "seed": 9, "auth_token": "t",
         "reply_delay": 0.5, "preseed_session": True, "speech": True,
         "client_timeout": None,  # 0 disables the silent-client drop
-        "admin_token": None, "journal_size": 10_000, "verbose": 0}
+        "admin_token": None, "journal_size": 10_000, "verbose": 0,
+        "silence_placeholders": False, "audio_gap_ms": 120, "app_trigger_timeout": 2.5}
+    assert defaults["audio_gap_ms"] is None
+    assert defaults["app_trigger_timeout"] == 10.0
+    placeholders = server_options(_parser().parse_args(["--silence-placeholders"]),
+                                  DEFAULT_DATA)
+    assert placeholders["silence_placeholders"] is True
+    assert placeholders["speech"] is False
     args = _parser().parse_args(["-vv", "--admin-token", "a", "--journal-size", "7"])
     options = server_options(args, DEFAULT_DATA)
     assert (options["verbose"], options["admin_token"], options["journal_size"]) == (2, "a", 7)

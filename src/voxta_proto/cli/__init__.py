@@ -4,6 +4,8 @@
 in the same process and talks to that, so it works with nothing else installed; with
 ``--url`` (and ``--token`` or ``VOXTA_API_KEY``) it talks to a real Voxta server.
 ``voxta chat --message TEXT`` sends one message, prints the reply and exits.
+``voxta login --url URL`` gets an API key by device flow and stores it; ``voxta chat
+--url URL`` then uses it when no ``--token`` (or ``VOXTA_API_KEY``) is given.
 
 Every failure the user can cause (a bad URL, a refused connection, a wrong token, an
 unknown character) ends with one ``voxta: error: ...`` line on stderr and a non-zero
@@ -26,6 +28,7 @@ from voxta_proto._version import __version__
 from voxta_proto.cli_defaults import MOCK_REPLY_DELAY, MOCK_SEED
 
 from .chat import EXIT_ERROR, EXIT_SIGINT, EXIT_USAGE, ChatApp, ChatOptions
+from .login import add_login_parser, run_login
 
 __all__ = ["main"]
 
@@ -62,6 +65,7 @@ def _parser() -> argparse.ArgumentParser:
     chat.add_argument("--backend", choices=["asyncio", "trio"], default="asyncio",
                       help="async library to run on (default asyncio; trio needs "
                            "pip install 'voxta-proto[trio]')")
+    add_login_parser(commands)
     mock = chat.add_argument_group("bundled mock server (only without --url)")
     mock.add_argument("--seed", type=int, metavar="N",
                       help=f"seed for the mock's ids and replies (default {MOCK_SEED}, "
@@ -124,6 +128,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run ``voxta`` with ``argv`` (default: the command line); returns the exit status."""
     parser = _parser()
     args = parser.parse_args(argv)
+    if args.command == "login":
+        problem = _check_url(args.url)
+        if problem is not None:
+            parser.exit(EXIT_USAGE, f"voxta: error: {problem}\n")
+        _robust_streams()
+        _quiet_logs()
+        try:
+            return anyio.run(run_login, args)
+        except KeyboardInterrupt:
+            return EXIT_SIGINT
     options = _options(parser, args)
     if args.backend == "trio" and find_spec("trio") is None:
         parser.exit(EXIT_USAGE, "voxta: error: --backend trio needs the trio package: "

@@ -303,15 +303,16 @@ class ChatApp:
         if options.url is not None:
             self.notes.status(f"Connecting to {url}…")
         client = VoxtaClient(url, token=token, connect_timeout=options.connect_timeout,
-                             client_name="voxta-cli",
+                             client_name="voxta-cli", use_stored_token=options.url is not None,
                              reconnect=() if options.url is None else options.reconnect)
         try:
             await stack.enter_async_context(client)
         except NegotiationError as exc:
             hint = ""
             if exc.status_code in (401, 403):
-                hint = ("; pass a valid --token or set VOXTA_API_KEY" if token is None
-                        else "; check --token / VOXTA_API_KEY")
+                hint = (f"; pass a valid --token, set VOXTA_API_KEY or run voxta login "
+                        f"--url {url}" if client.options.access_token is None
+                        else "; check --token / VOXTA_API_KEY (or run voxta login again)")
             raise Fatal(f"cannot connect to {url}: {exc}{hint}") from None
         except HandshakeRejected as exc:
             raise Fatal(f"{url} refused the connection: {exc}") from None

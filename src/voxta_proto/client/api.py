@@ -12,6 +12,8 @@ import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import msgspec
+
 from voxta_proto.client.requests import M, _tuple_of
 from voxta_proto.errors import (
     ConnectionClosed,
@@ -20,6 +22,7 @@ from voxta_proto.errors import (
 )
 from voxta_proto.voxta.client_messages import (
     AddChatParticipant,
+    AppTriggerComplete,
     CharacterSpeechRequest,
     ClientMessage,
     ClientSpeechPlaybackComplete,
@@ -63,6 +66,7 @@ from voxta_proto.voxta.session import (
 )
 from voxta_proto.voxta.shapes import (
     ActionInvocationArgument,
+    AppForm,
     CharactersListItem,
     ChatListItem,
     ContextDefinition,
@@ -126,9 +130,51 @@ class VoxtaApi(abc.ABC):
             raise ConnectionClosed("not connected")
         return await self._request(session.authenticate_message, Welcome)
 
-    async def register_app(self, label: str = "Voxta Python Client") -> None:
-        """Describe the app to the Voxta UI."""
-        await self.send(RegisterApp(client_version=self.client_version, label=label))
+    async def register_app(self, label: str = "Voxta Python Client", *,
+                           icon_base64_url: str | None = None,
+                           configuration_form: AppForm | None = None,
+                           character_form: AppForm | None = None,
+                           scenario_form: AppForm | None = None,
+                           script_snippets: Sequence[Any] | None = None) -> None:
+        """Describe the app to the Voxta UI (``registerApp``; no reply), with the settings
+        forms the user fills in there. What they fill into ``character_form`` comes back
+        on ``chatStarted``: see `app_configuration()` (API 2025-11 §3.4).
+
+        Raises:
+            TypeError: a script snippet is not JSON-encodable.
+        """
+        snippets = None
+        if script_snippets is not None:
+            snippets = tuple(msgspec.Raw(msgspec.json.encode(s)) for s in script_snippets)
+        await self.send(RegisterApp(
+            client_version=self.client_version, label=label, icon_base64_url=icon_base64_url,
+            configuration_form=configuration_form, character_form=character_form,
+            scenario_form=scenario_form, script_snippets=snippets))
+
+    def app_configuration(self, character_id: str | None = None) -> dict[str, str]:
+        """The values the user filled into this app's ``character_form`` for a character
+        of the current chat (``chatStarted.characters[i].appConfiguration``): field name
+        to string (booleans as ``"True"``/``"true"``, assets as ``urn:voxta:...``).
+
+        Args:
+            character_id: default the chat's first character.
+
+        Returns:
+            The values; empty when the server sent none.
+
+        Raises:
+            LocalProtocolError: no chat started, or the character is not in it.
+        """
+        session = self.session
+        participants = session.chat.participants if session is not None else ()
+        if not participants:
+            raise LocalProtocolError("no chat: start_chat()/resume_chat() first")
+        if character_id is None:
+            return dict(participants[0].app_configuration or {})
+        for participant in participants:
+            if participant.id.lower() == character_id.lower():
+                return dict(participant.app_configuration or {})
+        raise LocalProtocolError(f"character {character_id} is not in the chat")
 
     async def load_characters_list(self) -> tuple[CharactersListItem, ...]:
         """The server's characters: sends ``loadCharactersList`` and returns the
@@ -358,6 +404,18 @@ class VoxtaApi(abc.ABC):
         """
         await self.send(ClientSpeechPlaybackComplete(session_id=self._session(session_id),
                                                      message_id=self._message(message_id)))
+
+    async def app_trigger_complete(self, trigger_id: str,
+                                   session_id: str | None = None) -> None:
+        """Acknowledge a queued ``appTrigger`` (one with a ``trigger_id``) once the app has
+        handled it; the server holds the session's next command until then (API 2025-11
+        §3.5). Never call it for a trigger without ``trigger_id``.
+
+        Raises:
+            LocalProtocolError: no ``session_id`` given and no active chat session.
+        """
+        await self.send(AppTriggerComplete(session_id=self._session(session_id),
+                                           trigger_id=trigger_id))
 
     # -- debugging and context ---------------------------------------------------------
 

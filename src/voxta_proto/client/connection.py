@@ -3,6 +3,7 @@ task and reconnects, with the seed API of [`VoxtaApi`][voxta_proto.client.api.Vo
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import json
 from collections import deque
@@ -31,6 +32,7 @@ from voxta_proto.client.events import (
     _EventQueue,
     event_name,
 )
+from voxta_proto.client.login import CodeCallback, device_login, load_token
 from voxta_proto.client.requests import (
     AUDIO_INPUT_PATH,
     DEFAULT_EVENT_BUFFER,
@@ -74,6 +76,7 @@ from voxta_proto.voxta.client_messages import (
 )
 from voxta_proto.voxta.codec import SERVER_MESSAGE_TYPES
 from voxta_proto.voxta.server_messages import (
+    KNOWN_API_VERSIONS,
     ChatsSessionsUpdated,
     ChatStarted,
     ServerMessage,
@@ -159,6 +162,8 @@ class VoxtaClient(VoxtaApi, TypedEvents):
         write_timeout: seconds one write may take; a write that takes longer (a server
             that stopped reading) counts as a lost connection, then reconnect. None
             waits forever. Reading, keep-alive and ``close()`` never wait on a write.
+        use_stored_token: without ``token``/``api_key``, use the key ``voxta login``
+            (or `login()`) stored for this URL, if any.
     """
 
     def __init__(
@@ -182,10 +187,14 @@ class VoxtaClient(VoxtaApi, TypedEvents):
         event_buffer: int = DEFAULT_EVENT_BUFFER,
         websocket_engine: str = "wsproto",
         write_timeout: float | None = DEFAULT_WRITE_TIMEOUT,
+        use_stored_token: bool = True,
     ) -> None:
         self.url = url.rstrip("/")
+        access_token = token or api_key
+        if access_token is None and use_stored_token:
+            access_token = load_token(self.url)
         self.options = ConnectOptions(
-            headers=headers or (), access_token=token or api_key, ssl_context=ssl_context,
+            headers=headers or (), access_token=access_token, ssl_context=ssl_context,
             connect_timeout=connect_timeout,
         )
         self.connect_timeout = connect_timeout
@@ -215,6 +224,7 @@ class VoxtaClient(VoxtaApi, TypedEvents):
         self._waiters: list[_Waiter] = []
         self._subscribers: list[_EventQueue] = []
         self._welcomed = anyio.Event()
+        self._version_warned = False
         self._finished = anyio.Event()
         self._closing = False
         self._running = False
@@ -247,6 +257,22 @@ class VoxtaClient(VoxtaApi, TypedEvents):
         """The current connection's ``welcome`` (server version, user), or None before it
         arrived or when not connected."""
         return self._conn.session.welcome if self._conn else None
+
+    @property
+    def api_version(self) -> str | None:
+        """``welcome.apiVersion`` of the current connection (e.g. ``"2025-11"``), or None
+        before ``welcome``. Any version is accepted; one not in ``KNOWN_API_VERSIONS`` is
+        logged once per client as a WARNING (API 2025-11 §1.2)."""
+        welcome = self.welcome
+        return welcome.api_version if welcome is not None else None
+
+    def _check_api_version(self, welcome: Welcome) -> None:
+        if welcome.api_version in KNOWN_API_VERSIONS or self._version_warned:
+            return
+        self._version_warned = True
+        self.logger.warning("server API version %r is not one this client was tested with "
+                            "(%s); carrying on", welcome.api_version,
+                            ", ".join(KNOWN_API_VERSIONS))
 
     @property
     def session_id(self) -> str | None:
@@ -320,6 +346,19 @@ class VoxtaClient(VoxtaApi, TypedEvents):
                 self._waiters.remove(waiter)
 
     # -- lifecycle ---------------------------------------------------------------------
+
+    async def login(self, *, label: str | None = None, scope: str = "role:app",
+                    on_code: CodeCallback | None = None, timeout: float | None = 300.0,  # noqa: ASYNC109
+                    store: bool = True) -> str:
+        """Get an API key by device flow (API 2025-11 §3.6) and use it from the next
+        connection on: ``on_code`` shows the user the code and URL; the key is checked
+        and (``store``) kept for this URL. See `device_login()` in `voxta_proto.client.login`
+        for the errors."""
+        token = await device_login(self.url, label=label or self.client_name, scope=scope,
+                                   on_code=on_code, timeout=timeout, options=self.options,
+                                   store=store)
+        self.options = dataclasses.replace(self.options, access_token=token)
+        return token
 
     async def negotiate(self) -> tuple[str, dict[str, str]]:
         """Run SignalR negotiate; returns ``(connection_token, cookies)`` for ``connect``.
@@ -657,6 +696,7 @@ class VoxtaClient(VoxtaApi, TypedEvents):
         """One event that needs more than queueing: bookkeeping, waiters, requests."""
         if isinstance(event, ServerMessage):
             if isinstance(event, Welcome):
+                self._check_api_version(event)
                 self._welcomed.set()
             elif isinstance(event, ChatStarted):
                 self._active_chat_id = event.chat_id

@@ -13,6 +13,7 @@ import anyio
 
 from voxta_proto.voxta.codec import SERVER_MESSAGE_TYPES
 from voxta_proto.voxta.server_messages import (
+    ReplyThinking,
     ServerMessage,
 )
 from voxta_proto.voxta.session import ChatLost as ChatLost  # re-exported: a client event
@@ -92,8 +93,10 @@ def check_event_name(name: str) -> str:
                      f"as 'replyChunk', or ready/reconnecting/reconnected/close)")
 
 
-_EVENT_NAMES: dict[type[object], str] = dict(_CLIENT_EVENT_NAMES)
-"""Every event class's name, filled in as messages arrive (one lookup per event)."""
+_EVENT_NAMES: dict[type[object], str] = {**_CLIENT_EVENT_NAMES, ReplyThinking: "replyThink"}
+"""Every event class's name, filled in as messages arrive (one lookup per event).
+``replyThinking`` is an alias of ``replyThink`` (API 2025-11 §5), so callbacks and
+``wait_for("replyThink")`` see both."""
 
 
 def event_name(event: ServerMessage | ConnectionEvent) -> str:
