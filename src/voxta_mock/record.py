@@ -1,5 +1,5 @@
 """``voxta-mock record``: a transparent proxy that writes a real server's session to a
-cassette (see [`voxta_mock.cassette`][voxta_mock.cassette] for the format).
+cassette (see `voxta_mock.cassette` for the format).
 
 Every request a client makes is forwarded to the upstream server and answered with the
 upstream's answer: negotiate and REST calls as HTTP exchanges, the hub and the audio

@@ -2,12 +2,14 @@
 
 The server's foreground queue waits for the client's ``speechPlaybackComplete`` after
 every reply; a client that forgets it stalls the chat. `SpeechPlayback` keeps
-those rules so an app only plays bytes::
+those rules so an app only plays bytes:
 
-    client = VoxtaClient(url, capabilities=playback_capabilities())
-    async with client, SpeechPlayback(client) as speech:
-        async for clip in speech:
-            await play(clip.audio)      # the clip has ended when the loop asks for the next
+```python
+client = VoxtaClient(url, capabilities=playback_capabilities())
+async with client, SpeechPlayback(client) as speech:
+    async for clip in speech:
+        await play(clip.audio)      # the clip has ended when the loop asks for the next
+```
 
 It fetches every chunk's audio as soon as the chunk arrives (in parallel, with the
 client's token), hands the clips over in chunk order, waits ``audioGapMs`` after the

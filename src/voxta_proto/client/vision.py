@@ -4,14 +4,16 @@
 A scenario or the Voxta UI asks the app for an image (``visionCaptureRequest``); the
 app captures one and uploads it as ``multipart/form-data`` (one part named ``file``)
 to ``POST /api/vision/requests/{id}/send``, or cancels with ``DELETE`` so the server
-does not wait. `VisionCapture` always does one of the two::
+does not wait. `VisionCapture` always does one of the two:
 
-    async def capture(request: VisionCaptureRequest) -> bytes | None:
-        return screenshot_jpeg()          # None: nothing to show, cancel
+```python
+async def capture(request: VisionCaptureRequest) -> bytes | None:
+    return screenshot_jpeg()          # None: nothing to show, cancel
 
-    client = VoxtaClient(url, capabilities=vision_capabilities())
-    async with client, VisionCapture(client, capture):
-        ...
+client = VoxtaClient(url, capabilities=vision_capabilities())
+async with client, VisionCapture(client, capture):
+    ...
+```
 """
 
 from __future__ import annotations
