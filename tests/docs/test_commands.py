@@ -48,6 +48,8 @@ NOT_RUN = {
     ".venv/bin/voxta-mock record --upstream http://localhost:5384 --out session.voxta.jsonl":
         "needs a real Voxta server; tests/mock/test_record.py runs the proxy against the mock",
     "voxta-mock record": "the command's name in prose; its full form is above",
+    "voxta login": "the command's name in prose; tests/cli/test_login_cli.py runs it against "
+        "the mock's device flow",
 }
 """Reviewed: shown commands this test does not run, and why."""
 
