@@ -56,7 +56,7 @@ from voxta_mock.replay import Replayer
 from voxta_mock.rest import NO_AUTH_PATHS, MockRest
 from voxta_proto import HandshakeRejected, ProtocolError, TransportError
 from voxta_proto.driver import DEFAULT_WRITE_TIMEOUT, Driver
-from voxta_proto.errors import TransportClosed, TransportTimeout, WriteError
+from voxta_proto.errors import TransportTimeout, WriteAborted, WriteError
 from voxta_proto.hub import HubConfig, HubState, SendUnblocked
 from voxta_proto.hub.negotiate import NegotiateResult, parse_negotiate_response
 from voxta_proto.transports import (
@@ -159,12 +159,9 @@ class _TrackingListener(anyio.abc.Listener[ByteStream]):
 
 
 def _stalled_write(error: BaseException | None) -> bool:
-    """The transport was lost because a write stalled (a cancelled write may come back as
-    TransportClosed "aborted while sending", depending on the event loop)."""
-    if isinstance(error, WriteError | TransportTimeout):
-        return True
-    # On trio the cancelled write of fault_writer's deadline surfaces like this.
-    return isinstance(error, TransportClosed) and "while sending" in str(error)
+    """The transport was lost in a write: the write's own error, or ``WriteAborted`` when
+    the reader saw the aborted connection first (on trio, fault_writer's cancelled write)."""
+    return isinstance(error, WriteError | TransportTimeout | WriteAborted)
 
 
 class MockVoxtaServer(ChatLanes):

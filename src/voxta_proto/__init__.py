@@ -28,6 +28,7 @@ from voxta_proto.errors import (
     TransportError,
     TransportTimeout,
     VoxtaProtoError,
+    WriteAborted,
     WriteError,
 )
 from voxta_proto.voxta import (
@@ -81,6 +82,7 @@ __all__ = [
     "VoxtaClient",
     "VoxtaClientSession",
     "VoxtaServerSession",
+    "WriteAborted",
     "WriteError",
     "__version__",
     "client_codec",

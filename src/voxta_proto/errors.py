@@ -34,6 +34,7 @@ __all__ = [
     "TransportError",
     "TransportTimeout",
     "VoxtaProtoError",
+    "WriteAborted",
     "WriteError",
 ]
 
@@ -131,6 +132,17 @@ class TransportClosed(TransportError):
         super().__init__(message)
         self.code = code
         self.reason = reason
+
+
+class WriteAborted(TransportClosed):
+    """The connection is closed because a write to it failed, timed out or was cancelled
+    (it may have left half a frame on the wire, so the connection was dropped).
+
+    Raised where a plain ``TransportClosed`` would be (by ``receive()`` in another task,
+    by a later ``send()``), so a caller can tell a connection lost in a write (typically
+    a peer that does not read) from one the peer ended. The write itself raised
+    ``WriteError`` or ``TransportTimeout``, or was cancelled.
+    """
 
 
 class TransportTimeout(TransportError, TimeoutError):

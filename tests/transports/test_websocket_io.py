@@ -10,7 +10,13 @@ import pytest
 from anyio.abc import ByteStream
 from wsproto.events import AcceptConnection, CloseConnection, Ping, TextMessage
 
-from voxta_proto.errors import ReadError, TransportClosed, TransportError, TransportTimeout
+from voxta_proto.errors import (
+    ReadError,
+    TransportClosed,
+    TransportError,
+    TransportTimeout,
+    WriteAborted,
+)
 from voxta_proto.transports import connect_websocket
 from voxta_proto.transports.websocket import WebSocketTransport
 
@@ -124,7 +130,7 @@ async def test_a_write_the_peer_never_takes_times_out_and_ends_the_connection() 
                 async def read() -> None:
                     """Gets the peer's message, then learns the connection was aborted."""
                     assert await ws.receive_many() == [b"hello"]
-                    with pytest.raises(TransportClosed) as info:
+                    with pytest.raises(WriteAborted) as info:  # a TransportClosed
                         await ws.receive_many()
                     ended.append(info.value.code)
 
@@ -134,9 +140,38 @@ async def test_a_write_the_peer_never_takes_times_out_and_ends_the_connection() 
                     await ws.send(b"x" * BIG)
                 assert anyio.current_time() - before < 5
             assert ended == [1006]
-            with pytest.raises(TransportClosed) as info:
+            with pytest.raises(WriteAborted) as info:
                 await ws.send("later")
             assert info.value.code == 1006
+            with anyio.fail_after(2):
+                await ws.aclose()
+
+
+async def test_a_write_cancelled_by_the_callers_deadline_is_reported_as_write_aborted() -> None:
+    """The mock's own deadline cancels a write a client does not take (on trio the
+    reader learns of it first): the connection is then closed as ``WriteAborted``, the
+    type the mock tells a non-reading client by, on every backend."""
+    with anyio.fail_after(15):
+        async with raw_server(_silent_peer) as address:
+            ws = await connect_websocket(address.url("ws", "/"), write_timeout=None)
+            ended: list[TransportClosed] = []
+
+            async def read() -> None:
+                assert await ws.receive_many() == [b"hello"]
+                with pytest.raises(TransportClosed) as info:
+                    await ws.receive_many()
+                ended.append(info.value)
+
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(read)
+                with anyio.move_on_after(1.5) as scope:
+                    await ws.send(b"x" * BIG)
+                assert scope.cancelled_caught
+            assert [type(e) for e in ended] == [WriteAborted]
+            assert ended[0].code == 1006
+            assert "aborted while sending a message" in str(ended[0])
+            with pytest.raises(WriteAborted):
+                await ws.send("later")
             with anyio.fail_after(2):
                 await ws.aclose()
 

@@ -31,6 +31,7 @@ from voxta_proto.errors import (
     ReadError,
     TransportClosed,
     TransportError,
+    WriteAborted,
     WriteError,
 )
 from voxta_proto.hub.negotiate import build_websocket_url
@@ -92,6 +93,7 @@ class _Closed:
     code: int
     reason: str
     message: str
+    in_write: bool = False  # a write was aborted: report it as WriteAborted
 
 
 @dataclass(slots=True)
@@ -219,10 +221,11 @@ class WebSocketTransport:
 
     # ---------------------------------------------------------------- sans-IO bookkeeping
 
-    def _record_closed(self, code: int, reason: str, message: str) -> None:
+    def _record_closed(self, code: int, reason: str, message: str, *,
+                       in_write: bool = False) -> None:
         """Remember how the connection ended (first cause wins) and wake ping waiters."""
         if self._closed is None:
-            self._closed = _Closed(code, reason, message)
+            self._closed = _Closed(code, reason, message, in_write)
         for waiter in self._pings.values():
             waiter.event.set()
         self._pings.clear()
@@ -234,9 +237,9 @@ class WebSocketTransport:
             closed = _Closed(code, reason, f"closing with code {code}: {error}")
         if closed is None:
             closed = _Closed(1006, "", "the connection is closed")
-        return TransportClosed(
-            f"{self._description}: {closed.message}", code=closed.code, reason=closed.reason
-        )
+        kind = WriteAborted if closed.in_write else TransportClosed
+        return kind(f"{self._description}: {closed.message}", code=closed.code,
+                    reason=closed.reason)
 
     def _fail(self, code: int, reason: str, error: TransportError) -> None:
         """Our close frame (``code``) is queued: drop what is partial, raise ``error``
@@ -339,7 +342,7 @@ class WebSocketTransport:
             detail = ("the peer did not read it within the write timeout"
                       if isinstance(exc, TimeoutError) else "the write failed or was cancelled")
             self._record_closed(1006, "", f"the connection was aborted while sending {what} "
-                                f"({detail})")
+                                f"({detail})", in_write=True)
             await self._close_stream()
             raise
 
