@@ -5,17 +5,19 @@ WebSocket and SignalR handshakes, authenticates and then never reads."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import socket
 
 import anyio
+import anyio.abc
 import pytest
 from wsproto import WSConnection
 from wsproto.connection import ConnectionType
 from wsproto.events import Request, TextMessage
 
 from voxta_mock import MockVoxtaServer
-from voxta_proto import HandshakeRejected
+from voxta_proto import HandshakeRejected, TransportError
 from voxta_proto.transports import MessageTransport, connect_websocket
 
 from .wire import AUTH, START, fast, handshake, read_until, records, voxta_type
@@ -48,8 +50,11 @@ def _stuck_client(port: int, asks: int = 0) -> socket.socket:
     return sock
 
 
-async def _chatters(server: MockVoxtaServer, count: int, every: float) -> list[MessageTransport]:
-    """``count`` in-memory clients, each starting a chat, one start every ``every`` s."""
+async def _chatters(server: MockVoxtaServer, count: int, every: float,
+                    readers: anyio.abc.TaskGroup | None = None) -> list[MessageTransport]:
+    """``count`` in-memory clients, each starting a chat, one start every ``every`` s;
+    with ``readers``, each then keeps reading there (a client that reads is never
+    dropped, however slow the machine), else it stops reading."""
     clients: list[MessageTransport] = []
     for _ in range(count):
         client = await server.connect_memory()
@@ -59,8 +64,16 @@ async def _chatters(server: MockVoxtaServer, count: int, every: float) -> list[M
         await client.send(START)
         await read_until(client, "chatStarted")
         clients.append(client)
+        if readers is not None:
+            readers.start_soon(_keep_reading, client)
         await anyio.sleep(every)
     return clients
+
+
+async def _keep_reading(client: MessageTransport) -> None:
+    with contextlib.suppress(TransportError):
+        while True:
+            await client.receive()
 
 
 async def _stuck_conn(server: MockVoxtaServer) -> str:
@@ -112,10 +125,12 @@ async def test_a_client_that_never_reads_is_dropped_with_one_warning(
             assert server.address is not None
             sock = await anyio.to_thread.run_sync(_stuck_client, server.address.port, 8000)
             key = await _stuck_conn(server)
-            clients = await _chatters(server, 30, 0.02)
-            with anyio.fail_after(10):
-                while key in server._conns:  # noqa: ASYNC110
-                    await anyio.sleep(0.05)
+            async with anyio.create_task_group() as readers:
+                clients = await _chatters(server, 30, 0.02, readers)
+                with anyio.fail_after(10):
+                    while key in server._conns:  # noqa: ASYNC110
+                        await anyio.sleep(0.05)
+                readers.cancel_scope.cancel()
             lines = [r for r in caplog.records if key in r.getMessage()
                      and "dropped" in r.getMessage()]
             assert len(lines) == 1, [r.getMessage() for r in caplog.records]
