@@ -291,6 +291,10 @@ class Driver(Generic[EventT]):
                     await self._read_loop()  # in this task: one task fewer per connection
                 finally:
                     self._tg = None  # closing: transmit() starts no writer any more
+                    # The reader's end is the connection's end. Stop the timer (and a
+                    # writer) here: a stop asked for later (close() after its drain, a
+                    # failed write) finds no task group, and the timer would sleep on.
+                    tg.cancel_scope.cancel()
         finally:
             self._tg = None
             self._timer_scope = None

@@ -15,6 +15,7 @@ import anyio.lowlevel
 import pytest
 
 from voxta_mock import MockVoxtaServer
+from voxta_mock.expectations import FaultAnswer
 from voxta_mock.faults import FaultPlan
 from voxta_proto.client import Closed, Ready, Reconnected, Reconnecting, VoxtaClient
 from voxta_proto.errors import (
@@ -26,7 +27,7 @@ from voxta_proto.errors import (
 )
 from voxta_proto.hub.negotiate import build_websocket_url
 from voxta_proto.transports import connect_websocket
-from voxta_proto.voxta.client_messages import LoadCharactersList, TypingStart
+from voxta_proto.voxta.client_messages import LoadCharactersList, Send, TypingStart
 from voxta_proto.voxta.server_messages import (
     CharactersListLoaded,
     ChatPaused,
@@ -375,6 +376,24 @@ async def test_reattach_with_unknown_or_finished_token_is_refused(
                 with pytest.raises(HandshakeRejected) as refused:
                     await connect_websocket(url)
                 assert refused.value.status_code == 404
+
+
+async def test_the_client_exits_after_the_server_drops_the_connection(
+        make_client: Factory, mock: MockVoxtaServer) -> None:
+    """The server aborts the connection (no close frame) right after a send it answered,
+    then the client exits: ``__aexit__`` used to hang when the reader saw the drop only
+    after close() had begun (every time in memory on asyncio, now and then elsewhere:
+    hence a few rounds)."""
+    for _ in range(5):
+        mock.expectations.add(Send, fault=FaultAnswer(kind="drop"))
+        with anyio.fail_after(10):
+            async with make_client(reconnect=()) as client:
+                await started_chat(client)
+                assert mock.state().connections
+                await client.send_message("bye")
+                while mock.state().connections:  # noqa: ASYNC110 (server state, no event)
+                    await anyio.sleep(0.01)
+        assert not client.running
 
 
 # ------------------------------------------------------------------------------- errors
