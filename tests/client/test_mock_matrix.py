@@ -26,7 +26,8 @@ from voxta_proto.errors import (
     TransportError,
 )
 from voxta_proto.hub.negotiate import build_websocket_url
-from voxta_proto.transports import connect_websocket
+from voxta_proto.hub_client import engine_connector
+from voxta_proto.transports import ConnectOptions, MessageTransport, connect_websocket
 from voxta_proto.voxta.client_messages import LoadCharactersList, Send, TypingStart
 from voxta_proto.voxta.server_messages import (
     CharactersListLoaded,
@@ -394,6 +395,38 @@ async def test_the_client_exits_after_the_server_drops_the_connection(
                 while mock.state().connections:  # noqa: ASYNC110 (server state, no event)
                     await anyio.sleep(0.01)
         assert not client.running
+
+
+@pytest.mark.voxta_mock(connection_faults={0: FaultPlan(drop_after_chunks=1)})
+async def test_close_while_reconnecting_ends_the_client(mock: MockVoxtaServer,
+                                                        via: str) -> None:
+    """close() while the client reconnects (here: while it opens the new transport):
+    the new connection used to be served anyway, so ``__aexit__`` waited forever."""
+    opened = 0
+    reconnecting = anyio.Event()
+    base = mock.memory_connector if via == "memory" else engine_connector("wsproto")
+
+    async def connector(url: str, *, options: ConnectOptions) -> MessageTransport:
+        nonlocal opened
+        opened += 1
+        if opened == 2:
+            reconnecting.set()
+            await anyio.sleep(0.2)
+        return await base(url, options=options)
+
+    if via == "memory":
+        client = VoxtaClient("http://mock.memory", connector=connector,
+                             negotiator=mock.negotiate_memory)
+    else:
+        client = VoxtaClient(mock.url, connector=connector)
+    with anyio.fail_after(10):
+        async with client:
+            characters = await client.load_characters_list()
+            with contextlib.suppress(ConnectionClosed):  # its greeting drops the connection
+                await client.start_chat(characters[0].id)
+            await reconnecting.wait()
+    assert not client.running
+    assert opened == 2
 
 
 # ------------------------------------------------------------------------------- errors
