@@ -429,6 +429,41 @@ async def test_close_while_reconnecting_ends_the_client(mock: MockVoxtaServer,
     assert opened == 2
 
 
+@pytest.mark.voxta_mock(connection_faults={0: FaultPlan(drop_after_chunks=1),
+                                           1: FaultPlan(silent_after_handshake=True)})
+async def test_close_before_the_reconnect_is_welcomed_ends_the_client(
+        mock: MockVoxtaServer, via: str) -> None:
+    """close() after a fresh reconnect opened its connection, before ``welcome``: the
+    task that announces the reconnect used to wait for that welcome until
+    ``connect_timeout``, holding up ``__aexit__``."""
+    opened = 0
+    served = anyio.Event()
+    base = mock.memory_connector if via == "memory" else engine_connector("wsproto")
+
+    async def connector(url: str, *, options: ConnectOptions) -> MessageTransport:
+        nonlocal opened
+        opened += 1
+        transport = await base(url, options=options)
+        if opened == 2:
+            served.set()
+        return transport
+
+    if via == "memory":
+        client = VoxtaClient("http://mock.memory", connector=connector,
+                             negotiator=mock.negotiate_memory, connect_timeout=30)
+    else:
+        client = VoxtaClient(mock.url, connector=connector, connect_timeout=30)
+    with anyio.fail_after(10):
+        async with client:
+            characters = await client.load_characters_list()
+            with contextlib.suppress(ConnectionClosed):  # its greeting drops the connection
+                await client.start_chat(characters[0].id)
+            await served.wait()
+            await anyio.sleep(0.05)  # the new connection runs, and gets no welcome
+    assert not client.running
+    assert opened == 2
+
+
 # ------------------------------------------------------------------------------- errors
 
 

@@ -408,6 +408,11 @@ class VoxtaClient(VoxtaApi, TypedEvents):
                         conn.driver.abort()
                         if conn.transport is not None:  # opened, never served
                             await close_quietly(conn.transport)
+                    # No welcome (or rejoin) is coming: wake their waiters now, not after
+                    # the task group, which waits for one of them (_announce_fresh).
+                    self._welcomed.set()
+                    if self._rejoined is not None:
+                        self._rejoined.set()
                     # also when cancelled: the dispatcher drains, then ends
                     self._post(Closed(None if error is None else str(error)))
                     self._dispatch_open = False
@@ -657,9 +662,11 @@ class VoxtaClient(VoxtaApi, TypedEvents):
                 with anyio.fail_after(self.connect_timeout):
                     await rejoined.wait()
         except (VoxtaProtoError, TimeoutError) as exc:
-            self.logger.warning("no welcome after reconnecting: %s", exc)
+            if not self._is_closing():
+                self.logger.warning("no welcome after reconnecting: %s", exc)
             return
-        await self._emit(Reconnected(stateful=False))
+        if self._conn is not None:  # else the run ended meanwhile: nothing to announce
+            await self._emit(Reconnected(stateful=False))
 
     async def _serve(self, conn: _Connection) -> Disconnected | None:
         """Run the driver on ``conn``'s transport; returns how it ended (None: closed by
