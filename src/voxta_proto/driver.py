@@ -56,6 +56,7 @@ __all__ = [
     "TextMessage",
     "Writer",
     "binary_writer",
+    "close_quietly",
     "coalesce",
     "coalescing_writer",
 ]
@@ -291,11 +292,15 @@ class Driver(Generic[EventT]):
                     await self._read_loop()  # in this task: one task fewer per connection
                 finally:
                     self._tg = None  # closing: transmit() starts no writer any more
+                    # The reader's end is the connection's end. Stop the timer (and a
+                    # writer) here: a stop asked for later (close() after its drain, a
+                    # failed write) finds no task group, and the timer would sleep on.
+                    tg.cancel_scope.cancel()
         finally:
             self._tg = None
             self._timer_scope = None
             self._transport = None
-            await _close_quietly(transport)
+            await close_quietly(transport)
         error = self._take_error()
         if error is not None:
             self._state = DriverState.CLOSED
@@ -469,7 +474,9 @@ class Driver(Generic[EventT]):
             tg.cancel_scope.cancel()
 
 
-async def _close_quietly(transport: MessageTransport) -> None:
+async def close_quietly(transport: MessageTransport) -> None:
+    """Close ``transport`` (code 1000) within a second, even when cancelled; a
+    failure is only logged: the connection is over either way."""
     with anyio.CancelScope(shield=True), anyio.move_on_after(1.0):
         try:
             await transport.aclose(1000)

@@ -9,7 +9,7 @@ import json
 import anyio
 import pytest
 
-from voxta_proto.driver import Driver, DriverState
+from voxta_proto.driver import Driver, DriverState, coalescing_writer
 from voxta_proto.errors import RemoteProtocolError
 from voxta_proto.hub.connection import HubConfig
 from voxta_proto.hub.events import ConnectionLost
@@ -17,6 +17,7 @@ from voxta_proto.hub.messages import HandshakeRequest, Invocation
 from voxta_proto.hub.state import Role
 from voxta_proto.hub_client import HubSession, encode_args
 from voxta_proto.transports import MemoryTransport, memory_transport_pair
+from voxta_proto.transports.base import MessageTransport
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(20)]
 
@@ -110,6 +111,39 @@ async def test_a_stalled_write_is_a_lost_connection_and_the_reader_goes_on() -> 
     assert isinstance(driver.lost_error, Exception)
     assert "longer than 0.3 s" in str(driver.lost_error)
     assert batches[-1] == [ConnectionLost(reattachable=False)]
+
+
+async def test_the_transport_ending_while_close_drains_still_ends_run() -> None:
+    """close() waits for a write, and the transport ends meanwhile: the reader sees the
+    end while CLOSING. run() used to hang there (on trio, after a server's TCP drop): the
+    reader forgot the task group, so close()'s stop after its drain found none and the
+    timer task slept on."""
+    ours, peer = memory_transport_pair()
+    stalled = anyio.Event()
+
+    async def writer(transport: MessageTransport, items: list[bytes]) -> None:
+        if stalled.is_set():  # after the handshake every write hangs
+            await anyio.sleep_forever()
+        await coalescing_writer(transport, items)
+
+    session, driver, _ = _client(writer=writer)
+    ended: list[DriverState] = []
+
+    async def run() -> None:
+        ended.append(await driver.run(ours))
+
+    with anyio.fail_after(5):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(run)
+            await _accept(peer, session)
+            stalled.set()
+            session.send(Invocation(target="Bye", arguments=encode_args([1])),
+                         now=anyio.current_time())
+            tg.start_soon(driver.close)
+            while driver.state is not DriverState.CLOSING:  # noqa: ASYNC110
+                await anyio.sleep(0.01)
+            await peer.aclose()  # the reader's receive fails while close() drains
+    assert ended == [DriverState.CLOSED]
 
 
 async def test_protocol_error_sends_the_close_hint_then_raises() -> None:

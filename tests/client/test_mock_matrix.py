@@ -15,6 +15,7 @@ import anyio.lowlevel
 import pytest
 
 from voxta_mock import MockVoxtaServer
+from voxta_mock.expectations import FaultAnswer
 from voxta_mock.faults import FaultPlan
 from voxta_proto.client import Closed, Ready, Reconnected, Reconnecting, VoxtaClient
 from voxta_proto.errors import (
@@ -25,8 +26,9 @@ from voxta_proto.errors import (
     TransportError,
 )
 from voxta_proto.hub.negotiate import build_websocket_url
-from voxta_proto.transports import connect_websocket
-from voxta_proto.voxta.client_messages import LoadCharactersList, TypingStart
+from voxta_proto.hub_client import engine_connector
+from voxta_proto.transports import ConnectOptions, MessageTransport, connect_websocket
+from voxta_proto.voxta.client_messages import LoadCharactersList, Send, TypingStart
 from voxta_proto.voxta.server_messages import (
     CharactersListLoaded,
     ChatPaused,
@@ -375,6 +377,91 @@ async def test_reattach_with_unknown_or_finished_token_is_refused(
                 with pytest.raises(HandshakeRejected) as refused:
                     await connect_websocket(url)
                 assert refused.value.status_code == 404
+
+
+async def test_the_client_exits_after_the_server_drops_the_connection(
+        make_client: Factory, mock: MockVoxtaServer) -> None:
+    """The server aborts the connection (no close frame) right after a send it answered,
+    then the client exits: ``__aexit__`` used to hang when the reader saw the drop only
+    after close() had begun (every time in memory on asyncio, now and then elsewhere:
+    hence a few rounds)."""
+    for _ in range(5):
+        mock.expectations.add(Send, fault=FaultAnswer(kind="drop"))
+        with anyio.fail_after(10):
+            async with make_client(reconnect=()) as client:
+                await started_chat(client)
+                assert mock.state().connections
+                await client.send_message("bye")
+                while mock.state().connections:  # noqa: ASYNC110 (server state, no event)
+                    await anyio.sleep(0.01)
+        assert not client.running
+
+
+@pytest.mark.voxta_mock(connection_faults={0: FaultPlan(drop_after_chunks=1)})
+async def test_close_while_reconnecting_ends_the_client(mock: MockVoxtaServer,
+                                                        via: str) -> None:
+    """close() while the client reconnects (here: while it opens the new transport):
+    the new connection used to be served anyway, so ``__aexit__`` waited forever."""
+    opened = 0
+    reconnecting = anyio.Event()
+    base = mock.memory_connector if via == "memory" else engine_connector("wsproto")
+
+    async def connector(url: str, *, options: ConnectOptions) -> MessageTransport:
+        nonlocal opened
+        opened += 1
+        if opened == 2:
+            reconnecting.set()
+            await anyio.sleep(0.2)
+        return await base(url, options=options)
+
+    if via == "memory":
+        client = VoxtaClient("http://mock.memory", connector=connector,
+                             negotiator=mock.negotiate_memory)
+    else:
+        client = VoxtaClient(mock.url, connector=connector)
+    with anyio.fail_after(10):
+        async with client:
+            characters = await client.load_characters_list()
+            with contextlib.suppress(ConnectionClosed):  # its greeting drops the connection
+                await client.start_chat(characters[0].id)
+            await reconnecting.wait()
+    assert not client.running
+    assert opened == 2
+
+
+@pytest.mark.voxta_mock(connection_faults={0: FaultPlan(drop_after_chunks=1),
+                                           1: FaultPlan(silent_after_handshake=True)})
+async def test_close_before_the_reconnect_is_welcomed_ends_the_client(
+        mock: MockVoxtaServer, via: str) -> None:
+    """close() after a fresh reconnect opened its connection, before ``welcome``: the
+    task that announces the reconnect used to wait for that welcome until
+    ``connect_timeout``, holding up ``__aexit__``."""
+    opened = 0
+    served = anyio.Event()
+    base = mock.memory_connector if via == "memory" else engine_connector("wsproto")
+
+    async def connector(url: str, *, options: ConnectOptions) -> MessageTransport:
+        nonlocal opened
+        opened += 1
+        transport = await base(url, options=options)
+        if opened == 2:
+            served.set()
+        return transport
+
+    if via == "memory":
+        client = VoxtaClient("http://mock.memory", connector=connector,
+                             negotiator=mock.negotiate_memory, connect_timeout=30)
+    else:
+        client = VoxtaClient(mock.url, connector=connector, connect_timeout=30)
+    with anyio.fail_after(10):
+        async with client:
+            characters = await client.load_characters_list()
+            with contextlib.suppress(ConnectionClosed):  # its greeting drops the connection
+                await client.start_chat(characters[0].id)
+            await served.wait()
+            await anyio.sleep(0.05)  # the new connection runs, and gets no welcome
+    assert not client.running
+    assert opened == 2
 
 
 # ------------------------------------------------------------------------------- errors

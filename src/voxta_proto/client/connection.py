@@ -41,7 +41,7 @@ from voxta_proto.client.requests import (
     _Waiter,
     logger,
 )
-from voxta_proto.driver import DEFAULT_WRITE_TIMEOUT, Driver, DriverState
+from voxta_proto.driver import DEFAULT_WRITE_TIMEOUT, Driver, DriverState, close_quietly
 from voxta_proto.errors import (
     AuthenticationFailed,
     ChatGone,
@@ -227,6 +227,9 @@ class VoxtaClient(VoxtaApi, TypedEvents):
         self._version_warned = False
         self._finished = anyio.Event()
         self._closing = False
+        self._reconnecting: anyio.CancelScope | None = None
+        """The scope of a reconnect in progress (backoff, negotiate, open): close()
+        cancels it, so no new connection is opened (and served) after close()."""
         self._running = False
         self._close_error: BaseException | None = None
         self._ready_session: str | None = None
@@ -403,6 +406,13 @@ class VoxtaClient(VoxtaApi, TypedEvents):
                     conn, self._conn = self._conn, None
                     if conn is not None:
                         conn.driver.abort()
+                        if conn.transport is not None:  # opened, never served
+                            await close_quietly(conn.transport)
+                    # No welcome (or rejoin) is coming: wake their waiters now, not after
+                    # the task group, which waits for one of them (_announce_fresh).
+                    self._welcomed.set()
+                    if self._rejoined is not None:
+                        self._rejoined.set()
                     # also when cancelled: the dispatcher drains, then ends
                     self._post(Closed(None if error is None else str(error)))
                     self._dispatch_open = False
@@ -434,6 +444,8 @@ class VoxtaClient(VoxtaApi, TypedEvents):
         """Close gracefully: a SignalR Close, then WebSocket close 1000; ``connect()``
         then returns. Safe to call twice."""
         self._closing = True
+        if self._reconnecting is not None:
+            self._reconnecting.cancel()
         conn = self._conn
         if conn is not None:
             if conn.session.state is not ClientState.CLOSED:
@@ -595,11 +607,12 @@ class VoxtaClient(VoxtaApi, TypedEvents):
                         f"gave up reconnecting after {attempt - 1} attempts: {lost.error}",
                         allow_reconnect=lost.allow_reconnect)
                 await self._emit(Reconnecting(attempt, delay, lost.error))
-                await anyio.sleep(delay)
                 if self._is_closing():
                     return
                 try:
-                    conn = await self._reconnect(old, lost, cookies)
+                    with anyio.CancelScope() as self._reconnecting:  # close() cancels it
+                        await anyio.sleep(delay)
+                        conn = await self._reconnect(old, lost, cookies)
                 except (TransportError, NegotiationError, HandshakeRejected, ProtocolError,
                         TimeoutError) as exc:
                     self.logger.warning("reconnect attempt %d failed: %s", attempt, exc)
@@ -609,6 +622,10 @@ class VoxtaClient(VoxtaApi, TypedEvents):
                                         reattachable=lost.reattachable
                                         and not isinstance(exc, HandshakeRejected))
                     continue
+                finally:
+                    self._reconnecting = None
+                if self._is_closing():  # close() came while reconnecting: serve nothing
+                    return
                 attempt = 0
                 break
 
@@ -645,9 +662,11 @@ class VoxtaClient(VoxtaApi, TypedEvents):
                 with anyio.fail_after(self.connect_timeout):
                     await rejoined.wait()
         except (VoxtaProtoError, TimeoutError) as exc:
-            self.logger.warning("no welcome after reconnecting: %s", exc)
+            if not self._is_closing():
+                self.logger.warning("no welcome after reconnecting: %s", exc)
             return
-        await self._emit(Reconnected(stateful=False))
+        if self._conn is not None:  # else the run ended meanwhile: nothing to announce
+            await self._emit(Reconnected(stateful=False))
 
     async def _serve(self, conn: _Connection) -> Disconnected | None:
         """Run the driver on ``conn``'s transport; returns how it ended (None: closed by
