@@ -8,11 +8,13 @@ client, for tests of the inspector page (no browser-automation package needed).
 from __future__ import annotations
 
 import base64
+import contextlib
 import itertools
 import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import tempfile
 from collections.abc import AsyncIterator
@@ -98,12 +100,14 @@ class Browser:
 @asynccontextmanager
 async def headless_chromium(executable: str) -> AsyncIterator[Browser]:
     """Start Chromium with a fresh profile and open its first page over CDP."""
-    with tempfile.TemporaryDirectory() as profile:
+    # Chromium's helper processes may still be writing the profile as it goes: the
+    # group is killed below, and what one still writes is no reason to fail a test.
+    with tempfile.TemporaryDirectory(ignore_cleanup_errors=True) as profile:
         log = Path(profile) / "chromium.log"  # a file, so a chatty browser never blocks
         with log.open("wb") as sink:
             process = await anyio.open_process(
                 [executable, *_FLAGS, f"--user-data-dir={profile}/data", "about:blank"],
-                stdout=subprocess.DEVNULL, stderr=sink)
+                stdout=subprocess.DEVNULL, stderr=sink, start_new_session=True)
         try:
             endpoint = None
             with anyio.fail_after(20):
@@ -126,6 +130,7 @@ async def headless_chromium(executable: str) -> AsyncIterator[Browser]:
             async with page:
                 yield Browser(page)
         finally:
-            process.kill()
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)  # the browser and its helpers
             with anyio.CancelScope(shield=True), anyio.move_on_after(10):
                 await process.wait()
