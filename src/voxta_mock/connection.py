@@ -85,6 +85,9 @@ class HubConn:
     max_output: int = DEFAULT_MAX_OUTPUT
     write_timeout: float | None = None
     """Seconds one message's write may take (``fault_writer``)."""
+    write_deadline: float = math.inf
+    """When the write under way times out (``fault_writer``); left set when a write
+    fails, so the server can tell a stalled write from a reset peer."""
     unwritten: int = 0
     """Bytes handed to the writer (``data_to_send``) and not written yet."""
     snapshots: dict[type[ServerMessage], ServerMessage] = field(default_factory=dict)
@@ -210,6 +213,7 @@ def fault_writer(conn: HubConn, batch: int) -> Writer:
         plan = conn.plan
         limit = conn.write_timeout
         deadline = math.inf if limit is None else anyio.current_time() + limit
+        conn.write_deadline = deadline
         for data in items:
             if plan.latency:
                 await anyio.sleep(plan.latency)
@@ -226,6 +230,7 @@ def fault_writer(conn: HubConn, batch: int) -> Writer:
             if scope.cancel_called:  # a transport may report its cancelled write as closed
                 raise WriteError(f"writing took longer than {limit} s")
             conn.unwritten -= len(data)
+        conn.write_deadline = math.inf
         if conn.unwritten <= 0 and conn.snapshots and conn.driver is not None:
             conn.unwritten = 0
             conn.driver.transmit()  # caught up: the kept snapshots go next

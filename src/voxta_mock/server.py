@@ -158,10 +158,14 @@ class _TrackingListener(anyio.abc.Listener[ByteStream]):
         return self._inner.extra_attributes
 
 
-def _stalled_write(error: BaseException | None) -> bool:
-    """The transport was lost in a write: the write's own error, or ``WriteAborted`` when
-    the reader saw the aborted connection first (on trio, fault_writer's cancelled write)."""
-    return isinstance(error, WriteError | TransportTimeout | WriteAborted)
+def _stalled_write(error: BaseException | None, conn: HubConn) -> bool:
+    """The transport was lost in a write that ran out of time: the write's own error, or
+    ``WriteAborted`` when the reader saw the aborted connection first (on trio,
+    fault_writer's cancelled write), once the write's deadline has passed (a peer that
+    reset the connection fails a write at once: that is a lost connection, not a client
+    that does not read)."""
+    return (isinstance(error, WriteError | TransportTimeout | WriteAborted)
+            and anyio.current_time() >= conn.write_deadline)
 
 
 class MockVoxtaServer(ChatLanes):
@@ -604,10 +608,11 @@ class MockVoxtaServer(ChatLanes):
                     except ProtocolError as exc:  # the driver sent the close hint
                         logger.info("connection %s broke the protocol: %s", conn.key, exc)
                         break
-                    if self.write_timeout is not None and _stalled_write(driver.lost_error):
+                    if _stalled_write(driver.lost_error, conn):
                         logger.warning("connection %s dropped: writing to it did not finish "
                                        "in %s s (the client does not read): %s", conn.key,
                                        self.write_timeout, driver.lost_error)
+                    conn.write_deadline = math.inf
                     if not await self._detach(conn):
                         break
                     reattach = True

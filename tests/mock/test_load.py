@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import socket
+import struct
 
 import anyio
 import anyio.abc
@@ -193,3 +194,27 @@ async def test_an_idle_connection_keeps_no_large_encode_buffer() -> None:
             assert max(sizes) <= 16 * 1024, max(sizes)
             for client in clients:
                 await client.aclose()
+
+
+async def test_a_client_that_resets_mid_write_is_not_called_a_non_reader(
+        caplog: pytest.LogCaptureFixture) -> None:
+    """A write that fails because the peer reset the connection is a lost connection,
+    not a stalled one: no "does not read" warning (the write failed at once, long before
+    its timeout)."""
+    caplog.set_level(logging.INFO, logger="voxta_mock")
+    with anyio.fail_after(30):
+        async with fast(client_timeout=None, write_timeout=20.0,
+                        max_output=1 << 30) as server:
+            assert server.address is not None
+            sock = await anyio.to_thread.run_sync(_stuck_client, server.address.port, 8000)
+            key = await _stuck_conn(server)
+            conn = server._conns[key]
+            with anyio.fail_after(10):  # its writer is stuck behind the answers
+                while conn.unwritten < 1_000_000:  # noqa: ASYNC110
+                    await anyio.sleep(0.05)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            sock.close()  # RST
+            with anyio.fail_after(10):  # gone well before the 20 s write timeout
+                while key in server._conns:  # noqa: ASYNC110
+                    await anyio.sleep(0.05)
+    assert not [r.getMessage() for r in caplog.records if "does not read" in r.getMessage()]
