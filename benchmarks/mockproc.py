@@ -68,10 +68,12 @@ async def _serve(chunks: int) -> None:
         data = msgspec.structs.replace(DEFAULT_DATA, replies=(long_reply(chunks),), scripts=())
     # A long reply (end to end) leaves REPLY_BATCH chunks per WebSocket message, so the
     # mock, a Python process too, writes it faster than a client can read it.
+    # Without a delay the whole reply is queued at once (several MB), more than the
+    # mock's per-connection output bound lets wait for a reader, so that bound is lifted.
     # Capacity (no long reply) runs the mock with its defaults, as CI runs it.
     mock = MockVoxtaServer(port=0) if chunks <= 0 else MockVoxtaServer(
         port=0, data=data, reply_delay=0.0, preseed_session=True, client_timeout=None,
-        batch=REPLY_BATCH)
+        batch=REPLY_BATCH, max_output=1 << 30)
     async with mock as server:
         print(server.url, flush=True)
         previous: tracemalloc.Snapshot | None = None
